@@ -1,0 +1,51 @@
+# Two commands: `make run` and `make test`. Everything else here serves them.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | cksum | cut -d' ' -f1)
+WEB_PORT ?= 8000
+
+.PHONY: run test lint format venv migrate bench clean
+
+$(STAMP): requirements.txt requirements-dev.txt
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV) || \
+		{ echo "Could not create a virtual environment: on Debian run 'apt-get install python3-venv'"; exit 1; }
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -r requirements-dev.txt
+	@rm -f $(VENV)/.installed-*
+	@touch $@
+
+venv: $(STAMP)
+
+# A first start writes .env from .env.example with a fresh random SECRET_KEY (never committed).
+.env: | $(STAMP)
+	@$(BIN)/python scripts/make_env.py .env.example .env
+
+migrate: venv .env
+	$(BIN)/python manage.py migrate --noinput
+	$(BIN)/python manage.py ensure_default_business
+	$(BIN)/python manage.py collectstatic --noinput --verbosity 0
+
+run: migrate
+	@$(BIN)/python scripts/print_urls.py $(WEB_PORT)
+	WEB_PORT=$(WEB_PORT) $(BIN)/honcho start -f Procfile
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: venv
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+# The whole suite twice: embedded defaults (SQLite, in-memory layer, SQLite broker), then real PostgreSQL
+# and Redis started by the test session itself (skipped, with the reason, when their binaries are missing).
+test: lint
+	$(BIN)/pytest
+	TEST_SERVICES=1 $(BIN)/pytest
+
+bench: venv
+	$(BIN)/python -m bench.load --calls 100
+
+clean:
+	rm -rf $(VENV) staticfiles .pytest_cache .ruff_cache

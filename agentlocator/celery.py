@@ -1,0 +1,11 @@
+"""The Celery app, in the usual Django layout: settings under the CELERY_ namespace, tasks autodiscovered."""
+
+import os
+
+from celery import Celery
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "agentlocator.settings")
+
+app = Celery("agentlocator")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.autodiscover_tasks()

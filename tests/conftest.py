@@ -1,0 +1,24 @@
+"""Shared fixtures. Servers that tests need are started here and stopped when the test ends."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from django.conf import settings
+
+from tests.support.live import LiveServer, run_daphne
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    reason = getattr(settings, "SERVICES_SKIP_REASON", "")
+    if reason:
+        for item in items:
+            item.add_marker(pytest.mark.skip(reason=reason))
+
+
+@pytest.fixture
+def daphne_server(transactional_db, tmp_path) -> Iterator[LiveServer]:
+    """The project served by a real daphne process on a loopback port (fake voice providers)."""
+    with run_daphne(tmp_path) as server:
+        yield server

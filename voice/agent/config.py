@@ -1,0 +1,27 @@
+"""Per-call agent configuration: plain data, built by the Django edge from the Business row."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class AgentConfig:
+    greeting: str = "שלום, הגעתם לנציג הדיגיטלי שלנו. איך אפשר לעזור?"
+    system_prompt: str = "אתה נציג שירות ומכירות אדיב שמדבר עברית. ענה בקצרה, במשפט או שניים."
+    language: str = "he-IL"
+    voice: str = "he-IL-Wavenet-A"
+    apology: str = "סליחה, הייתה לי תקלה קטנה. אפשר לחזור על זה?"
+    idle_prompt: str = "אתם עדיין על הקו?"
+    goodbye: str = "תודה רבה ויום טוב."
+    # Turn-taking, all in media-time milliseconds.
+    eou_silence_ms: int = 600  # silence that ends an utterance
+    barge_in_min_ms: int = 300  # caller speech this long while the agent speaks interrupts it
+    min_utterance_ms: int = 200  # shorter speech is noise and ignored
+    max_utterance_ms: int = 15_000  # force end of utterance after this
+    vad_aggressiveness: int = 2  # webrtcvad 0..3
+    idle_prompt_ms: int = 8_000  # silence before asking "are you still there?"
+    idle_hangup_prompts: int = 2  # hang up after this many unanswered idle prompts
+    max_call_ms: int = 15 * 60_000
+    # What the CRM already knows about the caller (name, interest, ...), given to the LLM.
+    lead_facts: dict[str, str] = field(default_factory=dict)

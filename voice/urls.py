@@ -1,0 +1,3 @@
+"""HTTP routes of the voice app. Webhook paths are the ones existing Twilio consoles already point at."""
+
+urlpatterns: list = []
