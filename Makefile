@@ -27,8 +27,8 @@ migrate: venv .env
 	$(BIN)/python manage.py collectstatic --noinput --verbosity 0
 
 run: migrate
-	@$(BIN)/python scripts/print_urls.py $(WEB_PORT)
-	WEB_PORT=$(WEB_PORT) $(BIN)/honcho start -f Procfile
+	@$(BIN)/python manage.py show_urls --port $(WEB_PORT)
+	PATH="$(CURDIR)/$(BIN):$$PATH" WEB_PORT=$(WEB_PORT) $(BIN)/honcho start -f Procfile
 
 lint: venv
 	$(BIN)/ruff check .

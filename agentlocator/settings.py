@@ -3,6 +3,7 @@
 See .env.example for every variable. A ``.env`` file in the project root is read when present.
 """
 
+import os
 from pathlib import Path
 
 import dj_database_url
@@ -79,7 +80,8 @@ TEMPLATES = [
 ]
 
 # --- Database: SQLite file by default; DATABASE_URL=postgres://... switches to PostgreSQL.
-DATABASE_URL = env.str("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")
+# (Empty values in .env mean "use the default", hence the `or`.)
+DATABASE_URL = env.str("DATABASE_URL", default="") or f"sqlite:///{BASE_DIR / 'db.sqlite3'}"
 DATABASES = {
     "default": dj_database_url.parse(DATABASE_URL, conn_max_age=env.int("DB_CONN_MAX_AGE", default=0))
 }
@@ -99,6 +101,10 @@ if REDIS_URL:
     CELERY_BROKER_URL = REDIS_URL
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    # Celery also reads CELERY_BROKER_URL from the process environment itself; an empty value from .env
+    # would make it fall back to amqp://, so drop it.
+    if not os.environ.get("CELERY_BROKER_URL"):
+        os.environ.pop("CELERY_BROKER_URL", None)
     CELERY_BROKER_URL = env.str(
         "CELERY_BROKER_URL", default=f"sqla+sqlite:///{BASE_DIR / 'celery-broker.sqlite3'}"
     )
@@ -113,7 +119,6 @@ CELERY_TASK_SOFT_TIME_LIMIT = 240
 CELERY_TASK_TIME_LIMIT = 300
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
-CELERY_BROKER_TRANSPORT_OPTIONS = {"polling_interval": 0.5} if not REDIS_URL else {}
 
 # --- Auth, i18n.
 AUTH_PASSWORD_VALIDATORS = [
@@ -140,7 +145,7 @@ LOGIN_URL = "admin:login"
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
 STATICFILES_DIRS = [BASE_DIR / "static"]
-MEDIA_ROOT = Path(env.str("MEDIA_ROOT", default=str(BASE_DIR / "media")))
+MEDIA_ROOT = Path(env.str("MEDIA_ROOT", default="") or BASE_DIR / "media")
 MEDIA_URL = "/media-not-public/"  # never routed: files are streamed through access-checked views
 AWS_STORAGE_BUCKET_NAME = env.str("AWS_STORAGE_BUCKET_NAME", default="")
 STORAGES = {
@@ -207,6 +212,7 @@ LOGGING = {
     "loggers": {
         "django.server": {"level": "WARNING"},
         "daphne": {"level": "WARNING"},
+        "axes": {"level": "WARNING"},
         # Twilio's client logs full request headers (with Basic auth) at DEBUG; keep it quiet.
         "twilio.http_client": {"level": "WARNING"},
         "httpx": {"level": "WARNING"},
