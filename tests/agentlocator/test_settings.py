@@ -1,0 +1,90 @@
+"""The environment decides the topology: embedded defaults, or PostgreSQL and Redis when configured."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+PROBE = """
+import json
+from django.conf import settings
+print(json.dumps({
+    "engine": settings.DATABASES["default"]["ENGINE"],
+    "db_name": settings.DATABASES["default"]["NAME"],
+    "layer": settings.CHANNEL_LAYERS["default"]["BACKEND"],
+    "broker": settings.CELERY_BROKER_URL,
+    "language": settings.LANGUAGE_CODE,
+}))
+"""
+
+
+def load_settings(**env: str) -> dict:
+    base = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL")}
+    base.update({"DJANGO_SETTINGS_MODULE": "agentlocator.settings", "READ_DOT_ENV": "0", "SECRET_KEY": "x"})
+    base.update(env)
+    code = "import django; django.setup()\n" + PROBE
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=base, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def run_settings(**env: str) -> subprocess.CompletedProcess:
+    base = {k: v for k, v in os.environ.items() if k not in ("SECRET_KEY", "DEBUG")}
+    base.update({"DJANGO_SETTINGS_MODULE": "agentlocator.settings", "READ_DOT_ENV": "0"})
+    base.update(env)
+    return subprocess.run(
+        [sys.executable, "-c", "import django; django.setup()"],
+        cwd=ROOT,
+        env=base,
+        capture_output=True,
+        text=True,
+    )
+
+
+def test_embedded_defaults_need_no_servers():
+    loaded = load_settings()
+    assert loaded["engine"] == "django.db.backends.sqlite3"
+    assert loaded["layer"] == "channels.layers.InMemoryChannelLayer"
+    assert loaded["broker"].startswith("sqla+sqlite:///")
+    assert loaded["language"] == "he"
+
+
+def test_empty_values_mean_defaults():
+    loaded = load_settings(DATABASE_URL="", REDIS_URL="", CELERY_BROKER_URL="")
+    assert loaded["engine"] == "django.db.backends.sqlite3"
+    assert loaded["broker"].startswith("sqla+sqlite:///")
+
+
+def test_postgres_and_redis_urls_switch_the_topology():
+    loaded = load_settings(DATABASE_URL="postgres://u:p@db.internal:5432/crm", REDIS_URL="redis://cache:6379/0")
+    assert loaded["engine"] == "django.db.backends.postgresql"
+    assert loaded["db_name"] == "crm"
+    assert loaded["layer"] == "channels_redis.core.RedisChannelLayer"
+    assert loaded["broker"] == "redis://cache:6379/0"
+
+
+def test_secret_key_is_required_outside_debug():
+    result = run_settings(DEBUG="false")
+    assert result.returncode != 0
+    assert "SECRET_KEY is not set" in result.stderr
+
+
+def test_signature_validation_cannot_be_switched_off_without_debug():
+    result = run_settings(SECRET_KEY="x", DEBUG="false", TWILIO_VALIDATE_SIGNATURES="false")
+    assert result.returncode != 0
+    assert "TWILIO_VALIDATE_SIGNATURES" in result.stderr
+    assert run_settings(SECRET_KEY="x", DEBUG="true", TWILIO_VALIDATE_SIGNATURES="false").returncode == 0
+
+
+def test_env_example_lists_every_variable_the_settings_read():
+    example = (ROOT / ".env.example").read_text(encoding="utf-8")
+    listed = {line.split("=", 1)[0] for line in example.splitlines() if line and not line.startswith("#")}
+    source = (ROOT / "agentlocator" / "settings.py").read_text(encoding="utf-8")
+    import re
+
+    read = set(re.findall(r'env\.\w+\(\s*"([A-Z_]+)"', source)) - {"READ_DOT_ENV"}
+    assert read <= listed, f"missing from .env.example: {sorted(read - listed)}"
+    assert ".env" in (ROOT / ".gitignore").read_text().split()
