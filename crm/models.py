@@ -25,9 +25,7 @@ class Business(models.Model):
     language = models.CharField(_("language"), max_length=16, default=defaults.DEFAULT_LANGUAGE)
     time_zone = models.CharField(_("time zone"), max_length=64, default=defaults.DEFAULT_TIME_ZONE)
 
-    agent_mode = models.CharField(
-        _("agent mode"), max_length=8, choices=AgentMode.choices, default=AgentMode.AI
-    )
+    agent_mode = models.CharField(_("agent mode"), max_length=8, choices=AgentMode.choices, default=AgentMode.AI)
     agent_enabled = models.BooleanField(
         _("agent answers calls"),
         default=True,
@@ -117,9 +115,7 @@ class Membership(models.Model):
     class Meta:
         verbose_name = _("membership")
         verbose_name_plural = _("memberships")
-        constraints = [
-            models.UniqueConstraint(fields=["user", "business"], name="one_membership_per_business")
-        ]
+        constraints = [models.UniqueConstraint(fields=["user", "business"], name="one_membership_per_business")]
 
     def __str__(self) -> str:
         return f"{self.user} @ {self.business} ({self.get_role_display()})"
@@ -200,9 +196,7 @@ class Call(models.Model):
     from_number = models.CharField(_("from"), max_length=40, blank=True, db_index=True)
     to_number = models.CharField(_("to"), max_length=40, blank=True)
     status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.RINGING)
-    agent_mode = models.CharField(
-        _("agent mode"), max_length=8, choices=Business.AgentMode.choices, blank=True
-    )
+    agent_mode = models.CharField(_("agent mode"), max_length=8, choices=Business.AgentMode.choices, blank=True)
     started_at = models.DateTimeField(_("started"), auto_now_add=True)
     answered_at = models.DateTimeField(_("answered"), null=True, blank=True)
     ended_at = models.DateTimeField(_("ended"), null=True, blank=True)
@@ -233,9 +227,7 @@ class Utterance(models.Model):
     start_ms = models.PositiveIntegerField(_("start (ms)"))
     end_ms = models.PositiveIntegerField(_("end (ms)"))
     interrupted = models.BooleanField(_("interrupted"), default=False)
-    heard_text = models.TextField(
-        _("heard text"), blank=True, help_text=_("What the caller heard before cutting in.")
-    )
+    heard_text = models.TextField(_("heard text"), blank=True, help_text=_("What the caller heard before cutting in."))
     latency = models.JSONField(_("latency (ms)"), default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 

@@ -26,6 +26,12 @@ if os.environ.get("TEST_SERVICES") == "1":
 
     SERVICES_SKIP_REASON = start_services()  # sets DATABASE_URL and REDIS_URL, or says why it could not
 
+if not os.environ.get("REDIS_URL"):
+    # Never the project's own broker file: a developer's running worker must not see test messages.
+    os.environ["CELERY_BROKER_URL"] = "sqla+sqlite:///" + os.path.join(
+        tempfile.mkdtemp(prefix="agentlocator-broker-"), "broker.sqlite3"
+    )
+
 if not os.environ.get("DATABASE_URL"):
     os.environ["DATABASE_URL"] = "sqlite:///" + os.path.join(
         tempfile.mkdtemp(prefix="agentlocator-db-"), "t.sqlite3"

@@ -1,0 +1,457 @@
+"""The turn loop, driven the way the consumer drives it, with scripted providers and Twilio played
+by ``FakeTwilio``. Caller audio is real Hebrew from espeak-ng when installed."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from tests.support.agent_doubles import FakeTwilio, ManualClock, MemoryReporter, settle, until
+from tests.support.caller_audio import caller_says, frames, silence, voiced
+from voice.agent.config import AgentConfig
+from voice.agent.session import AgentSession
+from voice.agent.turns import TurnState
+from voice.audio.pacer import Clock, LoopClock
+from voice.providers.base import ProviderError, Providers, ToolCall
+from voice.providers.fake import FakeASR, FakeLLM, FakeReply, FakeTTS
+
+CONFIG = AgentConfig(idle_prompt_ms=60_000, max_call_ms=600_000)
+
+
+class Call:
+    """One call: the session, its providers, Twilio and the CRM."""
+
+    def __init__(
+        self,
+        tmp_path: Path,
+        *,
+        config: AgentConfig = CONFIG,
+        asr: FakeASR | None = None,
+        llm: FakeLLM | None = None,
+        tts: FakeTTS | None = None,
+        fallback: FakeTTS | None = None,
+        clock: Clock | None = None,
+        echo_marks: bool = True,
+        **session_options,
+    ) -> None:
+        self.tmp_path = tmp_path
+        self.config = config
+        self.asr = asr or FakeASR(default="")
+        self.llm = llm or FakeLLM()
+        self.tts = tts or FakeTTS()
+        self.fallback = fallback
+        self.clock = clock or LoopClock(speed=50)  # audio "plays" 50x faster than real time
+        self.twilio = FakeTwilio(echo_marks=echo_marks)
+        self.crm = MemoryReporter()
+        providers = Providers(asr=self.asr, llm=self.llm, tts=self.tts, fallback_tts=fallback)
+        self.session = AgentSession(config, providers, self.twilio, self.crm, clock=self.clock, **session_options)
+        self.twilio.handler = self.session
+
+    async def feed(self, audio: bytes) -> None:
+        for frame in frames(audio):
+            await self.session.media(frame)
+
+    async def say(self, text: str, *, then_silence_ms: int = 800) -> None:
+        await self.feed(caller_says(text, self.tmp_path) + silence(then_silence_ms))
+
+    async def quiet(self) -> None:
+        """Wait until the agent has finished whatever it was doing and listens again."""
+        manual = self.clock if isinstance(self.clock, ManualClock) else None
+        await until(lambda: not self.session.busy and self.session.turns.state is TurnState.LISTENING, clock=manual)
+
+    async def greeted(self) -> None:
+        await self.session.start()
+        await self.quiet()
+
+    def agent(self):
+        return [u for u in self.crm.utterances if u.speaker == "agent"]
+
+
+@pytest.fixture
+async def call(tmp_path):
+    created = []
+
+    def make(**options) -> Call:
+        c = Call(tmp_path, **options)
+        created.append(c)
+        return c
+
+    yield make
+    for c in created:
+        await c.session.stop()
+
+
+async def test_greets_once_and_never_again(call):
+    c = call()
+    await c.greeted()
+    await c.session.start()
+    await c.quiet()
+    assert c.crm.kinds().count("greeting") == 1
+    assert c.tts.texts == ["שלום, הגעתם לנציג הדיגיטלי שלנו.", "איך אפשר לעזור?"]
+    [greeting] = c.crm.utterances
+    assert (greeting.speaker, greeting.text, greeting.interrupted) == ("agent", CONFIG.greeting, False)
+    assert greeting.heard_text == CONFIG.greeting
+    assert c.twilio.marks == ["t1-s1", "t1-s2"]
+    assert c.twilio.kinds() == ["media", "mark", "media", "mark"]
+    # The greeting is what the model sees the agent said first.
+    assert c.session.history == [{"role": "assistant", "content": CONFIG.greeting}]
+
+
+async def test_a_full_turn_from_caller_speech_to_paced_reply(call):
+    reply = "תודה שפניתם. יש לנו שלושה מסלולים. מה מעניין אתכם?"
+    c = call(asr=FakeASR(["אני רוצה לשמוע על המוצרים"]), llm=FakeLLM([reply], chunk_chars=6))
+    await c.greeted()
+    marks_before = len(c.twilio.marks)
+    await c.feed(silence(400))
+    await c.say("אני רוצה לשמוע על המוצרים שלכם")
+    await until(lambda: len(c.crm.utterances) == 3)
+    await c.quiet()
+
+    _greeting, caller, agent = c.crm.utterances
+    assert (caller.speaker, caller.text) == ("caller", "אני רוצה לשמוע על המוצרים")
+    assert 400 <= caller.start_ms <= 500  # media time: inbound frames counted
+    assert caller.end_ms > caller.start_ms + 500
+    # The recogniser got the whole utterance, including a little audio from before the VAD decided.
+    assert len(c.asr.utterances[0]) >= (caller.end_ms - caller.start_ms) * 8
+    assert (agent.speaker, agent.text, agent.interrupted) == ("agent", reply, False)
+    assert agent.start_ms >= caller.end_ms
+    # Each sentence went to TTS on its own and was followed by a mark.
+    assert c.tts.texts[-3:] == ["תודה שפניתם.", "יש לנו שלושה מסלולים.", "מה מעניין אתכם?"]
+    assert c.twilio.marks[marks_before:] == ["t2-s1", "t2-s2", "t2-s3"]
+    assert c.twilio.kinds()[-6:] == ["media", "mark", "media", "mark", "media", "mark"]
+    # Latencies, measured from the end-of-utterance decision.
+    assert set(agent.latency) == {"eos_ms", "asr", "llm_first_token", "tts_first_audio", "first_frame"}
+    assert agent.latency["eos_ms"] == caller.end_ms
+    assert agent.latency["asr"] <= agent.latency["llm_first_token"] <= agent.latency["tts_first_audio"]
+    assert agent.latency["tts_first_audio"] <= agent.latency["first_frame"]
+    [turn] = c.crm.payloads("turn")
+    assert turn["first_frame"] == agent.latency["first_frame"] and turn["interrupted"] is False
+    # The model saw the system prompt, the greeting and the caller's words.
+    [messages] = c.llm.calls
+    assert messages[0] == {"role": "system", "content": CONFIG.system_prompt}
+    assert messages[1:] == [
+        {"role": "assistant", "content": CONFIG.greeting},
+        {"role": "user", "content": "אני רוצה לשמוע על המוצרים"},
+    ]
+    assert c.session.history[-1] == {"role": "assistant", "content": reply}
+
+
+async def test_the_first_sentence_plays_while_the_rest_is_generated(call):
+    reply = "כן. " + "זה משפט ארוך מאוד שנכתב לאט לאט, מילה אחרי מילה, עד שהוא נגמר."
+    c = call(asr=FakeASR(["שאלה"]), llm=FakeLLM([reply], chunk_chars=4, delta_delay=0.05))
+    await c.greeted()
+    await c.feed(voiced(600) + silence(800))
+    await until(lambda: len(c.agent()) == 2)
+    agent = c.agent()[-1]
+    generation_ms = (len(reply) // 4) * 50  # ~850 ms of streaming
+    assert agent.latency["first_frame"] < generation_ms / 2
+
+
+async def test_barge_in_clears_twilio_cancels_the_reply_and_keeps_only_what_was_heard(call):
+    s1, s2, s3 = "זה המשפט הראשון שלי.", "וזה משפט שני ארוך יותר מהראשון.", "ויש גם משפט שלישי."
+    clock = ManualClock()
+    c = call(
+        clock=clock,
+        echo_marks=False,
+        asr=FakeASR(["ספר לי על המוצרים", "רגע, יש לי שאלה"]),
+        llm=FakeLLM([f"{s1} {s2} {s3}", "בטח, שאלו."]),
+    )
+    await c.session.start()
+    await until(lambda: "t1-s2" in c.twilio.marks, clock=clock)
+    await c.twilio.play_all()
+    await c.quiet()
+
+    await c.say("ספר לי על המוצרים")
+    await until(lambda: "t2-s1" in c.twilio.marks, clock=clock)
+    await c.twilio.play_mark("t2-s1")  # Twilio: sentence 1 has played
+    # The pacer keeps 300 ms ahead of the play-out: sentence 1 ends playing 0.3 s from now,
+    # so after 0.8 s the caller has heard half a second of sentence 2.
+    await clock.advance(0.8)
+
+    interruption = frames(caller_says("רגע, יש לי שאלה", c.tmp_path) + silence(800))
+    fed = 0
+    while c.twilio.clears == 0:
+        await c.session.media(interruption[fed])
+        fed += 1
+    assert 300 <= fed * 20 <= 600  # barge_in_min_ms of speech, after the VAD's own start-up
+    sent_at_clear = c.twilio.media_bytes
+    await clock.advance(1.0)
+    assert c.twilio.media_bytes == sent_at_clear  # the rest of the reply is gone
+
+    agent = c.agent()[-1]
+    assert agent.interrupted and agent.text == f"{s1} {s2} {s3}"
+    assert agent.heard_text.startswith(s1 + " ")  # sentence 1 fully
+    assert s2.startswith(agent.heard_text[len(s1) + 1 :])  # sentence 2 in part, cut at a word
+    assert len(s1) < len(agent.heard_text) < len(s1) + 1 + len(s2)
+    [barge_in] = c.crm.payloads("barge_in")
+    assert barge_in["heard_text"] == agent.heard_text
+    assert abs(barge_in["heard_ms"] - (len(s1) * 60 + 500)) <= 60
+    assert c.session.turns.state is TurnState.LISTENING
+
+    # The caller's speech goes on as a normal utterance; the model sees what was actually heard.
+    for frame in interruption[fed:]:
+        await c.session.media(frame)
+    await until(lambda: len(c.llm.calls) == 2, clock=clock)
+    assert c.llm.calls[1][-2:] == [
+        {"role": "assistant", "content": agent.heard_text},
+        {"role": "user", "content": "רגע, יש לי שאלה"},
+    ]
+    assert [u.text for u in c.crm.utterances if u.speaker == "caller"] == [
+        "ספר לי על המוצרים",
+        "רגע, יש לי שאלה",
+    ]
+
+
+async def test_a_short_backchannel_does_not_interrupt(call):
+    c = call(asr=FakeASR(["שאלה"]), llm=FakeLLM(["תשובה ארוכה מאוד שלוקח זמן להשמיע אותה עד הסוף."]))
+    c.clock.speed = 2  # play slowly enough to speak over
+    await c.session.start()
+    await until(lambda: c.twilio.frames > 0)
+    await c.feed(voiced(120) + silence(700))  # "mm-hm" (webrtcvad's hangover makes it ~240 ms)
+    await c.quiet()
+    assert c.twilio.clears == 0
+    assert c.crm.kinds().count("barge_in") == 0
+    assert not c.agent()[0].interrupted
+    assert c.llm.calls == []
+
+
+async def test_idle_caller_is_prompted_then_hung_up_on(call):
+    config = replace(CONFIG, idle_prompt_ms=1000, idle_hangup_prompts=2)
+    c = call(config=config)
+    await c.greeted()
+    for _ in range(400):  # the caller says nothing at all
+        if c.crm.ended:
+            break
+        await c.feed(silence(20))
+        await c.quiet()
+    assert c.crm.kinds().count("idle") == 3
+    assert [p.get("hangup", False) for p in c.crm.payloads("idle")] == [False, False, True]
+    assert c.crm.said("agent") == [config.greeting, config.idle_prompt, config.idle_prompt, config.goodbye]
+    assert c.crm.ended == [("idle", False)]
+    # Each prompt came after a full second of silence, counted in media time.
+    prompts = [offset for kind, offset, _ in c.crm.events if kind == "idle"]
+    assert prompts[0] >= 1000 and all(b - a >= 1000 for a, b in itertools.pairwise(prompts))
+
+
+async def test_speaking_answers_an_idle_prompt(call):
+    config = replace(CONFIG, idle_prompt_ms=1000, idle_hangup_prompts=1)
+    c = call(config=config, asr=FakeASR(["כן, אני פה"]))
+    await c.greeted()
+    await c.feed(silence(1100))
+    await c.quiet()
+    await c.say("כן, אני פה")
+    await c.quiet()
+    await c.feed(silence(900))
+    assert c.crm.ended == []
+    assert c.crm.kinds().count("idle") == 1
+
+
+async def test_a_call_is_ended_at_max_duration(call):
+    config = replace(CONFIG, max_call_ms=3000)
+    c = call(config=config)
+    await c.greeted()
+    await c.feed(silence(3000))
+    await until(lambda: c.crm.ended != [])
+    assert c.crm.ended == [("max_duration", False)]
+    assert c.crm.said("agent")[-1] == config.goodbye
+
+
+async def test_llm_failure_is_reported_and_apologised_for(call):
+    c = call(asr=FakeASR(["שלום"]), llm=FakeLLM([FakeReply(fail="rate limited")]))
+    await c.greeted()
+    await c.feed(voiced(600) + silence(800))
+    await until(lambda: len(c.agent()) == 2)
+    [error] = c.crm.payloads("error")
+    assert error == {"role": "llm", "message": "rate limited"}
+    assert c.agent()[-1].text == CONFIG.apology
+    assert c.tts.texts[-2:] == ["סליחה, הייתה לי תקלה קטנה.", "אפשר לחזור על זה?"]
+    assert c.crm.ended == []
+
+
+async def test_a_slow_provider_times_out_into_an_apology(call):
+    c = call(asr=FakeASR(["שלום"]), llm=FakeLLM(first_token_delay=5.0), llm_timeout_s=0.05)
+    await c.greeted()
+    await c.feed(voiced(600) + silence(800))
+    await until(lambda: len(c.agent()) == 2)
+    assert c.crm.payloads("error")[0]["role"] == "llm"
+    assert c.agent()[-1].text == CONFIG.apology
+
+
+async def test_broken_tts_falls_back_to_the_second_voice(call):
+    espeak = FakeTTS(name="espeak")
+    c = call(
+        asr=FakeASR(["שלום"]),
+        llm=FakeLLM(["תשובה."]),
+        tts=FakeTTS(fail_times=1, fail_after_chunks=2),
+        fallback=espeak,
+    )
+    await c.greeted()
+    # The greeting broke after two chunks; the fallback voice finished it.
+    assert c.crm.payloads("error")[0]["role"] == "tts"
+    assert "fallback" in c.crm.kinds()
+    assert espeak.texts == ["שלום, הגעתם לנציג הדיגיטלי שלנו.", "איך אפשר לעזור?"]
+    assert c.agent()[0].text.endswith("איך אפשר לעזור?")
+
+    c.tts.fail_times = 5
+    await c.feed(voiced(600) + silence(800))
+    await until(lambda: len(c.agent()) == 2)
+    assert [e["role"] for e in c.crm.payloads("error")] == ["tts", "tts"]
+    assert espeak.texts[-2:] == ["סליחה, הייתה לי תקלה קטנה.", "אפשר לחזור על זה?"]
+    assert c.agent()[-1].text.endswith(CONFIG.apology)
+
+
+async def test_repeated_failures_send_the_caller_to_voicemail(call):
+    failures = [ProviderError("asr down")] * 3
+    c = call(asr=FakeASR(failures))
+    await c.greeted()
+    for _ in range(2):
+        await c.feed(voiced(600) + silence(800))
+        await c.quiet()
+        assert c.agent()[-1].text == CONFIG.apology  # never dead air
+    await c.feed(voiced(600) + silence(800))
+    await until(lambda: c.crm.ended != [])
+    assert [e["role"] for e in c.crm.payloads("error")] == ["asr", "asr", "asr"]
+    assert c.crm.ended == [("provider_failure", True)]
+    assert len(c.agent()) == 3  # greeting + two apologies
+
+
+async def test_no_voice_at_all_goes_to_voicemail(call):
+    c = call(tts=FakeTTS(fail_times=10))
+    await c.session.start()
+    await until(lambda: c.crm.ended != [])
+    assert c.crm.ended == [("provider_failure", True)]
+    assert c.crm.payloads("error")[0]["role"] == "tts"
+
+
+async def test_dtmf_reaches_the_model_as_a_user_message(call):
+    c = call(llm=FakeLLM(["בחרתם באפשרות אחת."]))
+    await c.greeted()
+    await c.session.dtmf("1")
+    await until(lambda: len(c.agent()) == 2)
+    assert ("dtmf", 0, {"digit": "1"}) in c.crm.events
+    assert c.llm.calls[0][-1] == {"role": "user", "content": "[DTMF: 1]"}
+    assert c.agent()[-1].text == "בחרתם באפשרות אחת."
+
+
+async def test_tool_calls_update_the_lead_and_the_reply_continues(call):
+    save = ToolCall("call_1", "save_lead_details", {"name": "דנה", "interest": "ביטוח רכב"})
+    note = ToolCall("call_2", "add_note", {"note": "מעדיפה וואטסאפ"})
+    c = call(
+        asr=FakeASR(["קוראים לי דנה ואני מחפשת ביטוח רכב", "מתי תתקשרו?"]),
+        llm=FakeLLM([FakeReply(text="רגע, אני רושמת.", tool_calls=[save, note]), "תודה דנה, נחזור אלייך."]),
+    )
+    await c.greeted()
+    await c.feed(voiced(800) + silence(800))
+    await until(lambda: len(c.agent()) == 2)
+    assert c.crm.lead == {"name": "דנה", "interest": "ביטוח רכב"}
+    assert c.crm.notes == ["מעדיפה וואטסאפ"]
+    tool_events = c.crm.payloads("tool_call")
+    assert tool_events[0] == {
+        "name": "save_lead_details",
+        "args": {"name": "דנה", "interest": "ביטוח רכב"},
+        "changed": {"name": "דנה", "interest": "ביטוח רכב"},
+        "ok": True,
+    }
+    assert tool_events[1]["name"] == "add_note"
+    # The second model call saw its tool calls and their results.
+    second = c.llm.calls[1]
+    assert second[-3]["role"] == "assistant" and [t["id"] for t in second[-3]["tool_calls"]] == [
+        "call_1",
+        "call_2",
+    ]
+    assert second[-2]["role"] == "tool" and second[-2]["tool_call_id"] == "call_1"
+    assert '"changed"' in second[-2]["content"]
+    assert c.agent()[-1].text == "רגע, אני רושמת. תודה דנה, נחזור אלייך."
+    # Known facts go into the system prompt of the next turn.
+    await c.feed(voiced(600) + silence(800))
+    await until(lambda: len(c.llm.calls) == 3)
+    assert "דנה" in c.llm.calls[2][0]["content"]
+
+
+async def test_end_call_tool_says_goodbye_then_ends(call):
+    bye = ToolCall("call_9", "end_call", {"reason": "caller_done"})
+    c = call(asr=FakeASR(["זהו, תודה"]), llm=FakeLLM([FakeReply(text="שמחתי לעזור.", tool_calls=[bye])]))
+    await c.greeted()
+    await c.feed(voiced(600) + silence(800))
+    await until(lambda: c.crm.ended != [])
+    assert c.crm.ended == [("caller_done", False)]
+    assert c.agent()[-1].text == f"שמחתי לעזור. {CONFIG.goodbye}"
+    assert c.agent()[-1].interrupted is False  # it played out before the call ended
+    assert len(c.llm.calls) == 1
+
+
+async def test_lead_facts_known_before_the_call_reach_the_model(call):
+    config = replace(CONFIG, lead_facts={"name": "יוסי"})
+    c = call(config=config, asr=FakeASR(["היי"]))
+    await c.greeted()
+    await c.feed(voiced(600) + silence(800))
+    await until(lambda: c.llm.calls != [])
+    assert "יוסי" in c.llm.calls[0][0]["content"]
+
+
+async def test_media_time_does_not_depend_on_how_fast_frames_arrive(call, tmp_path):
+    audio = silence(500) + caller_says("שלום, אני רוצה לקבוע פגישה", tmp_path) + silence(800)
+    results = []
+    for pause in (0.0, 0.001):
+        c = call(asr=FakeASR(["שלום"]))
+        for frame in frames(audio):
+            await c.session.media(frame)
+            if pause:
+                await asyncio.sleep(pause)
+        await until(lambda c=c: len(c.crm.utterances) >= 2)
+        caller = c.crm.utterances[0]
+        results.append((caller.start_ms, caller.end_ms, c.agent()[0].latency["eos_ms"]))
+    assert results[0] == results[1]
+    assert 450 <= results[0][0] <= 600
+
+
+async def test_stop_is_idempotent_and_accounts_for_the_unfinished_utterance(call):
+    c = call(echo_marks=False)
+    c.clock.speed = 1
+    await c.session.start()
+    await until(lambda: c.twilio.frames >= 15)
+    await asyncio.sleep(0.1)
+    await c.session.stop()
+    await c.session.stop()
+    [greeting] = c.agent()
+    assert greeting.interrupted
+    assert CONFIG.greeting.startswith(greeting.heard_text) and greeting.heard_text != CONFIG.greeting
+    assert c.twilio.clears == 0  # the socket is gone; nothing more is sent
+    frames_at_stop = c.twilio.frames
+    await c.session.media(b"\xff" * 160)
+    await asyncio.sleep(0.05)
+    assert c.twilio.frames == frames_at_stop
+
+
+async def test_marks_echoed_after_clear_do_not_count_as_heard(call):
+    c = call(echo_marks=False)
+    c.clock.speed = 1
+    await c.session.start()
+    await until(lambda: c.twilio.frames >= 15)
+    await c.feed(voiced(500))
+    await settle()
+    [greeting] = c.agent()
+    assert greeting.interrupted and greeting.heard_text != CONFIG.greeting
+    assert c.session.pacer.echoed_ms == 0
+
+
+async def test_what_the_caller_says_while_the_agent_thinks_is_answered_next(call):
+    c = call(asr=FakeASR(["ראשון", "שני"], delay=0.2), llm=FakeLLM(["תשובה אחת.", "תשובה שתיים."]))
+    await c.greeted()
+    await c.feed(voiced(600) + silence(800))
+    await asyncio.sleep(0.05)  # transcribing the first utterance...
+    assert c.session.turns.state is TurnState.THINKING
+    await c.feed(voiced(600) + silence(800))  # ...while the caller goes on
+    await until(lambda: len(c.llm.calls) == 2)
+    await c.quiet()
+    assert c.crm.said("caller") == ["ראשון", "שני"]
+    assert c.llm.calls[1][-3:] == [
+        {"role": "user", "content": "ראשון"},
+        {"role": "assistant", "content": "תשובה אחת."},
+        {"role": "user", "content": "שני"},
+    ]
+    assert c.crm.kinds().count("barge_in") == 0

@@ -1,0 +1,105 @@
+import time
+
+import pytest
+
+from tests.support.caller_audio import HAVE_ESPEAK, espeak_hebrew, frames, silence, voiced
+from voice.agent.config import AgentConfig
+from voice.agent.vad import NoiseDropped, SpeechEnded, SpeechStarted, VoiceActivityDetector
+
+# webrtcvad keeps saying "speech" for a few frames after the voice stops (its own hangover).
+HANGOVER_MS = 160
+
+
+def ended_near(event, start_ms: int, voice_end_ms: int) -> bool:
+    return (
+        isinstance(event, SpeechEnded)
+        and event.start_ms == start_ms
+        and voice_end_ms <= event.end_ms <= voice_end_ms + HANGOVER_MS
+    )
+
+
+def run(vad: VoiceActivityDetector, audio: bytes, pause_s: float = 0.0) -> list:
+    events = []
+    for frame in frames(audio):
+        if event := vad.push(frame):
+            events.append(event)
+        if pause_s:
+            time.sleep(pause_s)
+    return events
+
+
+def test_silence_is_not_speech():
+    assert run(VoiceActivityDetector(), silence(2000)) == []
+
+
+def test_an_utterance_starts_and_ends_in_media_time():
+    vad = VoiceActivityDetector(start_ms=60, eou_silence_ms=600)
+    events = run(vad, silence(500) + voiced(1000) + silence(1000))
+    assert events[0] == SpeechStarted(500)
+    assert len(events) == 2 and ended_near(events[1], 500, 1500)
+    assert vad.now_ms == 2500
+
+
+@pytest.mark.skipif(not HAVE_ESPEAK, reason="espeak-ng not installed")
+def test_detects_real_hebrew_speech(tmp_path):
+    speech = espeak_hebrew("שלום, אני רוצה לשמוע על המוצרים שלכם", tmp_path)
+    speech_ms = len(speech) // 8
+    events = run(VoiceActivityDetector(), silence(400) + speech + silence(1000))
+    started = [e for e in events if isinstance(e, SpeechStarted)]
+    ended = [e for e in events if isinstance(e, SpeechEnded)]
+    assert len(started) == len(ended) == 1  # short pauses between words do not end the utterance
+    assert 380 <= started[0].at_ms <= 500
+    assert ended[0].end_ms <= 400 + speech_ms + 20
+    assert ended[0].end_ms - ended[0].start_ms > speech_ms * 0.6
+
+
+def test_end_of_utterance_waits_for_the_configured_silence():
+    vad = VoiceActivityDetector(eou_silence_ms=600)
+    events = run(vad, voiced(500) + silence(580))
+    assert events == [SpeechStarted(0)]
+    while vad.in_speech:  # the decision comes exactly 600 ms after the last voiced frame
+        events += run(vad, silence(20))
+    assert ended_near(events[-1], 0, 500)
+    assert vad.now_ms == events[-1].end_ms + 600
+
+
+def test_short_noises_are_dropped():
+    vad = VoiceActivityDetector(min_utterance_ms=200)
+    events = run(vad, silence(200) + voiced(40) + silence(800))
+    assert events[0] == SpeechStarted(200)
+    assert len(events) == 2 and isinstance(events[1], NoiseDropped)
+
+
+def test_long_speech_is_cut_at_max_utterance():
+    vad = VoiceActivityDetector(max_utterance_ms=1000, eou_silence_ms=600)
+    events = run(vad, voiced(1500) + silence(700))
+    assert events[:2] == [SpeechStarted(0), SpeechEnded(0, 1000, forced=True)]
+    # The rest of the speech is a new utterance.
+    assert isinstance(events[2], SpeechStarted) and isinstance(events[3], SpeechEnded)
+
+
+def test_feeding_faster_than_real_time_changes_nothing():
+    audio = silence(300) + voiced(400) + silence(900) + voiced(300) + silence(900)
+    fast = run(VoiceActivityDetector(), audio)
+    slow = run(VoiceActivityDetector(), audio, pause_s=0.002)
+    assert fast == slow and len(fast) == 4
+
+
+def test_configured_from_agent_config():
+    config = AgentConfig(eou_silence_ms=300, min_utterance_ms=100, max_utterance_ms=5000, vad_aggressiveness=3)
+    vad = VoiceActivityDetector.from_config(config)
+    events = run(vad, voiced(400) + silence(300 + HANGOVER_MS))
+    assert events[0] == SpeechStarted(0) and ended_near(events[1], 0, 400)
+
+
+def test_speech_duration_so_far_counts_up_to_the_last_voiced_frame():
+    vad = VoiceActivityDetector()
+    run(vad, silence(100) + voiced(300))
+    assert vad.speech_ms() == 300
+    run(vad, silence(400))
+    assert vad.in_speech and vad.speech_ms() <= 300 + HANGOVER_MS
+
+
+def test_frames_must_be_20_ms():
+    with pytest.raises(ValueError):
+        VoiceActivityDetector().push(b"\xff" * 80)

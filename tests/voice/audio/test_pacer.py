@@ -1,0 +1,171 @@
+import asyncio
+
+import pytest
+
+from tests.support.agent_doubles import FakeTwilio, ManualClock, settle
+from voice.audio.frames import FRAME_BYTES
+from voice.audio.pacer import LoopClock, Pacer
+
+
+def audio(ms: int, byte: int = 0x55) -> bytes:
+    return bytes([byte]) * (ms * 8)
+
+
+@pytest.fixture
+def clock():
+    return ManualClock()
+
+
+@pytest.fixture
+def twilio():
+    return FakeTwilio()
+
+
+async def test_sends_up_to_the_lead_at_once_then_one_frame_per_20_ms(clock, twilio):
+    pacer = Pacer(twilio, lead_ms=300, clock=clock)
+    pacer.push(audio(2000))
+    await settle()
+    assert twilio.frames == 15  # 300 ms ahead of the play-out
+    await clock.advance(0.1)
+    assert twilio.frames == 20
+    await clock.advance(0.02)
+    assert twilio.frames == 21
+    await pacer.close()
+
+
+async def test_schedule_does_not_drift(clock, twilio):
+    pacer = Pacer(twilio, lead_ms=300, clock=clock)
+    pacer.push(audio(20_000))
+    await settle()
+    for _ in range(769):  # 10 s in awkward steps
+        await clock.advance(0.013)
+    # 15 frames of lead + one per 20 ms of the 9.997 s that passed
+    assert twilio.frames == 15 + int(9.997 / 0.02)
+    await pacer.close()
+
+
+async def test_marks_follow_the_audio_queued_before_them(clock, twilio):
+    pacer = Pacer(twilio, clock=clock)
+    pacer.push(audio(100))
+    assert pacer.push_mark("t1-s1") == 100
+    pacer.push(audio(60))
+    assert pacer.push_mark("t1-s2") == 160
+    await settle()
+    assert twilio.kinds() == ["media", "mark", "media", "mark"]
+    assert twilio.mark_positions == {"t1-s1": 800, "t1-s2": 1280}
+    await pacer.close()
+
+
+async def test_refuses_partial_frames(clock, twilio):
+    pacer = Pacer(twilio, clock=clock)
+    with pytest.raises(ValueError):
+        pacer.push(b"\x00" * (FRAME_BYTES + 1))
+
+
+async def test_heard_position_follows_play_out_and_echoed_marks(clock, twilio):
+    pacer = Pacer(twilio, lead_ms=300, clock=clock)
+    pacer.push(audio(1000))
+    pacer.push_mark("end")
+    await settle()
+    assert pacer.heard_ms() == 0
+    await clock.advance(0.5)
+    assert pacer.heard_ms() == 500
+    await clock.advance(0.3)
+    assert pacer.heard_ms() == 800
+    assert pacer.on_mark("end") is True  # Twilio says all of it played
+    assert pacer.heard_ms() == 1000
+    await pacer.close()
+
+
+async def test_after_a_dry_spell_play_out_restarts_from_now(clock, twilio):
+    pacer = Pacer(twilio, lead_ms=300, clock=clock)
+    pacer.push(audio(100))
+    await clock.advance(2.0)
+    pacer.push(audio(1000))
+    await settle()
+    assert twilio.frames == 5 + 15
+    await pacer.close()
+
+
+async def test_clear_stops_sending_tells_twilio_and_reports_what_was_heard(clock, twilio):
+    pacer = Pacer(twilio, lead_ms=300, clock=clock)
+    twilio.handler = None
+    pacer.push(audio(600))
+    pacer.push_mark("t1-s1")
+    pacer.push(audio(2000))
+    pacer.push_mark("t1-s2")
+    await clock.advance(0.7)
+    heard = await pacer.clear()
+    assert heard == 700
+    assert twilio.log[-1] == ("clear", None)
+    sent = twilio.frames
+    await clock.advance(2.0)
+    assert twilio.frames == sent  # nothing after the clear
+    assert pacer.on_mark("t1-s2") is False  # echoed by the clear: flushed, not heard
+    # The next utterance starts right away.
+    pacer.push(audio(100))
+    await settle()
+    assert twilio.frames == sent + 5
+    await pacer.close()
+
+
+async def test_wait_played_returns_when_the_last_mark_is_echoed(clock, twilio):
+    pacer = Pacer(twilio, lead_ms=300, clock=clock)
+    pacer.push(audio(200))
+    pacer.push_mark("done")
+    waiter = asyncio.ensure_future(pacer.wait_played())
+    await settle()
+    assert not waiter.done()
+    pacer.on_mark("done")
+    await clock.advance(0.02)
+    assert waiter.done() and waiter.result() is True
+    await pacer.close()
+
+
+async def test_wait_played_gives_up_on_marks_after_a_grace_period(clock, twilio):
+    pacer = Pacer(twilio, lead_ms=300, clock=clock, play_grace_ms=500)
+    pacer.push(audio(200))
+    pacer.push_mark("lost")
+    waiter = asyncio.ensure_future(pacer.wait_played())
+    await clock.advance(0.6)
+    assert not waiter.done()
+    await clock.advance(0.2)
+    assert waiter.done() and waiter.result() is True
+    await pacer.close()
+
+
+async def test_wait_sent(clock, twilio):
+    pacer = Pacer(twilio, lead_ms=100, clock=clock)
+    pacer.push(audio(500))
+    waiter = asyncio.ensure_future(pacer.wait_sent(200))
+    await settle()
+    assert not waiter.done()
+    await clock.advance(0.12)
+    assert waiter.done()
+    await pacer.close()
+
+
+async def test_one_sender_task_per_call(clock, twilio):
+    pacer = Pacer(twilio, clock=clock)
+    before = len(asyncio.all_tasks())
+    for _ in range(20):
+        pacer.push(audio(200))
+        pacer.push_mark("m")
+    await clock.advance(1.0)
+    assert len(asyncio.all_tasks()) == before + 1
+    await pacer.close()
+    assert len(asyncio.all_tasks()) == before
+
+
+async def test_real_clock_paces_in_real_time_scaled():
+    twilio = FakeTwilio()
+    pacer = Pacer(twilio, lead_ms=300, clock=LoopClock(speed=10))
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    pacer.push(audio(1300))
+    pacer.push_mark("end")
+    await asyncio.wait_for(pacer.wait_sent(1300), 2)
+    elapsed = loop.time() - start
+    assert twilio.frames == 65
+    assert 0.09 <= elapsed < 0.5  # (1300 - 300) ms / 10
+    await pacer.close()

@@ -1,0 +1,227 @@
+"""Outbound pacing: send an utterance's frames to Twilio a bounded lead ahead of real time.
+
+Twilio buffers whatever it is sent and plays it in order, so sending a whole reply at once would make
+barge-in useless (``clear`` would have to discard seconds of audio we can no longer account for).
+The pacer keeps at most ``lead_ms`` of audio in Twilio's buffer: it sends immediately up to the lead,
+then one frame per 20 ms. One sender task per call sleeps until the next frame is due; due times come
+from an estimate of when the sent audio finishes playing (``play_end``) that advances exactly 20 ms
+per frame, so the schedule does not drift.
+
+Positions are milliseconds of audio since the pacer was created. Marks placed with ``push_mark`` are
+sent after the audio before them; Twilio echoes a mark when that audio has played, which gives a
+lower bound on what the caller heard. ``heard_ms`` combines it with the play-out estimate.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import deque
+from typing import TYPE_CHECKING, Protocol
+
+from voice.audio.frames import FRAME_BYTES, FRAME_MS
+
+if TYPE_CHECKING:
+    from voice.agent.ports import MediaSink
+
+_FRAME_S = FRAME_MS / 1000
+
+
+class Clock(Protocol):
+    """Where the pacer gets time from; tests inject a fast or manual clock."""
+
+    def now(self) -> float: ...
+
+    async def sleep(self, seconds: float) -> None: ...
+
+
+class LoopClock:
+    """The event loop's monotonic clock, optionally running ``speed`` times faster (tests, benchmarks)."""
+
+    def __init__(self, speed: float = 1.0) -> None:
+        self.speed = speed
+
+    def now(self) -> float:
+        return asyncio.get_running_loop().time() * self.speed
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(seconds / self.speed)
+
+
+class _Mark:
+    __slots__ = ("name",)
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+
+class Pacer:
+    def __init__(
+        self,
+        sink: MediaSink,
+        *,
+        lead_ms: int = 300,
+        clock: Clock | None = None,
+        play_grace_ms: int = 1500,
+    ) -> None:
+        self._sink = sink
+        self._lead = lead_ms / 1000
+        self._clock: Clock = clock or LoopClock()
+        self._grace = play_grace_ms / 1000
+        self._queue: deque[bytes | _Mark] = deque()
+        self._lock = asyncio.Lock()  # keeps `clear` behind a frame already being sent
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._sleeping = False
+        self._closed = False
+        self._play_end = 0.0  # clock time when everything sent so far will have played
+        self._pending_marks: dict[str, int] = {}  # name -> position, queued or sent but not echoed
+        self._sent_waiters: list[tuple[int, asyncio.Future[None]]] = []
+        self._clears = 0
+        self.pushed_ms = 0  # position after everything queued
+        self.sent_ms = 0  # position after everything sent
+        self.echoed_ms = 0  # position of the latest mark Twilio echoed as played
+        self.frames_sent = 0
+        self.marks_sent = 0
+
+    # -- feeding --------------------------------------------------------------------------------
+    def push(self, frames: bytes) -> None:
+        """Queue whole 160-byte mu-law frames."""
+        if len(frames) % FRAME_BYTES:
+            raise ValueError("the pacer takes whole 160-byte frames")
+        if not frames or self._closed:
+            return
+        self._queue.extend(frames[i : i + FRAME_BYTES] for i in range(0, len(frames), FRAME_BYTES))
+        self.pushed_ms += len(frames) // FRAME_BYTES * FRAME_MS
+        self._kick()
+
+    def push_mark(self, name: str) -> int:
+        """Queue a mark after the audio queued so far; returns its position."""
+        self._pending_marks[name] = self.pushed_ms
+        self._queue.append(_Mark(name))
+        self._kick()
+        return self.pushed_ms
+
+    def _kick(self) -> None:
+        if self._closed:
+            return
+        if self._task is None or self._task.done():
+            self._task = asyncio.get_running_loop().create_task(self._run())
+        self._wake.set()
+
+    # -- what Twilio tells us -------------------------------------------------------------------
+    def on_mark(self, name: str) -> bool:
+        """Twilio echoed ``name``. Returns True if it means "played" (False: unknown or flushed by clear)."""
+        position = self._pending_marks.pop(name, None)
+        if position is None:
+            return False
+        self.echoed_ms = max(self.echoed_ms, position)
+        # Marks come back in order: anything earlier has played too.
+        for other in [n for n, p in self._pending_marks.items() if p <= position]:
+            del self._pending_marks[other]
+        return True
+
+    def heard_ms(self) -> int:
+        """Best estimate of the position the caller has heard up to."""
+        buffered = max(0.0, self._play_end - self._clock.now())
+        estimate = self.sent_ms - round(buffered * 1000)
+        return max(self.echoed_ms, min(estimate, self.sent_ms), 0)
+
+    def buffered_ms(self) -> int:
+        """Audio queued here or sent and not yet played."""
+        ahead = max(0.0, self._play_end - self._clock.now())
+        return self.pushed_ms - self.sent_ms + round(ahead * 1000)
+
+    # -- control --------------------------------------------------------------------------------
+    async def clear(self) -> int:
+        """Stop sending, tell Twilio to drop its buffer, return the position the caller heard."""
+        heard = self.heard_ms()
+        self._queue.clear()
+        self.pushed_ms = self.sent_ms
+        self._pending_marks.clear()  # their echoes now mean "flushed"
+        self._clears += 1
+        if self._task is not None and self._sleeping:
+            self._task.cancel()  # only while sleeping: never in the middle of a send
+            self._task = None
+        async with self._lock:
+            await self._sink.send_clear()
+        self._play_end = self._clock.now()
+        self._release_sent_waiters(everything=True)
+        return heard
+
+    async def wait_sent(self, position: int) -> None:
+        """Return once audio up to ``position`` has been sent (or was cleared)."""
+        if self.sent_ms >= position or self.pushed_ms < position:
+            return
+        future = asyncio.get_running_loop().create_future()
+        self._sent_waiters.append((position, future))
+        await future
+
+    async def wait_played(self, poll_s: float = 0.02) -> bool:
+        """Wait until everything queued has played: the last mark echoed, or (marks lost) the estimated
+        play-out end plus a grace period passed. Returns False if a ``clear`` intervened."""
+        target, clears = self.pushed_ms, self._clears
+        while True:
+            if self._clears != clears:
+                return False
+            if self.echoed_ms >= target:
+                return True
+            if self.sent_ms >= target and self._clock.now() >= self._play_end + self._grace:
+                return True
+            await self._clock.sleep(poll_s)
+
+    async def close(self) -> None:
+        self._closed = True
+        self._queue.clear()
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        self._release_sent_waiters(everything=True)
+
+    # -- the sender -----------------------------------------------------------------------------
+    async def _run(self) -> None:
+        queue, clock, sink = self._queue, self._clock, self._sink
+        while True:
+            if not queue:
+                self._wake.clear()
+                await self._wake.wait()
+                continue
+            item = queue[0]
+            if isinstance(item, _Mark):
+                queue.popleft()
+                async with self._lock:
+                    await sink.send_mark(item.name)
+                self.marks_sent += 1
+                continue
+            now = clock.now()
+            if self._play_end < now:
+                self._play_end = now  # Twilio's buffer ran dry: play-out restarts now
+            # Send while the buffer after this frame stays within the lead.
+            wait = self._play_end + _FRAME_S - self._lead - now
+            if wait > 1e-6:
+                self._sleeping = True
+                try:
+                    await clock.sleep(wait)
+                finally:
+                    self._sleeping = False
+                continue
+            queue.popleft()
+            self._play_end += _FRAME_S
+            self.sent_ms += FRAME_MS
+            self.frames_sent += 1
+            async with self._lock:
+                await sink.send_media(item)
+            if self._sent_waiters:
+                self._release_sent_waiters()
+
+    def _release_sent_waiters(self, everything: bool = False) -> None:
+        keep = []
+        for position, future in self._sent_waiters:
+            if everything or self.sent_ms >= position:
+                if not future.done():
+                    future.set_result(None)
+            else:
+                keep.append((position, future))
+        self._sent_waiters = keep

@@ -1,0 +1,27 @@
+"""Django settings -> the provider registry's plain arguments (the core never reads settings itself)."""
+
+from __future__ import annotations
+
+from django.conf import settings
+
+from voice.providers.base import Providers
+from voice.providers.registry import build_providers
+
+
+def providers_from_settings() -> Providers:
+    """The ASR/LLM/TTS providers named by VOICE_ASR / VOICE_LLM / VOICE_TTS, configured from settings."""
+    return build_providers(
+        settings.VOICE_ASR,
+        settings.VOICE_LLM,
+        settings.VOICE_TTS,
+        openai_api_key=settings.OPENAI_API_KEY,
+        openai_base_url=settings.OPENAI_BASE_URL,
+        openai_asr_model=settings.OPENAI_TRANSCRIBE_MODEL,
+        openai_llm_model=settings.OPENAI_CHAT_MODEL,
+        openai_tts_model=settings.OPENAI_TTS_MODEL,
+        openai_tts_voice=settings.OPENAI_TTS_VOICE,
+        google_credentials_json=settings.GOOGLE_CREDENTIALS_JSON or None,
+        google_credentials_path=settings.GOOGLE_APPLICATION_CREDENTIALS or None,
+        google_endpoint=getattr(settings, "GOOGLE_API_ENDPOINT", "") or None,
+        google_plaintext=getattr(settings, "GOOGLE_API_PLAINTEXT", False),
+    )

@@ -1,0 +1,168 @@
+"""Celery tasks: the work after (and outside) the call path. Thin: the steps live in voice/recordings.py.
+
+All tasks are idempotent (state checked under a row lock before every change), hence ``acks_late``: a
+worker that dies mid-task gets the message redelivered and the rerun finishes the job without doubles.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from asgiref.sync import async_to_sync
+from celery import shared_task
+from celery.exceptions import SoftTimeLimitExceeded
+
+from agentlocator.logging import call_sid_var
+from crm.models import Call, Recording
+from voice import recordings
+from voice.provider_settings import providers_from_settings
+from voice.providers.base import ProviderError
+from voice.recordings import LANGUAGE, Digest
+from voice.twilio_rest import DownloadError, TwilioRestException, download_recording, start_twilio_recording
+
+logger = logging.getLogger(__name__)
+
+BACKOFF_CAP_SECONDS = 300
+DOWNLOAD_MAX_RETRIES = 8  # 1+2+4+...+128+256 s: about eight minutes of Twilio trouble
+PROVIDER_MAX_RETRIES = 5
+
+
+def backoff(retries: int, cap: int = BACKOFF_CAP_SECONDS) -> int:
+    """Seconds before retry number ``retries + 1``: 1, 2, 4, ... capped."""
+    return min(2**retries, cap)
+
+
+@contextmanager
+def _call_context(call_sid: str) -> Iterator[None]:
+    token = call_sid_var.set(call_sid or "-")
+    try:
+        yield
+    finally:
+        call_sid_var.reset(token)
+
+
+# -- our own two-channel recording -------------------------------------------------------------------------
+@shared_task(bind=True, acks_late=True, max_retries=3, soft_time_limit=60, time_limit=90)
+def build_call_recording(self, call_id: int) -> int | None:
+    call_sid = Call.objects.filter(pk=call_id).values_list("call_sid", flat=True).first() or "-"
+    with _call_context(call_sid):
+        recording = recordings.build_stream_recording(call_id)
+        if recording is not None:
+            logger.info("call recording %s: %s", recording.pk, recording.status)
+        return recording.pk if recording else None
+
+
+# -- Twilio's recordings (voicemail, optional whole-call recording) ----------------------------------------
+@shared_task(
+    bind=True,
+    acks_late=True,
+    max_retries=DOWNLOAD_MAX_RETRIES,
+    soft_time_limit=120,
+    time_limit=150,
+)
+def ingest_twilio_recording(
+    self, recording_sid: str, call_sid: str, url: str, duration: float | None, kind: str
+) -> str:
+    """Download (Basic auth), store, transcribe in Hebrew, summarise, update the lead. Returns the status."""
+    with _call_context(call_sid):
+        recording = recordings.register_twilio_recording(
+            call_sid=call_sid, recording_sid=recording_sid, url=url, duration=duration, kind=kind
+        )
+        if recordings.is_final(recording):
+            return recording.status
+        last_try = self.request.retries >= self.max_retries
+
+        if recordings.needs_download(recording):
+            recordings.count_attempt(recording)
+            try:
+                data, content_type = download_recording(url)
+            except (DownloadError, SoftTimeLimitExceeded) as exc:
+                permanent = isinstance(exc, DownloadError) and exc.permanent
+                if permanent or last_try:
+                    return recordings.mark_failed(recording, f"download failed: {exc}").status
+                logger.info(
+                    "download failed (%s); retry %s in %ss",
+                    exc,
+                    self.request.retries + 1,
+                    backoff(self.request.retries),
+                )
+                raise self.retry(exc=exc, countdown=backoff(self.request.retries)) from exc
+            empty = recordings.empty_audio_reason(data, content_type)
+            if empty:
+                return recordings.mark_failed(recording, empty).status
+            recording = recordings.store_download(recording, data, content_type)
+            logger.info("recording stored (%s bytes, %s)", len(data), content_type)
+
+        if recording.kind != Recording.Kind.VOICEMAIL:
+            return recording.status  # a whole-call recording: the after-call task summarises the call
+
+        try:
+            transcript, digest = async_to_sync(_understand)(
+                recordings.read_stored(recording), recording.content_type or "audio/wav"
+            )
+        except (ProviderError, SoftTimeLimitExceeded) as exc:
+            if last_try or self.request.retries >= PROVIDER_MAX_RETRIES:
+                recordings.note_error(recording.call, "voicemail transcription", str(exc))
+                return recording.status
+            raise self.retry(exc=exc, countdown=backoff(self.request.retries)) from exc
+        recording = recordings.finish_voicemail(recording, transcript, digest)
+        logger.info("voicemail transcribed (%s characters)", len(transcript))
+        return recording.status
+
+
+async def _understand(audio: bytes, content_type: str) -> tuple[str, Digest]:
+    providers = providers_from_settings()
+    transcript = await providers.asr.transcribe(audio, content_type=content_type, language=LANGUAGE)
+    if not transcript.strip():
+        return "", Digest(summary="הפונה לא השאיר הודעה מובנת.")
+    answer = await providers.llm.complete(recordings.digest_messages(transcript, voicemail=True))
+    return transcript, recordings.parse_digest(answer)
+
+
+@shared_task(bind=True, acks_late=True, max_retries=3, soft_time_limit=30, time_limit=45)
+def start_twilio_call_recording(self, call_sid: str, status_callback_url: str) -> str:
+    """The per-business "also record with Twilio" option: ask Twilio's REST API to record the call.
+    Its recording then arrives through /webhook/recording_status like a voicemail (kind: full call)."""
+    with _call_context(call_sid):
+        try:
+            return start_twilio_recording(call_sid, status_callback_url)
+        except TwilioRestException as exc:
+            transient = exc.status >= 500 or exc.status == 429
+            if transient and self.request.retries < self.max_retries:
+                raise self.retry(exc=exc, countdown=backoff(self.request.retries)) from exc
+            call = Call.objects.filter(call_sid=call_sid).first()
+            if call is not None:
+                recordings.note_error(call, "twilio recording", f"HTTP {exc.status}: {exc.msg}")
+            return ""
+
+
+# -- after every call --------------------------------------------------------------------------------------
+@shared_task(bind=True, acks_late=True, max_retries=PROVIDER_MAX_RETRIES, soft_time_limit=90, time_limit=120)
+def after_call(self, call_id: int) -> bool:
+    """A Hebrew summary of the conversation, the lead's fields from what was said. Safe to run twice."""
+    call = Call.objects.filter(pk=call_id).first()
+    if call is None:
+        return False
+    with _call_context(call.call_sid):
+        if call.summary:
+            return False
+        transcript = recordings.call_transcript(call)
+        if not transcript:
+            logger.info("nothing was said: no summary")
+            return False
+        try:
+            answer = async_to_sync(_complete)(recordings.digest_messages(transcript, voicemail=False))
+        except (ProviderError, SoftTimeLimitExceeded) as exc:
+            if self.request.retries >= self.max_retries:
+                recordings.note_error(call, "after-call summary", str(exc))
+                return False
+            raise self.retry(exc=exc, countdown=backoff(self.request.retries)) from exc
+        done = recordings.finish_call(call_id, recordings.parse_digest(answer))
+        logger.info("after-call summary %s", "stored" if done else "already there")
+        return done
+
+
+async def _complete(messages: list[dict[str, str]]) -> str:
+    return await providers_from_settings().llm.complete(messages)
