@@ -18,12 +18,13 @@ from typing import Any
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 
 from crm.models import Call, CallEvent, Lead, Recording
 from crm.services import ensure_default_business, find_or_create_lead
 from voice.audio import wav
+from voice.calls import TERMINAL_STATUSES
 
 logger = logging.getLogger(__name__)
 
@@ -31,6 +32,8 @@ RAW_TAPE_DIR = "recordings/raw"
 STREAM = "stream"
 TWILIO = "twilio"
 LANGUAGE = "he-IL"
+# Twilio normally requests <Connect action> within a second of a dropped socket: give it that chance first.
+RESCUE_DELAY_S = 5
 
 
 # -- the call's own two-channel recording ----------------------------------------------------------------
@@ -435,6 +438,24 @@ def queue_twilio_call_recording(call: Call, status_callback_url: str) -> bool:
         return False
     transaction.on_commit(lambda: _queue("start_twilio_call_recording", call.call_sid, status_callback_url))
     return True
+
+
+def needs_rescue(call: Call) -> bool:
+    """A dropped stream still needs the REST rescue when the call goes on and nobody moved it on yet
+    (no voicemail fallback recorded, no stream_ended answer, no agent hang-up)."""
+    if call.status in TERMINAL_STATUSES:
+        return False
+    handled = call.events.filter(
+        Q(kind__in=[CallEvent.Kind.FALLBACK, CallEvent.Kind.HANGUP]) | Q(payload__webhook="stream_ended")
+    )
+    return not handled.exists()
+
+
+def queue_rescue(call_id: int, base: str) -> None:
+    """After a socket died mid-conversation: check back shortly and move the call to voicemail if needed."""
+    from voice import tasks
+
+    transaction.on_commit(lambda: tasks.rescue_dropped_call.apply_async((call_id, base), countdown=RESCUE_DELAY_S))
 
 
 def queue_after_call(call_id: int) -> None:

@@ -15,12 +15,19 @@ from celery import shared_task
 from celery.exceptions import SoftTimeLimitExceeded
 
 from agentlocator.logging import call_sid_var
-from crm.models import Call, Recording
+from crm.models import Call, CallEvent, Recording
 from voice import recordings
 from voice.provider_settings import providers_from_settings
 from voice.providers.base import ProviderError
 from voice.recordings import LANGUAGE, Digest
-from voice.twilio_rest import DownloadError, TwilioRestException, download_recording, start_twilio_recording
+from voice.twilio_rest import (
+    DownloadError,
+    TwilioRestException,
+    download_recording,
+    move_to_voicemail,
+    start_twilio_recording,
+)
+from voice.voicemail import voicemail_twiml_at
 
 logger = logging.getLogger(__name__)
 
@@ -166,3 +173,30 @@ def after_call(self, call_id: int) -> bool:
 
 async def _complete(messages: list[dict[str, str]]) -> str:
     return await providers_from_settings().llm.complete(messages)
+
+
+# -- a socket that died mid-conversation -------------------------------------------------------------------
+@shared_task(bind=True, acks_late=True, max_retries=3, soft_time_limit=30, time_limit=60)
+def rescue_dropped_call(self, call_id: int, base: str) -> bool:
+    """The media socket died without ``stop`` and without the agent ending the call. Normally Twilio then asks
+    <Connect action> (stream_ended), which answers with voicemail. When that has not happened, move the live
+    call to voicemail through Twilio's REST API. True when the call was moved."""
+    call = Call.objects.select_related("business").filter(pk=call_id).first()
+    if call is None:
+        return False
+    with _call_context(call.call_sid):
+        if not recordings.needs_rescue(call):
+            logger.info("dropped stream already handled: no rescue needed")
+            return False
+        try:
+            move_to_voicemail(call.call_sid, voicemail_twiml_at(base, call.business))
+        except TwilioRestException as exc:
+            if exc.status in (400, 404):  # the call is no longer in progress: nobody to rescue
+                logger.info("dropped call is over (Twilio %s): no rescue", exc.status)
+                return False
+            if self.request.retries >= self.max_retries:
+                recordings.note_error(call, "voicemail rescue", str(exc))
+                return False
+            raise self.retry(exc=exc, countdown=backoff(self.request.retries)) from exc
+        recordings.add_event(call, CallEvent.Kind.FALLBACK, reason="socket_dropped", via="rest_api")
+        return True

@@ -1,0 +1,105 @@
+"""The ORM side of the CallReporter: stored at once, this call's lead only, broadcast to the live page."""
+
+from __future__ import annotations
+
+import pytest
+from asgiref.sync import sync_to_async
+from channels.layers import get_channel_layer
+
+from crm.models import Call, CallEvent, Lead, Utterance
+from crm.services import ensure_default_business
+from voice.agent.ports import UtteranceRecord
+from voice.store import CallStore, load_call_info
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@sync_to_async
+def make_call(from_number: str = "+972501234567", with_lead: bool = True) -> Call:
+    business = ensure_default_business()
+    lead = Lead.objects.create(business=business, phone=from_number, name="דנה") if with_lead else None
+    Lead.objects.create(business=business, phone="+972507777777", name="someone else")
+    return Call.objects.create(call_sid="CA" + "1" * 32, business=business, lead=lead, from_number=from_number)
+
+
+async def store_for(call: Call, ended: list[bool] | None = None) -> CallStore:
+    info = await sync_to_async(load_call_info)(call.call_sid)
+
+    async def on_end() -> None:
+        if ended is not None:
+            ended.append(True)
+
+    return CallStore(info, media_ms=lambda: 1234, on_end=on_end)
+
+
+async def test_call_info_carries_mode_and_the_agent_configuration():
+    call = await make_call()
+    info = await sync_to_async(load_call_info)(call.call_sid)
+    assert info.mode == "ai" and info.config.language == "he-IL"
+    assert info.config.lead_facts == {"name": "דנה"}
+    assert await sync_to_async(load_call_info)("CA-unknown") is None
+
+
+async def test_utterances_and_events_are_stored_and_broadcast():
+    call = await make_call()
+    layer = get_channel_layer()
+    channel = await layer.new_channel()
+    await layer.group_add(f"call-{call.call_sid}", channel)
+    store = await store_for(call)
+
+    await store.utterance(UtteranceRecord("caller", "שלום", 0, 900, latency={"asr": 120}))
+    await store.event("greeting", 0, {"text": "היי"})
+
+    utterance = await sync_to_async(Utterance.objects.get)(call=call)
+    assert (utterance.speaker, utterance.text, utterance.end_ms, utterance.latency) == (
+        "caller",
+        "שלום",
+        900,
+        {"asr": 120},
+    )
+    first, second = await layer.receive(channel), await layer.receive(channel)
+    assert first["type"] == "call.update" and first["kind"] == "utterance" and first["data"]["text"] == "שלום"
+    assert second["kind"] == "event" and second["data"]["kind"] == "greeting"
+
+
+async def test_update_lead_touches_this_calls_lead_only_and_says_what_changed():
+    call = await make_call()
+    store = await store_for(call)
+    changed = await store.update_lead({"name": "דנה", "interest": "מנוי שנתי", "note": "ביקשה הצעת מחיר"})
+    assert changed == {"interest": "מנוי שנתי", "note": "ביקשה הצעת מחיר"}  # the name was already known
+    await store.update_lead({"note": "שנייה"})
+    lead = await sync_to_async(Lead.objects.get)(phone="+972501234567")
+    assert lead.interest == "מנוי שנתי"
+    assert lead.notes.count("\n") == 1 and lead.notes.startswith("[") and lead.notes.endswith("שנייה")
+    other = await sync_to_async(Lead.objects.get)(phone="+972507777777")
+    assert (other.interest, other.notes) == ("", "")
+
+
+async def test_update_lead_creates_the_lead_when_the_call_had_none():
+    call = await make_call(from_number="+972502222222", with_lead=False)
+    store = await store_for(call)
+    assert await store.update_lead({"name": "יוסי"}) == {"name": "יוסי"}
+    stored = await sync_to_async(Call.objects.select_related("lead").get)(pk=call.pk)
+    assert stored.lead.phone == "+972502222222" and stored.lead.name == "יוסי"
+
+
+async def test_end_call_records_how_it_ended_then_closes_the_socket_once():
+    call = await make_call()
+    ended: list[bool] = []
+    store = await store_for(call, ended)
+    await store.end_call("goodbye")
+    await store.end_call("goodbye")
+    stored = await sync_to_async(Call.objects.get)(pk=call.pk)
+    assert stored.outcome == "conversation" and ended == [True]
+    events = await sync_to_async(list)(
+        CallEvent.objects.filter(call=call, kind="hangup").values("offset_ms", "payload")
+    )
+    assert events == [{"offset_ms": 1234, "payload": {"reason": "goodbye", "voicemail": False}}]
+
+
+async def test_end_call_to_voicemail_leaves_the_outcome_open():
+    call = await make_call()
+    store = await store_for(call)
+    await store.end_call("provider_failure", voicemail=True)
+    stored = await sync_to_async(Call.objects.get)(pk=call.pk)
+    assert stored.outcome == ""

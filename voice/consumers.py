@@ -1,0 +1,231 @@
+"""The Twilio Media Streams socket: a thin adapter between Twilio's wire protocol and a StreamHandler.
+
+It authenticates the stream (upgrade signature when present; the per-call token in ``start`` always),
+parses each frame (``voice.twilio.messages``), feeds the handler chosen by the call's agent mode, sends what
+the handler produces (``MediaSink``: only media/mark/clear, only between start and stop, only text frames)
+and stores what it reports (``voice.store.CallStore``). Bad input is logged once per kind and ignored:
+it never ends another call or the process.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
+
+from agentlocator.logging import call_sid_var
+from crm.models import CallEvent
+from voice import recordings
+from voice.agent.ports import StreamHandler
+from voice.audio.tape import CallTape
+from voice.handlers import build_handler
+from voice.public_url import STREAM_PATH, socket_host
+from voice.store import CallStore, load_call_info
+from voice.twilio import messages
+from voice.twilio.security import CALL_TOKEN_PARAMETER, is_valid_call_token, is_valid_signature
+
+log = logging.getLogger(__name__)
+
+SUBPROTOCOL = "audio.twilio.com"
+CLOSE_NORMAL = 1000
+CLOSE_AUTH_FAILED = 4403  # application range (autobahn sends only 1000 or 3000-4999): "forbidden"
+
+
+class TwilioMediaConsumer(AsyncWebsocketConsumer):
+    # -- handshake ------------------------------------------------------------------------------------
+    async def connect(self) -> None:
+        self.stream_sid: str | None = None
+        self.handler: StreamHandler | None = None
+        self.store: CallStore | None = None
+        self.tape: CallTape | None = None  # both sides of the audio, for the call recording
+        self.closing = False  # no frame goes out once set (stop received, or we are closing)
+        self.stop_received = False
+        self.finished = False
+        self.frames_in = 0
+        self.frames_out = 0
+        self.marks_in = 0
+        self.marks_out = 0
+        self.clears = 0
+        self.dtmf_digits = 0
+        self.ignored: Counter[str] = Counter()
+
+        headers = self.scope.get("headers", [])
+        signature = next((v.decode("latin1") for k, v in headers if k == b"x-twilio-signature"), None)
+        if signature is not None and settings.TWILIO_VALIDATE_SIGNATURES and not self._signature_ok(signature):
+            log.warning("rejected media socket upgrade: wrong Twilio signature for host %r", socket_host(headers))
+            await self.close()  # before accept: daphne answers the upgrade with 403
+            return
+        # Echo the subprotocol only when offered: answering one that was not offered breaks RFC 6455.
+        offered = self.scope.get("subprotocols") or []
+        await self.accept(subprotocol=SUBPROTOCOL if SUBPROTOCOL in offered else None)
+
+    def _signature_ok(self, signature: str) -> bool:
+        host = socket_host(self.scope.get("headers", []))
+        paths = {STREAM_PATH, self.scope.get("path", STREAM_PATH)}
+        return any(
+            is_valid_signature(settings.TWILIO_AUTH_TOKEN, f"wss://{host}{path}", {}, signature) for path in paths
+        )
+
+    # -- inbound ----------------------------------------------------------------------------------------
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        if self.closing:
+            return
+        if text_data is None:
+            self._ignore("binary_frame", f"{len(bytes_data or b'')} bytes")
+            return
+        try:
+            message = messages.parse(text_data)
+        except messages.MessageError as exc:
+            self._ignore(exc.reason, exc.detail)
+            return
+        if type(message) is messages.Media:  # the hot path: 50 per second
+            if message.stream_sid != self.stream_sid or self.handler is None:
+                self._ignore("media_before_start" if self.stream_sid is None else "wrong_stream_sid")
+                return
+            self.frames_in += len(message.payload) // messages.FRAME_BYTES
+            if self.tape is not None:
+                self.tape.inbound(message.payload)
+            await self.handler.media(message.payload)
+        elif isinstance(message, messages.Start):
+            await self._start(message)
+        elif isinstance(message, messages.Connected):
+            pass
+        elif self.handler is None or message.stream_sid != self.stream_sid:
+            self._ignore(
+                f"{type(message).__name__.lower()}_before_start" if self.handler is None else "wrong_stream_sid"
+            )
+        elif isinstance(message, messages.Mark):
+            self.marks_in += 1
+            await self.handler.mark(message.name)
+        elif isinstance(message, messages.Dtmf):
+            self.dtmf_digits += 1
+            await self.handler.dtmf(message.digit)
+        elif isinstance(message, messages.Stop):
+            self.stop_received = True
+            await self._stop_sending()
+            await self.close(code=CLOSE_NORMAL)  # Twilio is done with the stream; nothing more is owed
+
+    async def _start(self, start: messages.Start) -> None:
+        if self.stream_sid is not None:
+            self._ignore("duplicate_start")
+            return
+        call_sid_var.set(start.call_sid)  # this consumer's task: every later log line carries the CallSid
+        token = start.custom_parameters.get(CALL_TOKEN_PARAMETER)
+        if not is_valid_call_token(settings.SECRET_KEY, start.call_sid, token):
+            log.warning("closing media socket: %s call token", "wrong" if token else "missing")
+            await self._refuse()
+            return
+        info = await database_sync_to_async(load_call_info)(start.call_sid)
+        if info is None:
+            log.warning("closing media socket: no such call")
+            await self._refuse()
+            return
+        self.stream_sid = start.stream_sid
+        self.tape = CallTape() if info.record else None
+        self.store = CallStore(info, media_ms=self.media_ms, on_end=self._end_requested)
+        await self.store.stream_started(
+            start.stream_sid,
+            {
+                "stream_sid": start.stream_sid,
+                "mode": info.mode,
+                "tracks": start.tracks,
+                "encoding": start.media_format.encoding,
+                "sample_rate": start.media_format.sample_rate,
+            },
+        )
+        log.info("media stream started in %s mode", info.mode)
+        self.handler = build_handler(info, self, self.store)
+        await self.handler.start()
+
+    async def _refuse(self) -> None:
+        self.closing = True
+        await self.close(code=CLOSE_AUTH_FAILED)
+
+    def _ignore(self, kind: str, detail: str = "") -> None:
+        """Bad input: counted always, logged the first time per kind (a broken peer may send thousands)."""
+        self.ignored[kind] += 1
+        if self.ignored[kind] == 1:
+            log.warning("ignored bad input on media socket: %s %s", kind, detail)
+
+    def media_ms(self) -> int:
+        return self.frames_in * 20
+
+    # -- MediaSink ----------------------------------------------------------------------------------------
+    async def send_media(self, payload: bytes) -> None:
+        if self.closing or self.stream_sid is None:
+            return
+        await self.send(text_data=messages.build_media(self.stream_sid, payload))
+        self.frames_out += len(payload) // messages.FRAME_BYTES
+        if self.tape is not None:
+            self.tape.outbound(payload)
+
+    async def send_mark(self, name: str) -> None:
+        if self.closing or self.stream_sid is None:
+            return
+        await self.send(text_data=messages.build_mark(self.stream_sid, name))
+        self.marks_out += 1
+
+    async def send_clear(self) -> None:
+        if self.closing or self.stream_sid is None:
+            return
+        await self.send(text_data=messages.build_clear(self.stream_sid))
+        self.clears += 1
+        if self.tape is not None:
+            self.tape.clear()
+
+    # -- the end ------------------------------------------------------------------------------------------
+    async def _end_requested(self) -> None:
+        """The core ended the call (its goodbye has played): close; Twilio then asks <Connect action>."""
+        if not self.closing:
+            self.closing = True
+            await self.close(code=CLOSE_NORMAL)
+
+    async def _stop_sending(self) -> None:
+        self.closing = True
+        if self.handler is not None:
+            try:
+                await self.handler.stop()
+            except Exception:
+                log.exception("stream handler failed to stop")
+
+    async def disconnect(self, code: int) -> None:
+        if self.finished:
+            return
+        self.finished = True
+        await self._stop_sending()
+        if self.store is None:
+            return  # never authenticated: nothing is stored
+        ended = self.store.ended
+        payload = {
+            "frames_received": self.frames_in,
+            "frames_sent": self.frames_out,
+            "marks_sent": self.marks_out,
+            "marks_received": self.marks_in,
+            "clears": self.clears,
+            "dtmf_digits": self.dtmf_digits,
+            "close_code": code,
+            "stop_received": self.stop_received,
+            "ended_by": ("agent" if ended else ("twilio" if self.stop_received else "disconnect")),
+        }
+        if self.ignored:
+            payload["ignored"] = dict(self.ignored)
+        try:
+            await self.store.event(CallEvent.Kind.STREAM_STOPPED, self.media_ms(), payload)
+            await database_sync_to_async(self._after_stream)(dropped=not (ended or self.stop_received))
+        except Exception:
+            log.exception("could not store the end of the stream")
+        log.info("media stream stopped: %s", payload)
+
+    def _after_stream(self, *, dropped: bool) -> None:
+        """Hand the rest to Celery: the two-channel recording, the after-call summary and, when the socket
+        died mid-conversation, a check that the caller reached voicemail."""
+        call_id = self.store.info.call_id
+        if self.tape is not None and self.frames_in:
+            recordings.store_stream_tape(call_id, *self.tape.tracks())
+        recordings.queue_after_call(call_id)
+        if dropped:
+            host = socket_host(self.scope.get("headers", []))
+            recordings.queue_rescue(call_id, f"https://{host}")

@@ -1,0 +1,74 @@
+"""``manage.py simulate_call``: one phone call as Twilio would make it, against this or a remote server."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+
+from voice.simulator.client import CallOptions, SimulationError, load_caller_audio, simulate_call
+
+
+class Command(BaseCommand):
+    help = (
+        "Simulate an inbound Twilio call: signed webhooks, the media socket with paced audio from a WAV, "
+        "Twilio's playback buffer (marks, clear); prints a summary and can save what the agent said."
+    )
+
+    def add_arguments(self, parser) -> None:
+        parser.add_argument("--url", default="http://127.0.0.1:8000", help="server base URL (http or https)")
+        parser.add_argument("--wav", help="what the caller says (any WAV; converted to 8 kHz mu-law)")
+        parser.add_argument("--from", dest="from_number", default="+972501234567", help="caller number")
+        parser.add_argument("--to", dest="to_number", default="+97233763805", help="called (business) number")
+        parser.add_argument("--speed", type=float, default=1.0, help="media time per wall-clock second")
+        parser.add_argument("--silence", type=float, default=3.0, help="seconds of silence before hanging up")
+        parser.add_argument("--dtmf", default="", help="digits to press after speaking")
+        parser.add_argument("--out", help="write the agent's audio (as heard) to this WAV file")
+        parser.add_argument("--no-subprotocol", action="store_true", help="do not offer audio.twilio.com")
+        parser.add_argument(
+            "--wait-for-hangup",
+            action="store_true",
+            help="after the silence, stay on the line until the server ends the call",
+        )
+        parser.add_argument(
+            "--auth-token",
+            default="",
+            help="Twilio auth token used to sign (default: TWILIO_AUTH_TOKEN from the environment/settings)",
+        )
+
+    def handle(self, *args, **opts) -> None:
+        token = opts["auth_token"] or os.environ.get("TWILIO_AUTH_TOKEN") or settings.TWILIO_AUTH_TOKEN
+        if not token:
+            raise CommandError("no Twilio auth token: set TWILIO_AUTH_TOKEN or pass --auth-token")
+        if opts["speed"] <= 0:
+            raise CommandError("--speed must be positive")
+        options = CallOptions(
+            base_url=opts["url"],
+            auth_token=token,
+            caller_audio=load_caller_audio(opts["wav"]) if opts["wav"] else b"",
+            from_number=opts["from_number"],
+            to_number=opts["to_number"],
+            account_sid=settings.TWILIO_ACCOUNT_SID or "AC" + "0" * 32,
+            speed=opts["speed"],
+            silence_s=opts["silence"],
+            subprotocol=not opts["no_subprotocol"],
+            dtmf=opts["dtmf"],
+            wait_for_server_close=opts["wait_for_hangup"],
+        )
+        try:
+            summary = asyncio.run(simulate_call(options))
+        except SimulationError as exc:
+            raise CommandError(f"the call failed as it would on Twilio: {exc}") from None
+        except OSError as exc:
+            raise CommandError(f"cannot reach {opts['url']}: {exc}") from None
+        self.stdout.write("\n".join(summary.lines()) + "\n")
+        if not summary.connected:
+            self.stdout.write("TwiML (no media stream):\n" + summary.twiml + "\n")
+        if summary.stream_ended_twiml:
+            self.stdout.write("after the stream: " + summary.stream_ended_twiml + "\n")
+        if opts["out"]:
+            with open(opts["out"], "wb") as f:
+                f.write(summary.agent_wav())
+            self.stdout.write(f"agent audio written to {opts['out']}\n")

@@ -1,0 +1,53 @@
+"""Who may talk to us: Twilio's request signatures and the per-call token that authenticates the socket.
+
+Webhooks carry ``X-Twilio-Signature`` (HMAC of the public URL and the POST parameters with the account's
+auth token). The Media Streams socket upgrade may carry it too (signed ``wss://`` URL, empty params), but
+the real gate is the per-call token: issued in the TwiML as a ``<Parameter>``, it comes back in
+``start.customParameters``. It is an HMAC of the CallSid, so nothing needs to be stored to check it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Mapping
+from typing import Any
+
+from twilio.request_validator import RequestValidator, get_signature_algorithm
+
+SIGNATURE_HEADER = "X-Twilio-Signature"
+SIGNATURE_SETTINGS_HEADER = "X-Twilio-Webhooks-Signature-Settings"
+CALL_TOKEN_PARAMETER = "call_token"
+CALL_TOKEN_CHARS = 32  # 128 bits of HMAC-SHA256: far beyond guessing, short enough for a <Parameter>
+
+
+def is_valid_signature(
+    auth_token: str,
+    url: str,
+    params: Mapping[str, Any] | None,
+    signature: str | None,
+    *,
+    signature_settings: str | None = None,
+) -> bool:
+    """True when ``signature`` is Twilio's signature of ``url`` + ``params`` under ``auth_token``."""
+    if not signature or not auth_token:
+        return False
+    algorithm = get_signature_algorithm(signature_settings) if signature_settings else None
+    return RequestValidator(auth_token).validate(url, params or {}, signature, algorithm=algorithm)
+
+
+def sign(auth_token: str, url: str, params: Mapping[str, Any] | None = None) -> str:
+    """The signature Twilio would send (the simulator uses this to play Twilio)."""
+    return RequestValidator(auth_token).compute_signature(url, params or {})
+
+
+def call_token(secret: str, call_sid: str) -> str:
+    """The per-call socket token for ``call_sid``."""
+    digest = hmac.new(secret.encode(), call_sid.encode(), hashlib.sha256).hexdigest()
+    return digest[:CALL_TOKEN_CHARS]
+
+
+def is_valid_call_token(secret: str, call_sid: str, token: str | None) -> bool:
+    if not token or not call_sid:
+        return False
+    return hmac.compare_digest(call_token(secret, call_sid), token)
