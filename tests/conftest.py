@@ -8,6 +8,7 @@ import pytest
 from django.conf import settings
 
 from tests.support.live import LiveServer, run_daphne
+from tests.support.twilio_standin import TwilioStandin
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -22,3 +23,11 @@ def daphne_server(transactional_db, tmp_path) -> Iterator[LiveServer]:
     """The project served by a real daphne process on a loopback port (fake voice providers)."""
     with run_daphne(tmp_path) as server:
         yield server
+
+
+@pytest.fixture
+def twilio(settings):
+    """Twilio's REST API and recording URLs, served by a local stand-in the real twilio client talks to."""
+    with TwilioStandin(settings.TWILIO_ACCOUNT_SID, settings.TWILIO_AUTH_TOKEN) as standin:
+        settings.TWILIO_API_BASE_URL = standin.base_url
+        yield standin

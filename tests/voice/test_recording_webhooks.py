@@ -10,7 +10,7 @@ import pytest
 from crm.models import Call, CallEvent, Recording
 from crm.services import ensure_default_business
 from tests.support.celery_eager import eager_tasks
-from tests.support.twilio_standin import TwilioStandin, hebrew_voicemail_wav
+from tests.support.twilio_standin import hebrew_voicemail_wav
 from voice.providers.registry import FAKE_TRANSCRIPT
 from voice.twilio.security import sign
 
@@ -34,13 +34,6 @@ def post_signed(client, settings, path: str, params: dict[str, str], *, signatur
 @pytest.fixture(autouse=True)
 def fake_providers(settings):
     settings.VOICE_ASR, settings.VOICE_LLM, settings.VOICE_TTS = "fake", "fake", "fake"
-
-
-@pytest.fixture
-def twilio(settings):
-    with TwilioStandin(settings.TWILIO_ACCOUNT_SID, settings.TWILIO_AUTH_TOKEN) as standin:
-        settings.TWILIO_API_BASE_URL = standin.base_url
-        yield standin
 
 
 @pytest.fixture

@@ -17,18 +17,10 @@ from crm.models import Call, CallEvent, Recording
 from crm.services import ensure_default_business
 from tests.support.live import run_daphne
 from tests.support.media_socket import media_socket, ring, send_frame, start, stop
-from tests.support.twilio_standin import TwilioStandin
 from voice import recordings, tasks
 from voice.audio import mulaw
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
-
-
-@pytest.fixture
-def twilio(settings):
-    with TwilioStandin(settings.TWILIO_ACCOUNT_SID, settings.TWILIO_AUTH_TOKEN) as standin:
-        settings.TWILIO_API_BASE_URL = standin.base_url
-        yield standin
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ from crm.models import Call, CallEvent, Lead, Recording, Utterance
 from crm.services import ensure_default_business
 from tests.support.celery_eager import eager_tasks
 from tests.support.openai_standin import OpenAIStandin, Reply
-from tests.support.twilio_standin import TwilioStandin, hebrew_voicemail_wav, pcm_wav
+from tests.support.twilio_standin import hebrew_voicemail_wav, pcm_wav
 from voice import recordings, tasks
 from voice.audio import mulaw, wav
 from voice.audio.tape import CallTape
@@ -34,13 +34,6 @@ FAKE_SUMMARY = "סיכום שיחה."  # what the fake LLM answers
 @pytest.fixture(autouse=True)
 def fake_providers(settings):
     settings.VOICE_ASR, settings.VOICE_LLM, settings.VOICE_TTS = "fake", "fake", "fake"
-
-
-@pytest.fixture
-def twilio(settings):
-    with TwilioStandin(settings.TWILIO_ACCOUNT_SID, settings.TWILIO_AUTH_TOKEN) as standin:
-        settings.TWILIO_API_BASE_URL = standin.base_url
-        yield standin
 
 
 @pytest.fixture

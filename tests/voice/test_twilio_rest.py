@@ -4,18 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from tests.support.twilio_standin import TwilioStandin, hebrew_voicemail_wav
+from tests.support.twilio_standin import hebrew_voicemail_wav
 from voice import twilio_rest
 from voice.twilio import twiml
 
 CALL_SID = "CA0123456789abcdef0123456789abcdef"
-
-
-@pytest.fixture
-def twilio(settings):
-    with TwilioStandin(settings.TWILIO_ACCOUNT_SID, settings.TWILIO_AUTH_TOKEN) as standin:
-        settings.TWILIO_API_BASE_URL = standin.base_url
-        yield standin
 
 
 def test_a_live_call_is_moved_to_voicemail_with_its_twiml(twilio):
