@@ -383,17 +383,15 @@ def finish_voicemail(recording: Recording, transcript: str, digest: Digest) -> R
         recording.save()
         add_event(call, CallEvent.Kind.TRANSCRIBED, recording_id=recording.pk, text=transcript)
         add_event(call, CallEvent.Kind.SUMMARY, source="voicemail", recording_id=recording.pk, text=digest.summary)
-        lead = call.lead or find_or_create_lead(call.business, call.from_number, source="voicemail")
-        if lead is not None:
-            if call.lead_id is None:
-                call.lead = lead
-                call.save(update_fields=["lead"])
-            today = _local_today(call)
-            changed = _apply_digest(
-                lead, digest, note_title=f"הודעה קולית {today:%d/%m/%Y}", contacted=False, follow_up=today
-            )
-            if changed:
-                add_event(call, CallEvent.Kind.LEAD_UPDATED, lead_id=lead.pk, fields=changed)
+        today = _local_today(call)
+        _digest_to_lead(
+            call,
+            digest,
+            source="voicemail",
+            note_title=f"הודעה קולית {today:%d/%m/%Y}",
+            contacted=False,
+            follow_up=today,
+        )
     return recording
 
 
@@ -406,22 +404,29 @@ def finish_call(call_id: int, digest: Digest) -> bool:
         call.summary = digest.summary
         call.save(update_fields=["summary"])
         add_event(call, CallEvent.Kind.SUMMARY, source="after_call", text=digest.summary)
-        lead = call.lead or find_or_create_lead(call.business, call.from_number)
-        if lead is not None:
-            if call.lead_id is None:
-                call.lead = lead
-                call.save(update_fields=["lead"])
-            today = _local_today(call)
-            changed = _apply_digest(
-                lead,
-                digest,
-                note_title=f"שיחה {today:%d/%m/%Y}",
-                contacted=True,
-                follow_up=today + dt.timedelta(days=1),
-            )
-            if changed:
-                add_event(call, CallEvent.Kind.LEAD_UPDATED, lead_id=lead.pk, fields=changed)
+        today = _local_today(call)
+        _digest_to_lead(
+            call,
+            digest,
+            source="phone",
+            note_title=f"שיחה {today:%d/%m/%Y}",
+            contacted=True,
+            follow_up=today + dt.timedelta(days=1),
+        )
     return True
+
+
+def _digest_to_lead(call: Call, digest: Digest, *, source: str, **apply: Any) -> None:
+    """Fill the call's lead (found or created by the caller's number, and linked) from what was said."""
+    lead = call.lead or find_or_create_lead(call.business, call.from_number, source=source)
+    if lead is None:  # hidden number: nobody to call back
+        return
+    if call.lead_id is None:
+        call.lead = lead
+        call.save(update_fields=["lead"])
+    changed = _apply_digest(lead, digest, **apply)
+    if changed:
+        add_event(call, CallEvent.Kind.LEAD_UPDATED, lead_id=lead.pk, fields=changed)
 
 
 # -- shared ------------------------------------------------------------------------------------------------
