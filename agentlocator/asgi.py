@@ -15,7 +15,7 @@ django_asgi_app = get_asgi_application()
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
-from django.urls import path  # noqa: E402
+from django.urls import re_path  # noqa: E402
 
 from voice.routing import staff_websocket_urlpatterns, twilio_websocket_urlpatterns  # noqa: E402
 
@@ -24,6 +24,8 @@ staff_sockets = AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(staff_
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
-        "websocket": URLRouter([*twilio_websocket_urlpatterns, path("ws/staff/", staff_sockets)]),
+        # A prefix (no "$"): the rest of the path is routed by staff_websocket_urlpatterns. The middleware
+        # wrappers hide the inner router from URLRouter, so a path() here would only match "ws/staff/" itself.
+        "websocket": URLRouter([*twilio_websocket_urlpatterns, re_path(r"^ws/staff/", staff_sockets)]),
     }
 )

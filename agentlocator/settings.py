@@ -149,7 +149,7 @@ LOGIN_URL = "admin:login"
 
 # --- Static and media files. Recordings live in default storage and are served only by a checked view.
 STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
+STATIC_ROOT = Path(env.str("STATIC_ROOT", default="") or BASE_DIR / "staticfiles")
 STATICFILES_DIRS = [BASE_DIR / "static"]
 MEDIA_ROOT = Path(env.str("MEDIA_ROOT", default="") or BASE_DIR / "media")
 MEDIA_URL = "/media-not-public/"  # never routed: files are streamed through access-checked views

@@ -6,10 +6,12 @@ test database, so what a test commits (``transactional_db``) the server sees, an
 
 from __future__ import annotations
 
+import functools
 import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -33,6 +35,23 @@ def database_url_for_tests() -> str:
     return f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
 
 
+@functools.cache
+def collected_static_root() -> str:
+    """Servers run the production settings (DEBUG off: whitenoise serves hashed names from the manifest), so
+    static files are collected once per test session, into a folder of its own."""
+    root = tempfile.mkdtemp(prefix="agentlocator-static-")
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "agentlocator.settings", "READ_DOT_ENV": "0", "STATIC_ROOT": root}
+    env.setdefault("SECRET_KEY", settings.SECRET_KEY)
+    subprocess.run(
+        [sys.executable, "manage.py", "collectstatic", "--noinput", "--verbosity", "0"],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        timeout=120,
+    )
+    return root
+
+
 def server_environment(**overrides: str) -> dict[str, str]:
     """Environment for a child process (daphne, celery, simulate_call) sharing this test session's state."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "VOICE_", "PUBLIC_BASE"))}
@@ -44,6 +63,7 @@ def server_environment(**overrides: str) -> dict[str, str]:
             "DEBUG": "false",
             "DATABASE_URL": database_url_for_tests(),
             "MEDIA_ROOT": str(settings.MEDIA_ROOT),
+            "STATIC_ROOT": collected_static_root(),
             "TWILIO_ACCOUNT_SID": settings.TWILIO_ACCOUNT_SID,
             "TWILIO_AUTH_TOKEN": settings.TWILIO_AUTH_TOKEN,
             "ALLOWED_HOSTS": "*",
