@@ -44,8 +44,11 @@ test: lint
 	$(BIN)/pytest
 	TEST_SERVICES=1 $(BIN)/pytest
 
+# N simultaneous calls against one daphne with zero-latency fakes; results in bench/results/latest.json.
+BENCH_CALLS ?= 100
+BENCH_DURATION ?= 60
 bench: venv
-	$(BIN)/python -m bench.load --calls 100
+	$(BIN)/python -m bench.load --calls $(BENCH_CALLS) --duration $(BENCH_DURATION)
 
 clean:
 	rm -rf $(VENV) staticfiles .pytest_cache .ruff_cache

@@ -22,9 +22,7 @@ DEBUG = env.bool("DEBUG", default=False)
 SECRET_KEY = env.str("SECRET_KEY", default="")
 if not SECRET_KEY:
     if not DEBUG:
-        raise ImproperlyConfigured(
-            "SECRET_KEY is not set: put it in the environment or .env (see .env.example)"
-        )
+        raise ImproperlyConfigured("SECRET_KEY is not set: put it in the environment or .env (see .env.example)")
     SECRET_KEY = "insecure-debug-only-secret"
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["*"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
@@ -82,9 +80,7 @@ TEMPLATES = [
 # --- Database: SQLite file by default; DATABASE_URL=postgres://... switches to PostgreSQL.
 # (Empty values in .env mean "use the default", hence the `or`.)
 DATABASE_URL = env.str("DATABASE_URL", default="") or f"sqlite:///{BASE_DIR / 'db.sqlite3'}"
-DATABASES = {
-    "default": dj_database_url.parse(DATABASE_URL, conn_max_age=env.int("DB_CONN_MAX_AGE", default=0))
-}
+DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=env.int("DB_CONN_MAX_AGE", default=0))}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # WAL + a busy timeout let the web process and the Celery worker write the same file; IMMEDIATE
     # transactions take the write lock up front, so a read-then-write transaction waits for the lock instead
@@ -101,9 +97,7 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # --- Redis: unset means embedded defaults (in-memory channel layer, SQLite-file Celery broker).
 REDIS_URL = env.str("REDIS_URL", default="")
 if REDIS_URL:
-    CHANNEL_LAYERS = {
-        "default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": [REDIS_URL]}}
-    }
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": [REDIS_URL]}}}
     CELERY_BROKER_URL = REDIS_URL
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
@@ -111,9 +105,7 @@ else:
     # would make it fall back to amqp://, so drop it.
     if not os.environ.get("CELERY_BROKER_URL"):
         os.environ.pop("CELERY_BROKER_URL", None)
-    CELERY_BROKER_URL = env.str(
-        "CELERY_BROKER_URL", default=f"sqla+sqlite:///{BASE_DIR / 'celery-broker.sqlite3'}"
-    )
+    CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=f"sqla+sqlite:///{BASE_DIR / 'celery-broker.sqlite3'}")
 
 # --- Celery (settings under the CELERY_ namespace, read by agentlocator/celery.py).
 CELERY_RESULT_BACKEND = None

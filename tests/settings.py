@@ -33,9 +33,7 @@ if not os.environ.get("REDIS_URL"):
     )
 
 if not os.environ.get("DATABASE_URL"):
-    os.environ["DATABASE_URL"] = "sqlite:///" + os.path.join(
-        tempfile.mkdtemp(prefix="agentlocator-db-"), "t.sqlite3"
-    )
+    os.environ["DATABASE_URL"] = "sqlite:///" + os.path.join(tempfile.mkdtemp(prefix="agentlocator-db-"), "t.sqlite3")
 
 from agentlocator.settings import *  # noqa: E402, F403
 

@@ -9,10 +9,13 @@ it never ends another call or the process.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections import Counter
+from collections.abc import Callable
 
 from channels.db import database_sync_to_async
+from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
@@ -35,6 +38,27 @@ CLOSE_AUTH_FAILED = 4403  # application range (autobahn sends only 1000 or 3000-
 
 
 class TwilioMediaConsumer(AsyncWebsocketConsumer):
+    async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
+        # Channels' own loop also listens on a channel-layer queue and pays a task plus asyncio.wait for
+        # every message. This socket never joins a group (voice.live publishes through the layer itself),
+        # so a plain receive loop does the same work for 50 messages a second per call.
+        self.scope = scope
+        self.channel_layer = None
+        self.base_send = send
+        with contextlib.suppress(StopConsumer):
+            while True:
+                await self.dispatch(await receive())
+
+    async def dispatch(self, message: dict) -> None:
+        # Channels runs close_old_connections() in the shared sync thread before every message: a thread
+        # hop per 20 ms frame per call, queued behind every call's database writes (bench/: the top cost
+        # under load). This consumer touches the database only through database_sync_to_async, which
+        # closes old connections itself, so frames skip it.
+        if message.get("type") == "websocket.receive":
+            await self.websocket_receive(message)
+        else:
+            await super().dispatch(message)
+
     # -- handshake ------------------------------------------------------------------------------------
     async def connect(self) -> None:
         self.stream_sid: str | None = None
@@ -155,26 +179,33 @@ class TwilioMediaConsumer(AsyncWebsocketConsumer):
 
     # -- MediaSink ----------------------------------------------------------------------------------------
     async def send_media(self, payload: bytes) -> None:
-        if self.closing or self.stream_sid is None:
-            return
-        await self.send(text_data=messages.build_media(self.stream_sid, payload))
-        self.frames_out += len(payload) // messages.FRAME_BYTES
-        if self.tape is not None:
-            self.tape.outbound(payload)
+        if await self._send_text(messages.build_media, payload):
+            self.frames_out += len(payload) // messages.FRAME_BYTES
+            if self.tape is not None:
+                self.tape.outbound(payload)
 
     async def send_mark(self, name: str) -> None:
-        if self.closing or self.stream_sid is None:
-            return
-        await self.send(text_data=messages.build_mark(self.stream_sid, name))
-        self.marks_out += 1
+        if await self._send_text(messages.build_mark, name):
+            self.marks_out += 1
 
     async def send_clear(self) -> None:
+        if await self._send_text(messages.build_clear):
+            self.clears += 1
+            if self.tape is not None:
+                self.tape.clear()
+
+    async def _send_text(self, build: Callable[..., str], *args: object) -> bool:
+        """Send one message with the stream's streamSid: only between start and stop, never on a socket the
+        peer already closed (the frame is dropped; the disconnect that follows ends the stream)."""
         if self.closing or self.stream_sid is None:
-            return
-        await self.send(text_data=messages.build_clear(self.stream_sid))
-        self.clears += 1
-        if self.tape is not None:
-            self.tape.clear()
+            return False
+        try:
+            await self.send(text_data=build(self.stream_sid, *args))
+        except Exception as exc:  # daphne/autobahn: "Attempt to send on a closed protocol"
+            self.closing = True
+            log.info("peer closed the media socket while sending: %s", type(exc).__name__)
+            return False
+        return True
 
     # -- the end ------------------------------------------------------------------------------------------
     async def _end_requested(self) -> None:

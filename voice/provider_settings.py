@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from django.conf import settings
 
 from voice.providers.base import Providers
@@ -24,4 +26,6 @@ def providers_from_settings() -> Providers:
         google_credentials_path=settings.GOOGLE_APPLICATION_CREDENTIALS or None,
         google_endpoint=getattr(settings, "GOOGLE_API_ENDPOINT", "") or None,
         google_plaintext=getattr(settings, "GOOGLE_API_PLAINTEXT", False),
+        # Only for VOICE_LLM=fake (benchmarks, demos): what the fake agent answers every turn.
+        fake_reply=os.environ.get("FAKE_REPLY_TEXT", ""),
     )

@@ -83,3 +83,18 @@ async def stop(ws: ClientConnection, call: OpenedCall) -> None:
 
 async def next_message(ws: ClientConnection, wait_s: float = 5) -> str | bytes:
     return await asyncio.wait_for(ws.recv(), wait_s)
+
+
+async def stream_stopped(call_sid: str, wait_s: float = 10) -> None:
+    """Wait until the server has finished with the call's socket (its ``stream_stopped`` row): the client's
+    close and the server's disconnect handling run concurrently."""
+    from asgiref.sync import sync_to_async
+
+    from crm.models import CallEvent
+
+    exists = sync_to_async(CallEvent.objects.filter(call__call_sid=call_sid, kind="stream_stopped").exists)
+    for _ in range(int(wait_s / 0.05)):
+        if await exists():
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"the server never recorded the end of the stream of {call_sid}")

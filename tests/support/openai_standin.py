@@ -68,9 +68,7 @@ class Recorded:
 def hebrew_speech_pcm(text: str) -> bytes:
     """24 kHz PCM of ``text``: espeak-ng's Hebrew voice if installed, else a tone as long as the text."""
     if shutil.which("espeak-ng"):
-        wav = subprocess.run(
-            ["espeak-ng", "-v", "he", "--stdout", text], capture_output=True, check=True
-        ).stdout
+        wav = subprocess.run(["espeak-ng", "-v", "he", "--stdout", text], capture_output=True, check=True).stdout
         with wave.open(io.BytesIO(wav)) as w:
             rate = w.getframerate()
             samples = np.frombuffer(w.readframes(w.getnframes()), dtype="<i2")
@@ -109,9 +107,7 @@ class OpenAIStandin:
         server.daemon_threads = True
         server.block_on_close = False
         self._server = server
-        self._thread = threading.Thread(
-            target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
+        self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
         self._thread.start()
         return self
 
@@ -187,9 +183,7 @@ def _chat_completion(reply: Reply, model: str) -> dict[str, Any]:
         "object": "chat.completion",
         "created": int(time.time()),
         "model": model,
-        "choices": [
-            {"index": 0, "message": message, "finish_reason": "tool_calls" if reply.tool_calls else "stop"}
-        ],
+        "choices": [{"index": 0, "message": message, "finish_reason": "tool_calls" if reply.tool_calls else "stop"}],
         "usage": {"prompt_tokens": 10, "completion_tokens": 10, "total_tokens": 20},
     }
 
@@ -288,9 +282,7 @@ def _handler_for(standin: OpenAIStandin) -> type[BaseHTTPRequestHandler]:
 
 
 def _parse_multipart(content_type: str, body: bytes, recorded: Recorded) -> None:
-    message = BytesParser(policy=policy.HTTP).parsebytes(
-        f"Content-Type: {content_type}\r\n\r\n".encode() + body
-    )
+    message = BytesParser(policy=policy.HTTP).parsebytes(f"Content-Type: {content_type}\r\n\r\n".encode() + body)
     for part in message.iter_parts():
         name = part.get_param("name", header="content-disposition")
         payload = part.get_payload(decode=True) or b""

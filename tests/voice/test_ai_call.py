@@ -23,6 +23,7 @@ from crm.models import Call, CallEvent, Utterance
 from crm.services import ensure_default_business
 from tests.support.caller_audio import caller_says, silence
 from tests.support.live import ROOT, LiveServer, run_daphne, server_environment
+from tests.support.media_socket import stream_stopped
 from tests.support.openai_standin import SPEECH_RATE, OpenAIStandin, Reply, hebrew_speech_pcm
 from voice.agent.config import AgentConfig
 from voice.audio import mulaw, wav
@@ -223,6 +224,7 @@ async def test_a_turn_with_a_tool_call_end_to_end(ai_server, standin, settings, 
         "מתי נוח שנחזור אלייך?",
     ]  # sentence by sentence
 
+    await stream_stopped(summary.call_sid)
     data = await stored(summary.call_sid)
     assert_conversation_stored(data, business, script, REPLY)
     assert (data.call.lead.name, data.call.lead.interest) == ("דנה", "דירה")
@@ -279,6 +281,7 @@ async def test_the_management_command_holds_an_ai_conversation(ai_server, standi
     assert_asked_like_openai(standin, business, script, REPLY)
 
     call_sid = re.search(r"CallSid\s+(CA[0-9a-f]{32})", result.stdout).group(1)
+    await stream_stopped(call_sid)
     data = await stored(call_sid)
     assert_conversation_stored(data, business, script, REPLY)
     assert "tool_call" not in data.kinds() and "error" not in data.kinds()
@@ -299,6 +302,7 @@ async def test_a_failing_llm_still_answers_the_caller(ai_server, standin, settin
     assert len(standin.requests_to("/v1/chat/completions")) == 2
     assert_asked_like_openai(standin, business, script, apology)
 
+    await stream_stopped(summary.call_sid)
     data = await stored(summary.call_sid)
     assert [(u.speaker, u.text) for u in data.utterances] == [
         ("agent", business.greeting),

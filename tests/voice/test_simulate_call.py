@@ -12,6 +12,7 @@ from asgiref.sync import sync_to_async
 from crm.models import Call, CallEvent
 from crm.services import ensure_default_business
 from tests.support.live import ROOT, server_environment
+from tests.support.media_socket import stream_stopped
 from voice.audio import wav
 from voice.simulator.client import CallOptions, load_caller_audio, simulate_call
 
@@ -72,6 +73,7 @@ async def test_echo_call_end_to_end(daphne_server, settings, caller_wav):
     assert summary.hung_up_by == "caller"
     assert "<Hangup" in summary.stream_ended_twiml  # the caller hung up: no voicemail
 
+    await stream_stopped(summary.call_sid)
     call, events = await stored(summary.call_sid)
     kinds = [k for k, _ in events]
     assert kinds[:2] == ["webhook", "stream_started"]
@@ -89,6 +91,7 @@ async def test_sink_call_without_subprotocol(daphne_server, settings, caller_wav
     summary = await simulate_call(options(daphne_server, settings, caller_wav, subprotocol=False))
     assert summary.subprotocol is None
     assert summary.frames_received == 0 and summary.agent_audio.count(b"\xff") == len(summary.agent_audio)
+    await stream_stopped(summary.call_sid)
     _, events = await stored(summary.call_sid)
     stopped = next(p for k, p in events if k == "stream_stopped")
     assert stopped["frames_received"] == summary.frames_sent and stopped["frames_sent"] == 0

@@ -18,9 +18,7 @@ def espeak_available(executable: str = "espeak-ng") -> bool:
 class EspeakTTS:
     """TTSProvider running ``espeak-ng --stdout`` as a subprocess; the voice is chosen by language."""
 
-    def __init__(
-        self, *, executable: str = "espeak-ng", words_per_minute: int = 160, timeout_s: float = 10.0
-    ):
+    def __init__(self, *, executable: str = "espeak-ng", words_per_minute: int = 160, timeout_s: float = 10.0):
         self.executable = executable
         self.words_per_minute = words_per_minute
         self.timeout_s = timeout_s
@@ -50,9 +48,7 @@ class EspeakTTS:
                     process.kill()
                 await process.wait()
         if process.returncode != 0:
-            raise ProviderError(
-                f"espeak-ng failed ({process.returncode}): {errors.decode(errors='replace')[:200]}"
-            )
+            raise ProviderError(f"espeak-ng failed ({process.returncode}): {errors.decode(errors='replace')[:200]}")
         try:
             audio = await asyncio.to_thread(wav_to_mulaw, wav)  # resampling: keep it off the event loop
         except WavError as exc:

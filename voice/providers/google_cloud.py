@@ -33,17 +33,13 @@ DEFAULT_VOICE = "he-IL-Wavenet-A"
 _GOOGLE_ERRORS = (google_exceptions.GoogleAPIError, grpc.RpcError, TimeoutError)
 
 
-def load_credentials(
-    credentials_json: str | None = None, credentials_path: str | None = None
-) -> Credentials | None:
+def load_credentials(credentials_json: str | None = None, credentials_path: str | None = None) -> Credentials | None:
     """Service-account credentials from a JSON string or a file; None means Google's default lookup."""
     from google.oauth2 import service_account
 
     scopes = ["https://www.googleapis.com/auth/cloud-platform"]
     if credentials_json:
-        return service_account.Credentials.from_service_account_info(
-            json.loads(credentials_json), scopes=scopes
-        )
+        return service_account.Credentials.from_service_account_info(json.loads(credentials_json), scopes=scopes)
     if credentials_path:
         return service_account.Credentials.from_service_account_file(credentials_path, scopes=scopes)
     return None
@@ -146,9 +142,7 @@ class GoogleASR:
                 )
         except _GOOGLE_ERRORS as exc:
             raise ProviderError(f"google recognize failed: {type(exc).__name__}") from exc
-        return " ".join(
-            r.alternatives[0].transcript.strip() for r in response.results if r.alternatives
-        ).strip()
+        return " ".join(r.alternatives[0].transcript.strip() for r in response.results if r.alternatives).strip()
 
 
 class _Stream:

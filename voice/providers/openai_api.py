@@ -145,9 +145,7 @@ class OpenAILLM:
     def _options(self) -> dict[str, Any]:
         return {} if self.temperature is None else {"temperature": self.temperature}
 
-    async def stream_reply(
-        self, messages: list[dict[str, Any]], tools: list[ToolSpec]
-    ) -> AsyncIterator[LLMEvent]:
+    async def stream_reply(self, messages: list[dict[str, Any]], tools: list[ToolSpec]) -> AsyncIterator[LLMEvent]:
         extra = {"tools": [tool_schema(t) for t in tools]} if tools else {}
         calls: dict[int, dict[str, str]] = {}  # tool-call fragments by index, joined at the end
         try:

@@ -28,8 +28,10 @@ def build_providers(
     google_endpoint: str | None = None,
     google_plaintext: bool = False,
     espeak_executable: str = "espeak-ng",
+    fake_reply: str = "",
 ) -> Providers:
-    """Providers for the ``asr``/``llm``/``tts`` names; espeak-ng is the fallback voice if installed."""
+    """Providers for the ``asr``/``llm``/``tts`` names; espeak-ng is the fallback voice if installed.
+    ``fake_reply`` replaces the fake LLM's default answer (the load benchmark needs replies of a few seconds)."""
     for role, name, choices in (
         ("ASR", asr, ASR_CHOICES),
         ("LLM", llm, LLM_CHOICES),
@@ -73,7 +75,7 @@ def build_providers(
     else:
         from voice.providers.fake import FakeLLM
 
-        llm_provider = FakeLLM()
+        llm_provider = FakeLLM(default=fake_reply) if fake_reply else FakeLLM()
 
     tts_provider: TTSProvider
     if tts == "google":

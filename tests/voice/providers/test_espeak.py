@@ -15,9 +15,7 @@ needs_espeak = pytest.mark.skipif(
 
 
 async def speak(tts: EspeakTTS, text: str) -> bytes:
-    return b"".join(
-        [chunk async for chunk in tts.synthesize(text, voice="he-IL-Wavenet-A", language="he-IL")]
-    )
+    return b"".join([chunk async for chunk in tts.synthesize(text, voice="he-IL-Wavenet-A", language="he-IL")])
 
 
 @needs_espeak

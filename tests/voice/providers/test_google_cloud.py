@@ -214,11 +214,6 @@ def test_credentials_come_from_a_json_string_or_a_file(tmp_path):
     text = service_account_json()
     path = tmp_path / "sa.json"
     path.write_text(text)
-    assert (
-        load_credentials(credentials_json=text).service_account_email == "voice@demo.iam.gserviceaccount.com"
-    )
-    assert (
-        load_credentials(credentials_path=str(path)).service_account_email
-        == "voice@demo.iam.gserviceaccount.com"
-    )
+    assert load_credentials(credentials_json=text).service_account_email == "voice@demo.iam.gserviceaccount.com"
+    assert load_credentials(credentials_path=str(path)).service_account_email == "voice@demo.iam.gserviceaccount.com"
     assert load_credentials() is None  # Google's default lookup (GOOGLE_APPLICATION_CREDENTIALS, metadata)

@@ -151,9 +151,7 @@ async def test_empty_utterance_costs_no_request(standin):
 async def test_voicemail_file_is_transcribed_as_is(standin):
     standin.transcriptions.append(Reply(text="תחזרו אליי מחר"))
     wav = write_wav(tone(1.0, 8000))
-    assert (
-        await asr_for(standin).transcribe(wav, content_type="audio/wav", language="he-IL") == "תחזרו אליי מחר"
-    )
+    assert await asr_for(standin).transcribe(wav, content_type="audio/wav", language="he-IL") == "תחזרו אליי מחר"
     request = standin.requests_to("/v1/audio/transcriptions")[0]
     assert request.files["file"][2] == wav
     assert request.fields["language"] == "he"

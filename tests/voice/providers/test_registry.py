@@ -49,15 +49,11 @@ def test_espeak_can_be_the_main_voice():
 
 @pytest.mark.skipif(not espeak_available(), reason="espeak-ng is not installed")
 def test_espeak_is_the_fallback_voice_when_installed():
-    assert isinstance(
-        build_providers("openai", "openai", "openai", openai_api_key=KEY).fallback_tts, EspeakTTS
-    )
+    assert isinstance(build_providers("openai", "openai", "openai", openai_api_key=KEY).fallback_tts, EspeakTTS)
 
 
 def test_no_fallback_voice_without_espeak():
-    providers = build_providers(
-        "openai", "openai", "openai", openai_api_key=KEY, espeak_executable="/nonexistent"
-    )
+    providers = build_providers("openai", "openai", "openai", openai_api_key=KEY, espeak_executable="/nonexistent")
     assert providers.fallback_tts is None
 
 
@@ -92,9 +88,7 @@ def test_openai_without_a_key_is_refused():
 async def test_openai_providers_talk_to_the_configured_base_url():
     with OpenAIStandin(api_key=KEY) as standin:
         standin.chat.append(Reply(text="שלום רב"))
-        providers = build_providers(
-            "openai", "openai", "openai", openai_api_key=KEY, openai_base_url=standin.base_url
-        )
+        providers = build_providers("openai", "openai", "openai", openai_api_key=KEY, openai_base_url=standin.base_url)
         events = [e async for e in providers.llm.stream_reply([{"role": "user", "content": "היי"}], [])]
         audio = b"".join([c async for c in providers.tts.synthesize("שלום", voice="alloy", language="he-IL")])
         text = await providers.asr.new_transcriber("he-IL").end_of_utterance(tone_mulaw(0.3))
@@ -121,9 +115,7 @@ async def test_google_providers_talk_to_the_configured_endpoint():
         text = await providers.asr.transcribe(
             mulaw_wav_header(800) + tone_mulaw(0.1), content_type="audio/wav", language="he-IL"
         )
-        audio = b"".join(
-            [c async for c in providers.tts.synthesize("שלום", voice="he-IL-Wavenet-A", language="he-IL")]
-        )
+        audio = b"".join([c async for c in providers.tts.synthesize("שלום", voice="he-IL-Wavenet-A", language="he-IL")])
     assert text == "הודעה"
     assert audio
     assert len(standin.recognize_requests) == len(standin.tts_requests) == 1

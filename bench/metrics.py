@@ -1,0 +1,165 @@
+"""From raw traces and the rows the server stored to the figures of the benchmark.
+
+Definitions (all in milliseconds):
+
+- **server first frame**: ``Utterance.latency["first_frame"]`` of each agent reply, as the server measured
+  it: from its end-of-utterance decision to the reply's first frame written to the socket.
+- **client first frame**: the same interval seen from the caller. The server decides end of utterance on
+  the frame that completes ``eou_silence_ms`` of silence after the speech (media time
+  ``eos_ms + eou_silence_ms``, ``eos_ms`` stored with the reply); the client knows when it sent that frame
+  and when the first reply frame arrived. Includes both socket hops and the server's inbound queue.
+- **outbound gap excess**: within one agent utterance, inter-arrival time of consecutive media messages
+  minus the 20 ms pacing, floored at 0. The pacer's opening burst (its lead) counts as 0. Utterances are
+  separated where the caller started a turn or a ``clear`` arrived.
+- **underrun**: a frame that arrived after Twilio's buffer had run dry within an utterance (the caller
+  heard a gap); the pacer's lead should absorb small jitter.
+- **barge-in reaction**: media time (frames sent x 20) from the first frame of the caller talking over
+  the agent to the arrival of ``clear``. The configured ``barge_in_min_ms`` is the floor; the client also
+  reports the wall time from the frame on which the server's VAD (replayed locally) reaches that floor.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from bisect import bisect_left, bisect_right
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bench.caller import CallTrace
+
+FRAME_MS = 20
+
+
+def summary(values: Iterable[float]) -> dict[str, float | int | None]:
+    """n, p50, p95, p99, max (nearest rank)."""
+    data = sorted(values)
+    if not data:
+        return {"n": 0, "p50": None, "p95": None, "p99": None, "max": None}
+
+    def rank(p: float) -> float:
+        return round(data[min(len(data) - 1, max(0, int(-(-p * len(data) // 100)) - 1))], 1)
+
+    return {"n": len(data), "p50": rank(50), "p95": rank(95), "p99": rank(99), "max": round(data[-1], 1)}
+
+
+@dataclass
+class Stored:
+    """What the server wrote, per CallSid."""
+
+    replies: dict[str, list[dict]]  # agent utterances with latencies, in order
+    caller_utterances: dict[str, int]
+    events: dict[str, dict[str, int]]  # kind -> count
+
+
+def read_database(path: Path) -> Stored:
+    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        replies: dict[str, list[dict]] = defaultdict(list)
+        callers: dict[str, int] = defaultdict(int)
+        for sid, speaker, latency, interrupted in db.execute(
+            "SELECT c.call_sid, u.speaker, u.latency, u.interrupted FROM crm_utterance u "
+            "JOIN crm_call c ON c.id = u.call_id ORDER BY u.id"
+        ):
+            data = json.loads(latency) if isinstance(latency, str) else (latency or {})
+            if speaker == "agent" and "first_frame" in data:
+                replies[sid].append({**data, "interrupted": bool(interrupted)})
+            elif speaker == "caller":
+                callers[sid] += 1
+        events: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+        for sid, kind, count in db.execute(
+            "SELECT c.call_sid, e.kind, COUNT(*) FROM crm_callevent e JOIN crm_call c ON c.id = e.call_id "
+            "GROUP BY c.call_sid, e.kind"
+        ):
+            events[sid][kind] = count
+        return Stored(dict(replies), dict(callers), {k: dict(v) for k, v in events.items()})
+    finally:
+        db.close()
+
+
+def client_latencies(trace: CallTrace, replies: Sequence[dict], eou_silence_ms: int) -> list[float]:
+    out = []
+    for reply in replies:
+        if "eos_ms" not in reply:
+            continue  # a DTMF turn: no speech end to measure from
+        decision = (reply["eos_ms"] + eou_silence_ms) // FRAME_MS - 1  # index of the frame that decided
+        if decision >= len(trace.send_times):
+            continue
+        sent = trace.send_times[decision]
+        i = bisect_right(trace.media_arrivals, sent)
+        if i < len(trace.media_arrivals):
+            out.append((trace.media_arrivals[i] - sent) * 1000)
+    return out
+
+
+@dataclass
+class Gaps:
+    excess_ms: list[float]
+    clean_excess_ms: list[float]  # the gaps during which the client itself was never stalled
+    worst: list[tuple[float, float]] = field(default_factory=list)  # (excess ms, loop time the gap ended)
+    underruns: int = 0
+    underrun_ms: float = 0.0
+
+
+def merge_stalls(traces: Iterable[CallTrace]) -> tuple[list[float], list[float]]:
+    """Every interval in which some sender of this (single-threaded) client woke late: while one caller's
+    tick is late the whole client process was busy or descheduled, so arrivals were timestamped late too."""
+    intervals = sorted(i for t in traces for i in t.stalls)
+    starts: list[float] = []
+    ends: list[float] = []
+    for a, b in intervals:
+        if starts and a <= ends[-1]:
+            ends[-1] = max(ends[-1], b)
+        else:
+            starts.append(a)
+            ends.append(b)
+    return starts, ends
+
+
+def _overlaps(stalls: tuple[list[float], list[float]], a: float, b: float) -> bool:
+    starts, ends = stalls
+    i = bisect_right(starts, b)  # intervals starting before b; the last of them may reach past a
+    return i > 0 and ends[i - 1] >= a
+
+
+def outbound_gaps(trace: CallTrace, stalls: tuple[list[float], list[float]] = ([], [])) -> Gaps:
+    gaps = Gaps([], [])
+    arrivals, bounds = trace.media_arrivals, sorted(trace.boundaries)
+    prev: float | None = None
+    play_end = 0.0
+    for t in arrivals:
+        if prev is not None and bisect_right(bounds, t) == bisect_right(bounds, prev):
+            excess = max(0.0, (t - prev) * 1000 - FRAME_MS)
+            gaps.excess_ms.append(excess)
+            if excess > 40:
+                gaps.worst.append((excess, t))
+            if not _overlaps(stalls, prev, t):
+                gaps.clean_excess_ms.append(excess)
+            if t > play_end:
+                gaps.underruns += 1
+                gaps.underrun_ms += (t - play_end) * 1000
+            play_end = max(play_end, t) + FRAME_MS / 1000
+        else:
+            play_end = t + FRAME_MS / 1000  # a new utterance starts playing on arrival
+        prev = t
+    return gaps
+
+
+def barge_ins(trace: CallTrace, decision_frame: int) -> tuple[list[float], list[float]]:
+    """(reaction in media ms, wall ms from the server VAD's decision frame to `clear`) per barge-in."""
+    media, wall = [], []
+    for start in trace.barge_starts:
+        if start >= len(trace.send_times):
+            continue
+        begun = trace.send_times[start]
+        k = bisect_right(trace.clear_times, begun)
+        if k == len(trace.clear_times):
+            continue
+        cleared = trace.clear_times[k]
+        frames = bisect_left(trace.send_times, cleared) - start
+        media.append(frames * FRAME_MS)
+        if start + decision_frame < len(trace.send_times):
+            wall.append((cleared - trace.send_times[start + decision_frame]) * 1000)
+    return media, wall

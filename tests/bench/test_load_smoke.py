@@ -1,0 +1,72 @@
+"""The load benchmark as a tool: a two-call run starts its own daphne, completes, and reports every figure.
+A smoke test of the tool, not of performance: no figure is compared with a target here."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory) -> dict:
+    out = tmp_path_factory.mktemp("bench") / "results.json"
+    run = subprocess.run(
+        [sys.executable, "-m", "bench.load", "--calls", "2", "--duration", "8", "--out", str(out)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=200,
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "server CPU" in run.stdout  # the table was printed
+    return json.loads(out.read_text())
+
+
+def test_every_call_completes_with_its_turns_stored(results):
+    calls = results["calls"]
+    assert (calls["started"], calls["completed"], calls["failed"]) == (2, 2, 0)
+    assert calls["turns"] >= 4  # per call: the turn talked over, and the answer to what was said over it
+    assert calls["replies_stored"] >= calls["turns"]
+    assert calls["call_minutes"] > 0
+
+
+def test_turn_latency_is_reported_from_the_server_and_from_the_client(results):
+    latency = results["latency_ms"]
+    for source in ("server_first_frame", "client_first_frame"):
+        stats = latency[source]
+        assert stats["n"] >= 4
+        assert stats["p50"] is not None and stats["p50"] <= stats["p95"] <= stats["p99"] <= stats["max"]
+
+
+def test_outbound_timing_is_reported(results):
+    outbound = results["outbound"]
+    assert outbound["frames"] > 100
+    assert outbound["gap_excess_ms"]["n"] > 100
+    assert outbound["gap_excess_ms"]["max"] >= 0
+
+
+def test_each_call_barges_in_once_and_the_server_clears(results):
+    barge = results["barge_in"]
+    assert (barge["attempted"], barge["cleared"], barge["server_events"]) == (2, 2, 2)
+    # Media time can never be shorter than the speech the server waits for before it interrupts itself.
+    assert barge["reaction_media_ms"]["p50"] >= results["run"]["business"]["barge_in_min_ms"]
+
+
+def test_cpu_and_memory_of_server_and_client_are_reported(results):
+    server, client = results["server"], results["client"]
+    assert server["cpu_s"] > 0 and server["cpu_s_per_call_minute"] > 0
+    assert server["rss_peak_mb"] >= server["rss_baseline_mb"] > 0
+    assert client["cpu_s"] > 0 and client["tick_lateness_ms"]["n"] > 0
+    assert set(results["targets"]) == {
+        "server_first_frame_p95_ms",
+        "outbound_gap_excess_max_ms",
+        "server_cpu_s_per_call_minute",
+    }
