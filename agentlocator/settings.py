@@ -185,9 +185,12 @@ OPENAI_TTS_MODEL = env.str("OPENAI_TTS_MODEL", default="gpt-4o-mini-tts")
 OPENAI_TTS_VOICE = env.str("OPENAI_TTS_VOICE", default="alloy")
 GOOGLE_APPLICATION_CREDENTIALS = env.str("GOOGLE_APPLICATION_CREDENTIALS", default="")
 GOOGLE_CREDENTIALS_JSON = env.str("GOOGLE_CREDENTIALS_JSON", default="")
+GOOGLE_API_ENDPOINT = env.str("GOOGLE_API_ENDPOINT", default="")  # e.g. a regional endpoint
+GOOGLE_API_PLAINTEXT = env.bool("GOOGLE_API_PLAINTEXT", default=False)  # local stand-ins only
 VOICE_ASR = env.str("VOICE_ASR", default="openai")
 VOICE_LLM = env.str("VOICE_LLM", default="openai")
 VOICE_TTS = env.str("VOICE_TTS", default="openai")
+FAKE_REPLY_TEXT = env.str("FAKE_REPLY_TEXT", default="")  # what VOICE_LLM=fake answers (demos, benchmarks)
 
 # --- Logging: stdout, one line per event; voice code adds the CallSid through a context variable.
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")

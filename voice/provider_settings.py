@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-
 from django.conf import settings
 
 from voice.providers.base import Providers
@@ -24,8 +22,8 @@ def providers_from_settings() -> Providers:
         openai_tts_voice=settings.OPENAI_TTS_VOICE,
         google_credentials_json=settings.GOOGLE_CREDENTIALS_JSON or None,
         google_credentials_path=settings.GOOGLE_APPLICATION_CREDENTIALS or None,
-        google_endpoint=getattr(settings, "GOOGLE_API_ENDPOINT", "") or None,
-        google_plaintext=getattr(settings, "GOOGLE_API_PLAINTEXT", False),
+        google_endpoint=settings.GOOGLE_API_ENDPOINT or None,
+        google_plaintext=settings.GOOGLE_API_PLAINTEXT,
         # Only for VOICE_LLM=fake (benchmarks, demos): what the fake agent answers every turn.
-        fake_reply=os.environ.get("FAKE_REPLY_TEXT", ""),
+        fake_reply=settings.FAKE_REPLY_TEXT,
     )
