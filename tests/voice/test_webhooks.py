@@ -6,8 +6,9 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from crm.models import Business, Call, CallEvent, Lead, PhoneNumber
+from crm.models import Business, Call, CallEvent, Lead, PhoneNumber, Utterance
 from crm.services import ensure_default_business
+from tests.support.celery_eager import eager_tasks
 from tests.support.twilio_fixtures import fixture, post_signed
 from voice.twilio.security import call_token, sign
 
@@ -294,3 +295,34 @@ def test_a_caller_who_hung_up_gets_no_voicemail(client, token, call):
     root = twiml(stream_ended(client, token, call, status="completed"))
     assert [el.tag for el in root] == ["Hangup"]
     assert not events(call.call_sid, "fallback")
+
+
+# -- what the webhooks hand to Celery -----------------------------------------------------------------------
+def test_a_business_that_asks_for_twilio_recordings_gets_one_per_call(
+    client, token, twilio, django_capture_on_commit_callbacks
+):
+    business = ensure_default_business()
+    business.twilio_recording = True
+    business.save()
+    with eager_tasks(), django_capture_on_commit_callbacks(execute=True):
+        post_signed(client, token, INCOMING, incoming())
+        post_signed(client, token, INCOMING, incoming())  # Twilio's retry asks for nothing more
+    call_sid = incoming()["CallSid"]
+    [request] = [r for r in twilio.requests if r.path.endswith(f"/Calls/{call_sid}/Recordings.json")]
+    assert request.form["RecordingStatusCallback"] == ["http://testserver/webhook/recording_status"]
+
+
+def test_no_twilio_recording_unless_the_business_asks(client, token, twilio, django_capture_on_commit_callbacks):
+    with eager_tasks(), django_capture_on_commit_callbacks(execute=True):
+        post_signed(client, token, INCOMING, incoming())
+    assert twilio.requests == []
+
+
+def test_a_finished_call_gets_its_after_call_summary(client, token, call, settings, django_capture_on_commit_callbacks):
+    settings.VOICE_ASR, settings.VOICE_LLM, settings.VOICE_TTS = "fake", "fake", "fake"
+    Utterance.objects.create(call=call, speaker="caller", text="אני רוצה לקבוע תור", start_ms=0, end_ms=1200)
+    with eager_tasks(), django_capture_on_commit_callbacks(execute=True):
+        post_signed(client, token, "/webhook/call_status", fixture("callbacks", "call_status_completed"))
+    call.refresh_from_db()
+    assert call.summary
+    assert events(call.call_sid, "summary")
