@@ -56,6 +56,7 @@ class CallTrace:
     call_sid: str
     send_times: array = field(default_factory=lambda: array("d"))  # index = media frame number
     media_arrivals: array = field(default_factory=lambda: array("d"))  # every outbound media message
+    media_frames: array = field(default_factory=lambda: array("H"))  # 20 ms frames in each of those messages
     boundaries: list[float] = field(default_factory=list)  # the caller starts a new turn / a clear arrived
     clear_times: list[float] = field(default_factory=list)
     barge_starts: list[int] = field(default_factory=list)  # frame index where talking over the agent began
@@ -88,6 +89,7 @@ class BenchCall:
         self.t0 = 0.0
         self.out: deque[str] = deque()  # base64 frames queued to say; silence when empty
         self.play_end = 0.0  # loop time when Twilio's buffer will have played everything received
+        self.frames_received = 0  # 20 ms frames of agent audio received (a media message may carry several)
         self.pending_marks: deque[tuple[float, str]] = deque()
         self.seq = 0
         self.said: asyncio.Future[None] | None = None  # resolves when ``out`` has been sent
@@ -195,12 +197,10 @@ class BenchCall:
             await self._until(lambda h=heard: len(self.trace.media_arrivals) > h, REPLY_TIMEOUT_S, "no reply")
             self.trace.replies_heard += 1
             if turn == script.barge_turn:
-                first = len(self.trace.media_arrivals)
+                first = self.frames_received
                 # Talk over the reply once some of it has arrived; the server must send `clear`.
                 enough = first + round(script.barge_after_s / FRAME_S)
-                await self._until(
-                    lambda n=enough: len(self.trace.media_arrivals) >= n, REPLY_TIMEOUT_S, "reply too short"
-                )
+                await self._until(lambda n=enough: self.frames_received >= n, REPLY_TIMEOUT_S, "reply too short")
                 clears = len(self.trace.clear_times)
                 self.trace.barge_starts.append(len(self.trace.send_times) + len(self.out))
                 await self._say(self.audio.barge)
@@ -297,6 +297,8 @@ class BenchCall:
                 if event == "media":
                     trace.media_arrivals.append(now)
                     frames = len(data["media"]["payload"]) * 3 // 4 // messages.FRAME_BYTES
+                    trace.media_frames.append(frames)
+                    self.frames_received += frames
                     self.play_end = max(self.play_end, now) + frames * FRAME_S
                 elif event == "mark":
                     trace.marks_received += 1

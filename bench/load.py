@@ -179,7 +179,7 @@ def analyse(raw: dict[str, Any], stored: metrics.Stored, args: argparse.Namespac
         worst += gaps.worst
         underruns += gaps.underruns
         underrun_ms += gaps.underrun_ms
-        frames += len(trace.media_arrivals)
+        frames += sum(trace.media_frames)
         media, wall = metrics.barge_ins(trace, audio.barge_decision_frame)
         react_media += media
         react_wall += wall
@@ -243,7 +243,7 @@ def analyse(raw: dict[str, Any], stored: metrics.Stored, args: argparse.Namespac
             "underrun_ms": round(underrun_ms, 1),
             "frames": frames,
             "definition": "inter-arrival of consecutive media messages within one agent utterance, minus "
-            "the 20 ms pacing, floored at 0 (client clock)",
+            "the audio the earlier message carried (20 ms per frame), floored at 0 (client clock)",
         },
         "barge_in": {
             "attempted": attempted,

@@ -9,8 +9,9 @@ Definitions (all in milliseconds):
   ``eos_ms + eou_silence_ms``, ``eos_ms`` stored with the reply); the client knows when it sent that frame
   and when the first reply frame arrived. Includes both socket hops and the server's inbound queue.
 - **outbound gap excess**: within one agent utterance, inter-arrival time of consecutive media messages
-  minus the 20 ms pacing, floored at 0. The pacer's opening burst (its lead) counts as 0. Utterances are
-  separated where the caller started a turn or a ``clear`` arrived.
+  minus the audio the earlier one carried (20 ms per frame: the pacing), floored at 0. The pacer's opening
+  burst (its lead) counts as 0. Utterances are separated where the caller started a turn or a ``clear``
+  arrived.
 - **underrun**: a frame that arrived after Twilio's buffer had run dry within an utterance (the caller
   heard a gap); the pacer's lead should absorb small jitter.
 - **barge-in reaction**: media time (frames sent x 20) from the first frame of the caller talking over
@@ -126,12 +127,13 @@ def _overlaps(stalls: tuple[list[float], list[float]], a: float, b: float) -> bo
 
 def outbound_gaps(trace: CallTrace, stalls: tuple[list[float], list[float]] = ([], [])) -> Gaps:
     gaps = Gaps([], [])
-    arrivals, bounds = trace.media_arrivals, sorted(trace.boundaries)
+    arrivals, sizes, bounds = trace.media_arrivals, trace.media_frames, sorted(trace.boundaries)
     prev: float | None = None
+    prev_ms = FRAME_MS
     play_end = 0.0
-    for t in arrivals:
+    for t, frames in zip(arrivals, sizes, strict=True):
         if prev is not None and bisect_right(bounds, t) == bisect_right(bounds, prev):
-            excess = max(0.0, (t - prev) * 1000 - FRAME_MS)
+            excess = max(0.0, (t - prev) * 1000 - prev_ms)
             gaps.excess_ms.append(excess)
             if excess > 40:
                 gaps.worst.append((excess, t))
@@ -140,10 +142,10 @@ def outbound_gaps(trace: CallTrace, stalls: tuple[list[float], list[float]] = ([
             if t > play_end:
                 gaps.underruns += 1
                 gaps.underrun_ms += (t - play_end) * 1000
-            play_end = max(play_end, t) + FRAME_MS / 1000
+            play_end = max(play_end, t) + frames * FRAME_MS / 1000
         else:
-            play_end = t + FRAME_MS / 1000  # a new utterance starts playing on arrival
-        prev = t
+            play_end = t + frames * FRAME_MS / 1000  # a new utterance starts playing on arrival
+        prev, prev_ms = t, frames * FRAME_MS
     return gaps
 
 

@@ -54,7 +54,7 @@ def table(results: dict[str, Any]) -> str:
         _row("end of utterance -> first reply frame (server)", lat["server_first_frame"]),
         _row("end of utterance -> first reply frame (client)", lat["client_first_frame"]),
         *(_row(f"  server stage: {k} (cumulative)", v) for k, v in lat["server_stages"].items() if k != "first_frame"),
-        _row("outbound gap beyond 20 ms pacing (client)", out["gap_excess_ms"]),
+        _row("outbound gap beyond pacing (client)", out["gap_excess_ms"]),
         _row("  same, client not stalled during the gap", out["gap_excess_client_not_stalled_ms"]),
         _row("barge-in reaction, media time", barge["reaction_media_ms"]),
         _row("barge-in: server VAD decision -> clear (wall)", barge["decision_to_clear_ms"]),

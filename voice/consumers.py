@@ -244,6 +244,9 @@ class TwilioMediaConsumer(AsyncWebsocketConsumer):
         if self.ignored:
             payload["ignored"] = dict(self.ignored)
         try:
+            # The store writes in the background: every row the call reported is stored before the
+            # stream's last event and before Celery's recording and after-call tasks read them.
+            await self.store.close()
             await self.store.event(CallEvent.Kind.STREAM_STOPPED, self.media_ms(), payload)
             await database_sync_to_async(self._after_stream)(dropped=not (ended or self.stop_received))
         except Exception:

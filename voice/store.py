@@ -1,12 +1,22 @@
 """The ORM side of ``CallReporter`` for one call: what the core reports is stored as it happens and
 broadcast to the live page. Every write runs in a worker thread (``database_sync_to_async``); the event
 loop never waits on the database synchronously.
+
+The conversation does not wait on the database either: utterances and events go into a per-call queue
+that one writer task stores in order (each row broadcast once stored), so ``utterance()`` and ``event()``
+return at once. Under load a write waits seconds for the one shared sync thread, and the reply path
+(caller utterance, then the LLM) must not wait with it. Writes whose result the caller needs
+(``update_lead``, ``end_call``) go through the same queue, keeping the call's order, and await their turn.
+``close()`` at the end of the stream stores everything still queued.
 """
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import json
 import logging
+from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -92,29 +102,55 @@ class CallStore:
         self._media_ms = media_ms
         self._on_end = on_end
         self.ended: tuple[str, bool] | None = None  # (reason, voicemail) once end_call was asked
+        # Writes not yet stored, in the order the call made them; (write, future for its result or None).
+        self._writes: deque[tuple[Callable[[], Awaitable[Any]], asyncio.Future[Any] | None]] = deque()
+        self._writer: asyncio.Task[None] | None = None  # alive while there is something to write
+        self._closed = False
 
     # -- CallReporter -------------------------------------------------------------------------------
     async def utterance(self, record: UtteranceRecord) -> None:
-        utterance = await database_sync_to_async(self._create_utterance)(record)
-        await broadcast(self.info.call_sid, "utterance", utterance_data(utterance))
+        """Queued: returns at once (the reply must not wait on the database)."""
+        record = dataclasses.replace(record, latency=_json_safe(record.latency))  # as it is now
+
+        async def write() -> None:
+            utterance = await database_sync_to_async(self._create_utterance)(record)
+            await broadcast(self.info.call_sid, "utterance", utterance_data(utterance))
+
+        await self._submit(write, wait=False)
 
     async def event(self, kind: str, offset_ms: int, payload: dict[str, Any] | None = None) -> None:
-        event = await database_sync_to_async(self._create_event)(kind, offset_ms, _json_safe(payload))
-        await broadcast(self.info.call_sid, "event", calls.event_data(event))
+        """Queued: returns at once."""
+        payload = _json_safe(payload)
+
+        async def write() -> None:
+            event = await database_sync_to_async(self._create_event)(kind, offset_ms, payload)
+            await broadcast(self.info.call_sid, "event", calls.event_data(event))
+
+        await self._submit(write, wait=False)
 
     async def update_lead(self, facts: dict[str, str]) -> dict[str, Any]:
-        changed = await database_sync_to_async(self._update_lead)(facts)
-        if changed:
-            await broadcast(self.info.call_sid, "status", {"lead": changed})
-        return changed
+        facts = dict(facts)
+
+        async def write() -> dict[str, Any]:
+            changed = await database_sync_to_async(self._update_lead)(facts)
+            if changed:
+                await broadcast(self.info.call_sid, "status", {"lead": changed})
+            return changed
+
+        return await self._submit(write, wait=True)
 
     async def end_call(self, reason: str, *, voicemail: bool = False) -> None:
         """Record how the conversation ended (the <Connect action> reads it), then close the socket."""
         if self.ended is not None:
             return
         self.ended = (reason, voicemail)
-        call = await database_sync_to_async(self._record_end)(reason, voicemail)
-        await broadcast(self.info.call_sid, "status", calls.status_data(call))
+        offset_ms = self._media_ms()  # now, not when its turn to be written comes
+
+        async def write() -> None:
+            call = await database_sync_to_async(self._record_end)(reason, voicemail, offset_ms)
+            await broadcast(self.info.call_sid, "status", calls.status_data(call))
+
+        await self._submit(write, wait=True)  # behind the call's earlier rows: the hangup comes last
         await self._on_end()
 
     # -- the socket's own rows ----------------------------------------------------------------------
@@ -122,6 +158,44 @@ class CallStore:
         call = await database_sync_to_async(self._stream_started)(stream_sid)
         await broadcast(self.info.call_sid, "status", calls.status_data(call))
         await self.event(CallEvent.Kind.STREAM_STARTED, 0, payload)
+
+    # -- the writer ---------------------------------------------------------------------------------
+    async def flush(self) -> None:
+        """Return once everything queued so far is stored (or failed and was logged)."""
+        while self._writer is not None and not self._writer.done():
+            await asyncio.shield(self._writer)  # a cancelled flush must not stop the writer
+
+    async def close(self) -> None:
+        """The stream ended: store what is queued; later writes are stored before they return."""
+        self._closed = True
+        await self.flush()
+
+    async def _submit(self, write: Callable[[], Awaitable[Any]], *, wait: bool) -> Any:
+        if self._closed:
+            await self.flush()
+            return await write()
+        future = asyncio.get_running_loop().create_future() if wait else None
+        self._writes.append((write, future))
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.get_running_loop().create_task(self._drain())
+        if future is not None:
+            return await future
+        return None
+
+    async def _drain(self) -> None:
+        # One task per call at a time, and only while there is work: the call's rows are stored in order.
+        while self._writes:
+            write, future = self._writes.popleft()
+            try:
+                result = await write()
+            except Exception as exc:
+                if future is None:
+                    log.error("could not store a call row; continuing with the next", exc_info=True)
+                elif not future.done():
+                    future.set_exception(exc)  # the caller handles it, as it would a direct write
+            else:
+                if future is not None and not future.done():
+                    future.set_result(result)
 
     # -- sync halves (worker thread) ------------------------------------------------------------------
     def _call(self) -> Call:
@@ -145,12 +219,12 @@ class CallStore:
     def _stream_started(self, stream_sid: str) -> Call:
         return calls.stream_started(self._call(), stream_sid)
 
-    def _record_end(self, reason: str, voicemail: bool) -> Call:
+    def _record_end(self, reason: str, voicemail: bool, offset_ms: int) -> Call:
         call = self._call()
         if not voicemail:
             call.outcome = Call.Outcome.CONVERSATION
             call.save(update_fields=["outcome"])
-        self._create_event(CallEvent.Kind.HANGUP, self._media_ms(), {"reason": reason, "voicemail": voicemail})
+        self._create_event(CallEvent.Kind.HANGUP, offset_ms, {"reason": reason, "voicemail": voicemail})
         return call
 
     def _update_lead(self, facts: dict[str, str]) -> dict[str, Any]:

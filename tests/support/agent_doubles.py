@@ -170,6 +170,12 @@ class ManualClock:
         self._now = target
         await settle()
 
+    async def stall(self, seconds: float) -> None:
+        """Time passes while the event loop is busy: sleepers due meanwhile all wake late, at the end."""
+        await settle()
+        self._now += seconds
+        await self.advance(0)
+
 
 async def settle(rounds: int = 5) -> None:
     """Let every ready task run a few steps."""

@@ -1,6 +1,11 @@
-"""The ORM side of the CallReporter: stored at once, this call's lead only, broadcast to the live page."""
+"""The ORM side of the CallReporter: stored in the call's order without holding up the conversation, this
+call's lead only, broadcast to the live page."""
 
 from __future__ import annotations
+
+import asyncio
+import logging
+import threading
 
 import pytest
 from asgiref.sync import sync_to_async
@@ -49,6 +54,7 @@ async def test_utterances_and_events_are_stored_and_broadcast():
 
     await store.utterance(UtteranceRecord("caller", "שלום", 0, 900, latency={"asr": 120}))
     await store.event("greeting", 0, {"text": "היי"})
+    await store.flush()
 
     utterance = await sync_to_async(Utterance.objects.get)(call=call)
     assert (utterance.speaker, utterance.text, utterance.end_ms, utterance.latency) == (
@@ -103,3 +109,63 @@ async def test_end_call_to_voicemail_leaves_the_outcome_open():
     await store.end_call("provider_failure", voicemail=True)
     stored = await sync_to_async(Call.objects.get)(pk=call.pk)
     assert stored.outcome == ""
+
+
+async def test_utterances_and_events_do_not_wait_for_the_database_and_keep_their_order():
+    call = await make_call()
+    store = await store_for(call)
+    layer = get_channel_layer()
+    channel = await layer.new_channel()
+    await layer.group_add(f"call-{call.call_sid}", channel)
+    # Hold the one sync thread every database write goes through, as a busy process would.
+    gate = threading.Event()
+    busy = asyncio.ensure_future(sync_to_async(gate.wait)())
+    await asyncio.sleep(0.05)
+
+    async def report() -> None:
+        latency = {"asr": 40}
+        await store.utterance(UtteranceRecord("caller", "אחת", 0, 500, latency=latency))
+        latency["asr"] = 999  # the reporter keeps what it was given at the time
+        await store.event("turn", 600, {"n": 1})
+        await store.utterance(UtteranceRecord("agent", "שתיים", 700, 1500))
+        await store.utterance(UtteranceRecord("caller", "שלוש", 1600, 2000))
+
+    await asyncio.wait_for(report(), 1)  # returned while no row could be written yet
+    assert not busy.done()
+    gate.set()
+    await busy
+    await store.flush()
+    texts = await sync_to_async(list)(Utterance.objects.filter(call=call).order_by("pk").values_list("text", "latency"))
+    assert texts == [("אחת", {"asr": 40}), ("שתיים", {}), ("שלוש", {})]
+    assert await sync_to_async(CallEvent.objects.filter(call=call, kind="turn").count)() == 1
+    kinds = [(await layer.receive(channel))["kind"] for _ in range(4)]
+    assert kinds == ["utterance", "event", "utterance", "utterance"]  # broadcast as each row is stored
+
+
+async def test_update_lead_waits_its_turn_behind_earlier_rows_and_returns_what_changed():
+    call = await make_call()
+    store = await store_for(call)
+    await store.utterance(UtteranceRecord("caller", "אני מתעניינת במנוי", 0, 900))
+    assert await store.update_lead({"interest": "מנוי"}) == {"interest": "מנוי"}
+    assert await sync_to_async(Utterance.objects.filter(call=call).count)() == 1  # stored before it
+
+
+async def test_a_failed_write_is_logged_and_the_next_ones_are_stored(caplog):
+    call = await make_call()
+    store = await store_for(call)
+    with caplog.at_level(logging.ERROR, logger="voice.store"):
+        await store.utterance(UtteranceRecord("caller", None, 0, 900))  # type: ignore[arg-type]  # NOT NULL
+        await store.utterance(UtteranceRecord("caller", "בסדר", 1000, 1900))
+        await store.flush()
+    assert [r.exc_info is not None for r in caplog.records] == [True]
+    assert await sync_to_async(list)(Utterance.objects.filter(call=call).values_list("text", flat=True)) == ["בסדר"]
+
+
+async def test_after_close_every_write_is_stored_before_it_returns():
+    call = await make_call()
+    store = await store_for(call)
+    await store.utterance(UtteranceRecord("caller", "ביי", 0, 900))
+    await store.close()
+    assert await sync_to_async(Utterance.objects.filter(call=call).count)() == 1
+    await store.event("stream_stopped", 1234, {})
+    assert await sync_to_async(CallEvent.objects.filter(call=call, kind="stream_stopped").count)() == 1

@@ -2,10 +2,13 @@
 
 Twilio buffers whatever it is sent and plays it in order, so sending a whole reply at once would make
 barge-in useless (``clear`` would have to discard seconds of audio we can no longer account for).
-The pacer keeps at most ``lead_ms`` of audio in Twilio's buffer: it sends immediately up to the lead,
-then one frame per 20 ms. One sender task per call sleeps until the next frame is due; due times come
-from an estimate of when the sent audio finishes playing (``play_end``) that advances exactly 20 ms
-per frame, so the schedule does not drift.
+The pacer keeps at most ``lead_ms`` of audio in Twilio's buffer: it sends immediately up to the lead
+(in messages of at most ``max_message_ms``), then ``batch_ms`` of audio (default two frames) each time
+that much fits within the lead again. Twilio takes any whole number of 160-byte frames per media message
+and plays them in order; batching halves the socket writes and timer wake-ups per call, the main cost
+of a busy event loop. One sender task per call sleeps until the next batch is due; due times come from
+an estimate of when the sent audio finishes playing (``play_end``) that advances exactly 20 ms per frame,
+so the schedule does not drift. A message never spans a mark.
 
 Positions are milliseconds of audio since the pacer was created. Marks placed with ``push_mark`` are
 sent after the audio before them; Twilio echoes a mark when that audio has played, which gives a
@@ -16,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 from collections import deque
 from typing import TYPE_CHECKING, Protocol
 
@@ -63,8 +67,14 @@ class Pacer:
         lead_ms: int = 300,
         clock: Clock | None = None,
         play_grace_ms: int = 1500,
+        batch_ms: int = 40,
+        max_message_ms: int = 200,
     ) -> None:
+        if batch_ms < FRAME_MS or batch_ms % FRAME_MS or max_message_ms < batch_ms or max_message_ms % FRAME_MS:
+            raise ValueError("batch_ms and max_message_ms are whole frames, batch_ms <= max_message_ms")
         self._sink = sink
+        self._batch = batch_ms // FRAME_MS  # frames per message once past the lead
+        self._max_frames = max_message_ms // FRAME_MS
         self._lead = lead_ms / 1000
         self._clock: Clock = clock or LoopClock()
         self._grace = play_grace_ms / 1000
@@ -82,6 +92,7 @@ class Pacer:
         self.sent_ms = 0  # position after everything sent
         self.echoed_ms = 0  # position of the latest mark Twilio echoed as played
         self.frames_sent = 0
+        self.media_messages_sent = 0
         self.marks_sent = 0
 
     # -- feeding --------------------------------------------------------------------------------
@@ -198,8 +209,14 @@ class Pacer:
             now = clock.now()
             if self._play_end < now:
                 self._play_end = now  # Twilio's buffer ran dry: play-out restarts now
-            # Send while the buffer after this frame stays within the lead.
-            wait = self._play_end + _FRAME_S - self._lead - now
+            # Frames ready to go in one message: up to a mark, the end of the queue or the message cap.
+            ready = 0
+            for queued in itertools.islice(queue, self._max_frames):
+                if type(queued) is _Mark:
+                    break
+                ready += 1
+            # Wait until a whole batch (or all that is ready, if less) fits within the lead.
+            wait = self._play_end + min(ready, self._batch) * _FRAME_S - self._lead - now
             if wait > 1e-6:
                 self._sleeping = True
                 try:
@@ -207,12 +224,16 @@ class Pacer:
                 finally:
                     self._sleeping = False
                 continue
-            queue.popleft()
-            self._play_end += _FRAME_S
-            self.sent_ms += FRAME_MS
-            self.frames_sent += 1
+            # Send everything ready that fits: the opening burst, or more than a batch after a late wake-up.
+            fits = int((self._lead - (self._play_end - now)) / _FRAME_S + 1e-6)
+            count = min(ready, max(fits, 1))
+            payload = queue.popleft() if count == 1 else b"".join([queue.popleft() for _ in range(count)])
+            self._play_end += count * _FRAME_S
+            self.sent_ms += count * FRAME_MS
+            self.frames_sent += count
+            self.media_messages_sent += 1
             async with self._lock:
-                await sink.send_media(item)
+                await sink.send_media(payload)
             if self._sent_waiters:
                 self._release_sent_waiters()
 

@@ -21,16 +21,48 @@ def twilio():
     return FakeTwilio()
 
 
-async def test_sends_up_to_the_lead_at_once_then_one_frame_per_20_ms(clock, twilio):
+def media_sizes(twilio: FakeTwilio) -> list[int]:
+    """Frames per media message, in order."""
+    return [len(payload) // FRAME_BYTES for kind, payload in twilio.log if kind == "media"]
+
+
+async def test_sends_up_to_the_lead_at_once_then_two_frames_per_40_ms(clock, twilio):
     pacer = Pacer(twilio, lead_ms=300, clock=clock)
     pacer.push(audio(2000))
     await settle()
     assert twilio.frames == 15  # 300 ms ahead of the play-out
+    assert media_sizes(twilio) == [10, 5]  # the opening burst, at most 200 ms per message
+    await clock.advance(0.02)
+    assert twilio.frames == 15  # one frame's room is not a batch
+    await clock.advance(0.02)
+    assert twilio.frames == 17
+    await clock.advance(0.06)
+    assert twilio.frames == 19
+    await clock.advance(0.02)
+    assert twilio.frames == 21
+    assert media_sizes(twilio)[2:] == [2, 2, 2]
+    assert (pacer.frames_sent, pacer.media_messages_sent, pacer.sent_ms) == (21, 5, 420)
+    await pacer.close()
+
+
+async def test_batch_of_one_frame_paces_frame_by_frame(clock, twilio):
+    pacer = Pacer(twilio, lead_ms=300, clock=clock, batch_ms=20)
+    pacer.push(audio(2000))
+    await settle()
+    assert twilio.frames == 15
     await clock.advance(0.1)
     assert twilio.frames == 20
     await clock.advance(0.02)
     assert twilio.frames == 21
+    assert media_sizes(twilio)[2:] == [1] * 6
     await pacer.close()
+
+
+async def test_refuses_batches_that_are_not_whole_frames(twilio):
+    with pytest.raises(ValueError):
+        Pacer(twilio, batch_ms=30)
+    with pytest.raises(ValueError):
+        Pacer(twilio, batch_ms=60, max_message_ms=40)
 
 
 async def test_schedule_does_not_drift(clock, twilio):
@@ -39,8 +71,38 @@ async def test_schedule_does_not_drift(clock, twilio):
     await settle()
     for _ in range(769):  # 10 s in awkward steps
         await clock.advance(0.013)
-    # 15 frames of lead + one per 20 ms of the 9.997 s that passed
-    assert twilio.frames == 15 + int(9.997 / 0.02)
+    # 15 frames of lead + two per 40 ms of the 9.997 s that passed
+    assert twilio.frames == 15 + 2 * int(9.997 / 0.04)
+    await pacer.close()
+
+
+async def test_buffered_audio_never_exceeds_the_lead(clock):
+    class Watching(FakeTwilio):
+        ahead: list[float] = []
+
+        async def send_media(self, payload: bytes) -> None:
+            await super().send_media(payload)
+            # What Twilio holds once this message is in: sent minus played (play-out started at 0).
+            self.ahead.append(self.audio_ms - clock.now() * 1000)
+
+    twilio = Watching()
+    pacer = Pacer(twilio, lead_ms=300, clock=clock)
+    pacer.push(audio(3000))
+    for _ in range(290):
+        await clock.advance(0.007)  # awkward steps: wake-ups land between batches
+    assert pacer.sent_ms == 2300
+    assert max(twilio.ahead) <= 300 + 1e-6
+    assert min(twilio.ahead[2:]) >= 300 - 40 - 1e-6  # after the burst it tops up by at most a batch
+    await pacer.close()
+
+
+async def test_a_late_wake_up_catches_up_in_one_message(clock, twilio):
+    pacer = Pacer(twilio, lead_ms=300, clock=clock)
+    pacer.push(audio(2000))
+    await settle()
+    await clock.stall(0.1)  # the loop was busy for 100 ms: the sender wakes late
+    assert media_sizes(twilio) == [10, 5, 5]  # everything that fits the lead again, at once
+    assert pacer.heard_ms() == 100
     await pacer.close()
 
 
@@ -53,6 +115,21 @@ async def test_marks_follow_the_audio_queued_before_them(clock, twilio):
     await settle()
     assert twilio.kinds() == ["media", "mark", "media", "mark"]
     assert twilio.mark_positions == {"t1-s1": 800, "t1-s2": 1280}
+    await pacer.close()
+
+
+async def test_no_message_spans_a_mark(clock, twilio):
+    pacer = Pacer(twilio, lead_ms=300, clock=clock)
+    pacer.push(audio(420))  # 15 frames go in the burst, then 6 frames: an odd batch before the mark
+    pacer.push_mark("t1-s1")
+    pacer.push(audio(500))
+    pacer.push_mark("t1-s2")
+    await clock.advance(1.0)
+    assert twilio.mark_positions == {"t1-s1": 420 * 8, "t1-s2": 920 * 8}
+    sizes = media_sizes(twilio)
+    assert twilio.frames == 46 and max(sizes[2:]) == 2
+    # The audio before each mark ends exactly at it: a single frame goes alone rather than cross it.
+    assert [kind for kind, _ in twilio.log].count("mark") == 2
     await pacer.close()
 
 
@@ -106,6 +183,35 @@ async def test_clear_stops_sending_tells_twilio_and_reports_what_was_heard(clock
     pacer.push(audio(100))
     await settle()
     assert twilio.frames == sent + 5
+    assert pacer.frames_sent == twilio.frames
+    await pacer.close()
+
+
+async def test_clear_waits_for_a_batch_already_being_sent(clock):
+    class Slow(FakeTwilio):
+        def __init__(self) -> None:
+            super().__init__()
+            self.gate = asyncio.Event()
+
+        async def send_media(self, payload: bytes) -> None:
+            if self.frames >= 15:  # past the burst: hold the next batch mid-send
+                await self.gate.wait()
+            await super().send_media(payload)
+
+    twilio = Slow()
+    pacer = Pacer(twilio, lead_ms=300, clock=clock)
+    pacer.push(audio(1000))
+    await clock.advance(0.04)  # the first batch after the burst is now being sent
+    clearing = asyncio.ensure_future(pacer.clear())
+    await settle()
+    assert not clearing.done()  # behind the batch in flight, never cutting it
+    twilio.gate.set()
+    await settle()
+    assert clearing.done()
+    assert [kind for kind, _ in twilio.log][-2:] == ["media", "clear"]
+    assert twilio.frames == 17 and pacer.sent_ms == 340 and pacer.pushed_ms == 340
+    await clock.advance(1.0)
+    assert twilio.frames == 17
     await pacer.close()
 
 
