@@ -88,17 +88,22 @@ class Stop:
 InboundMessage = Connected | Start | Media | Dtmf | Mark | Stop
 
 
-def parse(text: str | bytes, *, whole_frames: bool = True) -> InboundMessage:
-    """Parse one inbound text frame. ``whole_frames`` rejects media payloads that are not a positive
-    multiple of 160 bytes (Twilio always sends whole 20 ms frames)."""
-    if len(text) > MAX_MESSAGE_CHARS:
-        raise MessageError("oversized", f"{len(text)} characters")
+def _json_object(text: str | bytes) -> dict:
     try:
         data = json.loads(text)
     except (ValueError, UnicodeDecodeError) as exc:
         raise MessageError("invalid_json", str(exc)[:80]) from None
     if not isinstance(data, dict):
         raise MessageError("invalid_json", "not an object")
+    return data
+
+
+def parse(text: str | bytes, *, whole_frames: bool = True) -> InboundMessage:
+    """Parse one inbound text frame. ``whole_frames`` rejects media payloads that are not a positive
+    multiple of 160 bytes (Twilio always sends whole 20 ms frames)."""
+    if len(text) > MAX_MESSAGE_CHARS:
+        raise MessageError("oversized", f"{len(text)} characters")
+    data = _json_object(text)
     event = data.get("event")
     if event == "media":  # first: 50 per second
         return _parse_media(data, whole_frames)
@@ -237,12 +242,7 @@ class Outbound:
 
 def parse_outbound(text: str | bytes) -> Outbound:
     """Parse what a server sent (used by the simulator, which plays Twilio's side)."""
-    try:
-        data = json.loads(text)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise MessageError("invalid_json", str(exc)[:80]) from None
-    if not isinstance(data, dict):
-        raise MessageError("invalid_json", "not an object")
+    data = _json_object(text)
     event = data.get("event")
     try:
         stream_sid = _str(data.get("streamSid"), "streamSid")
