@@ -148,7 +148,7 @@ class AgentSession:
         reporter: CallReporter,
         *,
         clock: Clock | None = None,
-        lead_ms: int = 300,
+        lead_ms: int = 340,
         asr_timeout_s: float = 10.0,
         llm_timeout_s: float = 10.0,
         tts_timeout_s: float = 10.0,

@@ -64,7 +64,7 @@ class Pacer:
         self,
         sink: MediaSink,
         *,
-        lead_ms: int = 300,
+        lead_ms: int = 340,  # past the lead the buffer swings lead-40..lead ms: ~300 ms of stall cushion
         clock: Clock | None = None,
         play_grace_ms: int = 1500,
         batch_ms: int = 40,

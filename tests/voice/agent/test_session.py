@@ -168,8 +168,8 @@ async def test_barge_in_clears_twilio_cancels_the_reply_and_keeps_only_what_was_
     await c.say("ספר לי על המוצרים")
     await until(lambda: "t2-s1" in c.twilio.marks, clock=clock)
     await c.twilio.play_mark("t2-s1")  # Twilio: sentence 1 has played
-    # The pacer keeps 300 ms ahead of the play-out: sentence 1 ends playing 0.3 s from now,
-    # so after 0.8 s the caller has heard half a second of sentence 2.
+    # The pacer keeps about a third of a second ahead of the play-out: sentence 1 ends playing ~0.34 s
+    # from now, so after 0.8 s the caller has heard part of sentence 2.
     await clock.advance(0.8)
 
     interruption = frames(caller_says("רגע, יש לי שאלה", c.tmp_path) + silence(800))
