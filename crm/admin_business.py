@@ -17,12 +17,11 @@ from crm import selectors
 from crm.admin_scoping import ScopedAdmin
 from crm.forms import MAX_GREETING_CHARS, BusinessForm, PhoneNumberForm
 from crm.models import Business, Membership, PhoneNumber
+from crm.staff_groups import OWNERS_GROUP, STAFF_GROUP
 
 logger = logging.getLogger(__name__)
 
 # The groups created by migration 0003_groups; a membership puts its user in the matching one.
-OWNERS_GROUP = "Owners"
-STAFF_GROUP = "Sales staff"
 PREVIEW_TIMEOUT_S = 20.0
 
 

@@ -31,3 +31,14 @@ def twilio(settings):
     with TwilioStandin(settings.TWILIO_ACCOUNT_SID, settings.TWILIO_AUTH_TOKEN) as standin:
         settings.TWILIO_API_BASE_URL = standin.base_url
         yield standin
+
+
+@pytest.fixture
+def staff_groups(transactional_db) -> None:
+    """The staff groups of the data migration, again: a transactional test's flush empties every table (and a
+    serialized rollback would clash with the content types the flush recreates)."""
+    from django.contrib.auth.models import Group, Permission
+
+    from crm.staff_groups import ensure_staff_groups
+
+    ensure_staff_groups(Group, Permission)

@@ -17,8 +17,7 @@ from tests.support import factories
 from tests.support.twilio_standin import TwilioStandin
 from voice.live import broadcast
 
-# serialized_rollback: the groups (and their permissions) written by data migrations survive the flushes.
-pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("staff_groups")]
 
 CALL_A = "CA" + "a" * 32
 CALL_B = "CA" + "b" * 32

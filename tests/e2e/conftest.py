@@ -31,7 +31,7 @@ SCREENSHOTS = ROOT / "artifacts" / "screenshots"
 def browser(transactional_db) -> Iterator:
     """One browser per test, started after the database is ready: while Playwright's loop runs, Django
     sees another context (a fresh connection object), so the test database's setup and restore
-    (serialized_rollback) must happen before it starts and after it stops."""
+    (flush and set-up) must happen before it starts and after it stops."""
     if not os.path.exists(CHROMIUM):
         pytest.skip(f"{CHROMIUM} is missing (apt-get install -y chromium); browser tests need Debian's chromium")
     from playwright.sync_api import sync_playwright

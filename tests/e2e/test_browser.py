@@ -7,7 +7,6 @@ from __future__ import annotations
 import io
 import json
 import subprocess
-import sys
 import time
 import wave
 
@@ -19,12 +18,16 @@ from crm.models import Call, Membership, Utterance
 from crm.services import ensure_default_business
 from tests.support import factories
 from tests.support.caller_audio import caller_says, silence
-from tests.support.live import ROOT, server_environment, stop_process
+from tests.support.live import ROOT, server_environment, simulate_call_argv, stop_process
 from voice.audio.wav import mulaw_to_wav
 from voice.providers.registry import FAKE_TRANSCRIPT
 
-# serialized_rollback: the staff groups (and their permissions) from the data migrations survive the flushes.
-pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.slow,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.usefixtures("staff_groups"),
+]
 
 CONVERSATION = [
     (Utterance.Speaker.AGENT, "שלום, הגעתם למרפאת השיניים. במה אפשר לעזור?", 500, 2800),
@@ -147,17 +150,7 @@ def test_the_live_page_shows_a_simulated_call_as_it_happens(page, daphne_server,
     frames: list[dict] = []
     page.on("websocket", lambda ws: ws.on("framereceived", lambda payload: frames.append(json.loads(payload))))
     simulator = subprocess.Popen(
-        [
-            sys.executable,
-            "manage.py",
-            "simulate_call",
-            "--url",
-            daphne_server.url,
-            "--wav",
-            caller_wav(tmp_path),
-            "--silence",
-            "4",
-        ],
+        simulate_call_argv(daphne_server.url, caller_wav(tmp_path), "--silence", "4"),
         cwd=ROOT,
         env=server_environment(),
         stdout=subprocess.PIPE,

@@ -52,6 +52,12 @@ def collected_static_root() -> str:
     return root
 
 
+def simulate_call_argv(server_url: str, wav: str, *options: str) -> list[str]:
+    """``manage.py simulate_call`` against a test server, as a person checking a deployment runs it (run it with
+    ``cwd=ROOT`` and ``server_environment()``)."""
+    return [sys.executable, "manage.py", "simulate_call", "--url", server_url, "--wav", str(wav), *options]
+
+
 def server_environment(**overrides: str) -> dict[str, str]:
     """Environment for a child process (daphne, celery, simulate_call) sharing this test session's state."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "VOICE_", "PUBLIC_BASE"))}

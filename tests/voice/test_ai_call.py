@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import re
 import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -22,7 +21,7 @@ from asgiref.sync import sync_to_async
 from crm.models import Call, CallEvent, Utterance
 from crm.services import ensure_default_business
 from tests.support.caller_audio import caller_says, silence
-from tests.support.live import ROOT, LiveServer, run_daphne, server_environment
+from tests.support.live import ROOT, LiveServer, run_daphne, server_environment, simulate_call_argv
 from tests.support.media_socket import stream_stopped
 from tests.support.openai_standin import SPEECH_RATE, OpenAIStandin, Reply, hebrew_speech_pcm
 from voice.agent.config import AgentConfig
@@ -250,21 +249,9 @@ async def test_the_management_command_holds_an_ai_conversation(ai_server, standi
     out = tmp_path / "agent.wav"
 
     result = await sync_to_async(subprocess.run)(
-        [
-            sys.executable,
-            "manage.py",
-            "simulate_call",
-            "--url",
-            ai_server.url,
-            "--wav",
-            str(caller_wav),
-            "--speed",
-            str(SPEED),
-            "--silence",
-            str(script.tail_s),
-            "--out",
-            str(out),
-        ],
+        simulate_call_argv(
+            ai_server.url, caller_wav, "--speed", str(SPEED), "--silence", str(script.tail_s), "--out", str(out)
+        ),
         cwd=ROOT,
         env=server_environment(),
         capture_output=True,

@@ -11,7 +11,7 @@ from asgiref.sync import sync_to_async
 
 from crm.models import Call, CallEvent
 from crm.services import ensure_default_business
-from tests.support.live import ROOT, server_environment
+from tests.support.live import ROOT, server_environment, simulate_call_argv
 from tests.support.media_socket import stream_stopped
 from voice.audio import wav
 from voice.simulator.client import CallOptions, load_caller_audio, simulate_call
@@ -111,21 +111,7 @@ async def test_the_management_command(daphne_server, settings, caller_wav, tmp_p
     await set_business(agent_mode="echo")
     out = tmp_path / "agent.wav"
     result = await sync_to_async(subprocess.run)(
-        [
-            sys.executable,
-            "manage.py",
-            "simulate_call",
-            "--url",
-            daphne_server.url,
-            "--wav",
-            caller_wav,
-            "--speed",
-            str(SPEED),
-            "--silence",
-            "0.5",
-            "--out",
-            str(out),
-        ],
+        simulate_call_argv(daphne_server.url, caller_wav, "--speed", str(SPEED), "--silence", "0.5", "--out", str(out)),
         cwd=ROOT,
         env=server_environment(),
         capture_output=True,
