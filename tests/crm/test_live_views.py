@@ -12,16 +12,8 @@ from django.utils import timezone
 
 from crm.models import Call, CallEvent, Utterance
 from tests.support import factories
-from tests.support.twilio_standin import TwilioStandin
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def twilio(settings):
-    with TwilioStandin(settings.TWILIO_ACCOUNT_SID, settings.TWILIO_AUTH_TOKEN) as standin:
-        settings.TWILIO_API_BASE_URL = standin.base_url
-        yield standin
 
 
 @pytest.fixture

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import numpy as np
 import pytest
@@ -34,6 +36,14 @@ FAKE_SUMMARY = "סיכום שיחה."  # what the fake LLM answers
 @pytest.fixture(autouse=True)
 def fake_providers(settings):
     settings.VOICE_ASR, settings.VOICE_LLM, settings.VOICE_TTS = "fake", "fake", "fake"
+
+
+@contextmanager
+def openai_llm(settings) -> Iterator[OpenAIStandin]:
+    """The LLM is the OpenAI stand-in (its scripted answers exercise the JSON digest parsing)."""
+    with OpenAIStandin() as openai:
+        settings.VOICE_LLM, settings.OPENAI_API_KEY, settings.OPENAI_BASE_URL = "openai", "sk-test", openai.base_url
+        yield openai
 
 
 @pytest.fixture
@@ -196,12 +206,7 @@ def test_a_twilio_recording_of_the_whole_call_is_stored_not_transcribed(twilio, 
 
 
 def test_the_voicemail_summary_fills_the_lead_from_the_llm_json(twilio, call, settings):
-    with OpenAIStandin() as openai:
-        settings.VOICE_LLM, settings.OPENAI_API_KEY, settings.OPENAI_BASE_URL = (
-            "openai",
-            "sk-test",
-            openai.base_url,
-        )
+    with openai_llm(settings) as openai:
         openai.chat.append(Reply(text=json.dumps(_digest_json(), ensure_ascii=False)))
 
         ingest(twilio.add_recording(RECORDING_SID, hebrew_voicemail_wav()))
@@ -243,12 +248,7 @@ def _conversation(call: Call) -> None:
 
 def test_after_call_summarises_in_hebrew_and_fills_the_lead_once(call, settings):
     _conversation(call)
-    with OpenAIStandin() as openai:
-        settings.VOICE_LLM, settings.OPENAI_API_KEY, settings.OPENAI_BASE_URL = (
-            "openai",
-            "sk-test",
-            openai.base_url,
-        )
+    with openai_llm(settings) as openai:
         openai.chat.append(Reply(text="```json\n" + json.dumps(_digest_json(), ensure_ascii=False) + "\n```"))
 
         assert tasks.after_call.apply(args=(call.pk,)).get() is True
@@ -288,12 +288,7 @@ def test_after_call_with_nothing_said_writes_nothing(call):
 
 def test_after_call_gives_up_visibly_when_the_llm_keeps_failing(call, settings):
     _conversation(call)
-    with OpenAIStandin() as openai:
-        settings.VOICE_LLM, settings.OPENAI_API_KEY, settings.OPENAI_BASE_URL = (
-            "openai",
-            "sk-test",
-            openai.base_url,
-        )
+    with openai_llm(settings) as openai:
         settings.OPENAI_CHAT_MODEL = "gpt-4o-mini"
         for _ in range(tasks.PROVIDER_MAX_RETRIES + 1):
             openai.chat.append(Reply(status=400))
