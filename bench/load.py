@@ -132,6 +132,7 @@ async def run_calls(server: Daphne, auth_token: str, args: argparse.Namespace) -
         # "All calls up": after the ramp, until the first call hung up.
         first_end = t_start + min((t.ended - t.started) for t in traces) if traces else t_end
         steady = sampler.cpu_percent(t_all_up + 1, first_end)
+        wall = time.time() - time.monotonic()  # replies are stamped by the server's wall clock
         steady_client = client_cpu_percent(sampler.rows, t_all_up + 1, first_end) if traces else float("nan")
         return {
             "traces": traces,
@@ -142,6 +143,7 @@ async def run_calls(server: Daphne, auth_token: str, args: argparse.Namespace) -
             "server_after": after,
             "rss_peak_mb": max(r[2] for r in sampler.rows),
             "steady_cpu_percent": steady,
+            "all_up_wall": (t_all_up + 1 + wall, first_end + wall),
             "steady_client_cpu_percent": steady_client,
         }
     finally:
@@ -159,6 +161,7 @@ def analyse(raw: dict[str, Any], stored: metrics.Stored, args: argparse.Namespac
     traces: list[CallTrace] = raw["traces"]
     audio: CallerAudio = raw["audio"]
     eou = BUSINESS["eou_silence_ms"]
+    server_ff_all_up: list[float] = []
     server_ff, client_ff, excess, clean, react_media, react_wall, lateness = [], [], [], [], [], [], []
     stages: dict[str, list[float]] = {k: [] for k in LATENCY_STAGES}
     stalls = metrics.merge_stalls(traces)
@@ -170,6 +173,8 @@ def analyse(raw: dict[str, Any], stored: metrics.Stored, args: argparse.Namespac
     for trace in traces:
         replies = stored.replies.get(trace.call_sid, [])
         server_ff += [r["first_frame"] for r in replies]
+        lo, hi = raw["all_up_wall"]
+        server_ff_all_up += [r["first_frame"] for r in replies if lo <= r["stored_at"] <= hi]
         for key, values in stages.items():
             values += [r[key] for r in replies if key in r]
         client_ff += metrics.client_latencies(trace, replies, eou)
@@ -223,11 +228,14 @@ def analyse(raw: dict[str, Any], stored: metrics.Stored, args: argparse.Namespac
         },
         "latency_ms": {
             "server_first_frame": metrics.summary(server_ff),
+            "server_first_frame_all_calls_up": metrics.summary(server_ff_all_up),
             "client_first_frame": metrics.summary(client_ff),
             "server_stages": {key: metrics.summary(values) for key, values in stages.items()},
             "definitions": {
                 "server_first_frame": "Utterance.latency['first_frame'] of agent replies: the server's "
                 "end-of-utterance decision -> first reply frame written to the socket",
+                "server_first_frame_all_calls_up": "the same, for replies stored while every call was up "
+                "(after the ramp, before the first hang-up): no call starting or ending",
                 "client_first_frame": "arrival of the first reply frame - send time of the frame that "
                 "completed eou_silence_ms of silence after the caller's speech (eos_ms + eou_silence_ms)",
             },

@@ -27,6 +27,7 @@ from bisect import bisect_left, bisect_right
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 from bench.caller import CallTrace
@@ -55,18 +56,23 @@ class Stored:
     events: dict[str, dict[str, int]]  # kind -> count
 
 
+def _epoch(created_at: str) -> float:
+    """Django keeps UTC in SQLite as 'YYYY-MM-DD HH:MM:SS[.ffffff]'."""
+    return datetime.fromisoformat(created_at).replace(tzinfo=UTC).timestamp()
+
+
 def read_database(path: Path) -> Stored:
     db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
     try:
         replies: dict[str, list[dict]] = defaultdict(list)
         callers: dict[str, int] = defaultdict(int)
-        for sid, speaker, latency, interrupted in db.execute(
-            "SELECT c.call_sid, u.speaker, u.latency, u.interrupted FROM crm_utterance u "
+        for sid, speaker, latency, interrupted, created_at in db.execute(
+            "SELECT c.call_sid, u.speaker, u.latency, u.interrupted, u.created_at FROM crm_utterance u "
             "JOIN crm_call c ON c.id = u.call_id ORDER BY u.id"
         ):
             data = json.loads(latency) if isinstance(latency, str) else (latency or {})
             if speaker == "agent" and "first_frame" in data:
-                replies[sid].append({**data, "interrupted": bool(interrupted)})
+                replies[sid].append({**data, "interrupted": bool(interrupted), "stored_at": _epoch(created_at)})
             elif speaker == "caller":
                 callers[sid] += 1
         events: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))

@@ -52,6 +52,7 @@ def table(results: dict[str, Any]) -> str:
         "",
         f"  {'':<44} {'n':>6} {'p50':>8} {'p95':>8} {'p99':>8} {'max':>8}",
         _row("end of utterance -> first reply frame (server)", lat["server_first_frame"]),
+        _row("  same, while every call was up (no churn)", lat["server_first_frame_all_calls_up"]),
         _row("end of utterance -> first reply frame (client)", lat["client_first_frame"]),
         *(_row(f"  server stage: {k} (cumulative)", v) for k, v in lat["server_stages"].items() if k != "first_frame"),
         _row("outbound gap beyond pacing (client)", out["gap_excess_ms"]),

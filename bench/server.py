@@ -92,10 +92,11 @@ def proc_sample(pid: int) -> ProcSample:
 
 
 class Daphne:
-    """``python -m daphne`` on a free loopback port; stopped with SIGTERM (then SIGKILL) on exit."""
+    """``python -m daphne`` on a free loopback port serving ``app``; stopped with SIGTERM (then SIGKILL) on exit."""
 
-    def __init__(self, env: dict[str, str], log_path: Path) -> None:
+    def __init__(self, env: dict[str, str], log_path: Path, app: str = "agentlocator.asgi:application") -> None:
         self.env = env
+        self.app = app
         self.log_path = log_path
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -112,7 +113,7 @@ class Daphne:
                     "127.0.0.1",
                     "-p",
                     str(self.port),
-                    "agentlocator.asgi:application",
+                    self.app,
                 ],
                 cwd=ROOT,
                 env=self.env,

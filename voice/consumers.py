@@ -55,7 +55,7 @@ class TwilioMediaConsumer(AsyncWebsocketConsumer):
         # under load). This consumer touches the database only through database_sync_to_async, which
         # closes old connections itself, so frames skip it.
         if message.get("type") == "websocket.receive":
-            await self.websocket_receive(message)
+            await self.receive(message.get("text"), message.get("bytes"))
         else:
             await super().dispatch(message)
 

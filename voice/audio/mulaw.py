@@ -34,6 +34,7 @@ def _build_encode_table() -> np.ndarray:
 
 
 DECODE_TABLE: np.ndarray = _build_decode_table()
+_DECODE_TABLE_LE: np.ndarray = DECODE_TABLE.astype("<i2")  # byte order fixed once, not per frame
 ENCODE_TABLE: np.ndarray = _build_encode_table()
 
 
@@ -50,4 +51,5 @@ def encode(pcm: np.ndarray) -> bytes:
 
 def decode_to_pcm_bytes(mulaw: bytes | bytearray | memoryview) -> bytes:
     """Mu-law bytes -> little-endian 16-bit PCM bytes (what webrtcvad and WAV files want)."""
-    return DECODE_TABLE[np.frombuffer(mulaw, dtype=np.uint8)].astype("<i2", copy=False).tobytes()
+    # take() is cheaper than fancy indexing for a 160-byte frame (VAD runs this 50 times a second per call).
+    return _DECODE_TABLE_LE.take(np.frombuffer(mulaw, dtype=np.uint8)).tobytes()

@@ -4,7 +4,8 @@ Every socket message is one JSON text frame. Twilio sends ``connected``, ``start
 (50 per second), ``dtmf``, ``mark`` and ``stop``; a server may send only ``media``, ``mark`` and ``clear``,
 each with the streamSid of ``start``. Audio is mu-law 8 kHz mono in 20 ms (160-byte) frames.
 
-``media`` is the hot path: one ``json.loads`` and one strict base64 decode, no further copies.
+``media`` is the hot path: one ``orjson.loads`` (a quarter of ``json.loads``' cost) and one strict base64
+decode, no further copies.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ import binascii
 import json
 from dataclasses import dataclass, field
 from typing import Any
+
+import orjson
 
 FRAME_BYTES = 160  # 20 ms of 8 kHz mu-law
 MAX_MESSAGE_CHARS = 64 * 1024  # a 20 ms frame is ~300 characters; anything this big is not Twilio
@@ -90,8 +93,8 @@ InboundMessage = Connected | Start | Media | Dtmf | Mark | Stop
 
 def _json_object(text: str | bytes) -> dict:
     try:
-        data = json.loads(text)
-    except (ValueError, UnicodeDecodeError) as exc:
+        data = orjson.loads(text)
+    except (orjson.JSONDecodeError, UnicodeDecodeError) as exc:
         raise MessageError("invalid_json", str(exc)[:80]) from None
     if not isinstance(data, dict):
         raise MessageError("invalid_json", "not an object")
