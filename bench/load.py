@@ -162,6 +162,7 @@ def analyse(raw: dict[str, Any], stored: metrics.Stored, args: argparse.Namespac
     audio: CallerAudio = raw["audio"]
     eou = BUSINESS["eou_silence_ms"]
     server_ff_all_up: list[float] = []
+    lo, hi = raw["all_up_wall"]
     server_ff, client_ff, excess, clean, react_media, react_wall, lateness = [], [], [], [], [], [], []
     stages: dict[str, list[float]] = {k: [] for k in LATENCY_STAGES}
     stalls = metrics.merge_stalls(traces)
@@ -173,7 +174,6 @@ def analyse(raw: dict[str, Any], stored: metrics.Stored, args: argparse.Namespac
     for trace in traces:
         replies = stored.replies.get(trace.call_sid, [])
         server_ff += [r["first_frame"] for r in replies]
-        lo, hi = raw["all_up_wall"]
         server_ff_all_up += [r["first_frame"] for r in replies if lo <= r["stored_at"] <= hi]
         for key, values in stages.items():
             values += [r[key] for r in replies if key in r]
