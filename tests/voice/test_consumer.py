@@ -13,7 +13,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from crm.models import Call, CallEvent
 from crm.services import ensure_default_business
 from tests.support.live import run_daphne
-from tests.support.media_socket import media_socket, next_message, ring, send_frame, start, stop
+from tests.support.media_socket import media_socket, next_message, ring, send_frame, start, stop, stream_stopped
 from voice.twilio import messages
 from voice.twilio.security import call_token, sign
 
@@ -298,3 +298,5 @@ async def test_the_business_mode_is_snapshotted_when_the_call_rings(live, token)
         await start(ws, call)
         await echo_once(ws, call, frame(5))
         await stop(ws, call)
+    # The server's after-stream writes must be done before the database is flushed for the next test.
+    await stream_stopped(call.call_sid)
