@@ -18,7 +18,7 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 from django.urls import re_path  # noqa: E402
 
-from voice.routing import staff_websocket_urlpatterns, twilio_websocket_urlpatterns  # noqa: E402
+from agentlocator.routing import staff_websocket_urlpatterns, twilio_websocket_urlpatterns  # noqa: E402
 
 staff_sockets = AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(staff_websocket_urlpatterns)))
 

@@ -1,13 +1,12 @@
 """Log context: every line that concerns a call carries its CallSid.
 
-The voice code sets ``call_sid_var`` when it starts work on a call (webhook, socket, task); the filter
-copies it onto every record so the formatter can print it.
+The voice code sets ``voice.log_context.call_sid_var`` when it starts work on a call (webhook, socket,
+task); the filter copies it onto every record so the formatter can print it.
 """
 
 import logging
-from contextvars import ContextVar
 
-call_sid_var: ContextVar[str] = ContextVar("call_sid", default="-")
+from voice.log_context import call_sid_var
 
 
 class CallContextFilter(logging.Filter):

@@ -43,6 +43,7 @@ INSTALLED_APPS = [
     "axes",
     "crm",
     "voice",
+    "backoffice",
 ]
 
 MIDDLEWARE = [

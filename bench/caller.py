@@ -1,10 +1,11 @@
 """One benchmark call: Twilio's side of a media stream, lean enough to run 100 of them in one process.
 
-The webhooks go through the simulator's ``TwilioLikeClient`` (one shared connection pool). On the socket,
-one sender task per call sends a frame every 20 ms on an absolute schedule (media time = frames sent) and
-plays Twilio's outbound buffer: each ``mark`` is echoed when the audio before it has played, ``clear``
-flushes the buffer and echoes pending marks at once. A small script drives the conversation: wait for the
-greeting, then turns (speak, wait for the reply, let it play); in one turn the caller talks over the reply.
+The webhooks go through the simulator's ``TwilioLikeClient`` (one shared connection pool); the socket is the
+simulator's Twilio emulator (``voice.simulator.twilio_side.TwilioSide``): it plays Twilio's outbound buffer,
+echoes each ``mark`` when the audio before it has played and honours ``clear``. One sender task per call
+sends a frame every 20 ms on an absolute schedule (media time = frames sent) and, on the same tick, echoes
+the marks that have become due (no timer task per call). A small script drives the conversation: wait for
+the greeting, then turns (speak, wait for the reply, let it play); in one turn the caller talks over the reply.
 
 Nothing is analysed during the call: the trace keeps raw timestamps (frame send times, media arrival
 times, clear arrival times) and ``bench.metrics`` turns them into figures afterwards.
@@ -14,31 +15,30 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import time
 from array import array
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from bench.audio import FRAME_S, CallerAudio
-from voice.simulator.client import (
-    SUBPROTOCOL,
+from voice.simulator.twilio_side import TwilioSide, connect_media_socket
+from voice.simulator.webhook_client import (
+    DEFAULT_ACCOUNT_SID,
     TwilioLikeClient,
+    call_fields,
     check_twiml_response,
     new_sid,
     parse_connect_stream,
-    socket_url,
 )
-from voice.twilio import messages
-from voice.twilio.security import sign
 
 AGENT_DONE_S = 0.3  # the caller answers this long after the agent's audio has finished playing
 STALL_S = 0.020  # a sender tick this late means this process itself was not running on time
 REPLY_TIMEOUT_S = 10.0
+TO_NUMBER = "+97233763805"
+MAX_PROTOCOL_ERRORS = 10  # of the emulator's, copied into the trace (any at all fails the call)
 
 
 @dataclass
@@ -74,6 +74,15 @@ class CallTrace:
     def media_s(self) -> float:
         return len(self.send_times) * FRAME_S
 
+    # StreamObserver: the emulator reports each outbound message as it arrives
+    def media(self, now: float, frames: int) -> None:
+        self.media_arrivals.append(now)
+        self.media_frames.append(frames)
+
+    def clear(self, now: float) -> None:
+        self.clear_times.append(now)
+        self.boundaries.append(now)
+
 
 class BenchCall:
     def __init__(self, client: TwilioLikeClient, audio: CallerAudio, script: Script, from_number: str) -> None:
@@ -85,33 +94,18 @@ class BenchCall:
         self.stream_sid = new_sid("MZ")
         self.trace = CallTrace(self.call_sid)
         self.loop = asyncio.get_running_loop()
-        self.ws: ClientConnection | None = None
-        self.t0 = 0.0
+        self.side: TwilioSide | None = None
         self.out: deque[str] = deque()  # base64 frames queued to say; silence when empty
-        self.play_end = 0.0  # loop time when Twilio's buffer will have played everything received
-        self.frames_received = 0  # 20 ms frames of agent audio received (a media message may carry several)
-        self.pending_marks: deque[tuple[float, str]] = deque()
-        self.seq = 0
         self.said: asyncio.Future[None] | None = None  # resolves when ``out`` has been sent
         # (predicate, future): checked by the sender every tick
         self.wait_for: tuple[Callable[[], object], asyncio.Future[None]] | None = None
-        self.hung_up = False
-        # The constant parts of an inbound media message, built once.
-        self._sid_json = json.dumps(self.stream_sid)
 
     # -- the whole call -------------------------------------------------------------------------------
     async def run(self) -> CallTrace:
         self.trace.started = self.loop.time()
-        common = {
-            "AccountSid": "AC" + "0" * 32,
-            "ApiVersion": "2010-04-01",
-            "CallSid": self.call_sid,
-            "Called": "+97233763805",
-            "Caller": self.from_number,
-            "Direction": "inbound",
-            "From": self.from_number,
-            "To": "+97233763805",
-        }
+        common = call_fields(
+            self.call_sid, from_number=self.from_number, to_number=TO_NUMBER, account_sid=DEFAULT_ACCOUNT_SID
+        )
         started = time.monotonic()
         try:
             response = await self.client.post(
@@ -120,18 +114,11 @@ class BenchCall:
             stream = parse_connect_stream(check_twiml_response(response))
             if stream is None:
                 raise RuntimeError("the TwiML has no <Connect><Stream> (is the business in AI mode?)")
-            headers = {"x-twilio-signature": sign(self.client.auth_token, stream.url, {})}
-            async with connect(
-                socket_url(stream.url, self.client.base_url),
-                subprotocols=[SUBPROTOCOL],
-                additional_headers=headers,
-                compression=None,
-                proxy=None,
-                open_timeout=30,
-                ping_interval=None,
+            async with connect_media_socket(
+                stream.url, self.client.base_url, self.client.auth_token, open_timeout=30, ping_interval=None
             ) as ws:
-                self.ws = ws
-                await self._stream(stream.parameters)
+                self.side = TwilioSide(ws, stream_sid=self.stream_sid, call_sid=self.call_sid, observer=self.trace)
+                await self._stream(self.side, stream.parameters)
             if stream.action:
                 await self.client.post(stream.action, {**common, "CallStatus": "completed"})
             await self.client.post(
@@ -143,48 +130,31 @@ class BenchCall:
         self.trace.ended = self.loop.time()
         return self.trace
 
-    async def _stream(self, parameters: dict[str, str]) -> None:
-        ws = self.ws
-        assert ws is not None
-        await ws.send(messages.build_connected())
-        self.seq = 1
-        await ws.send(
-            messages.build_start(
-                stream_sid=self.stream_sid,
-                call_sid=self.call_sid,
-                account_sid="AC" + "0" * 32,
-                custom_parameters=parameters,
-                sequence_number=self.seq,
-            )
-        )
-        self.t0 = self.loop.time()
-        receiver = asyncio.create_task(self._receive())
-        sender = asyncio.create_task(self._send())
+    async def _stream(self, side: TwilioSide, parameters: dict[str, str]) -> None:
+        await side.open(parameters)
+        receiver = asyncio.create_task(side.receive())
+        sender = asyncio.create_task(self._send(side))
         try:
             await self._conversation()
         except (TimeoutError, ConnectionClosed) as exc:
             self.trace.errors.append(f"{type(exc).__name__} {exc}"[:200])
         finally:
-            self.hung_up = True
+            side.hung_up = True  # from here on Twilio plays nothing: what still arrives is not traced
             sender.cancel()
             with contextlib.suppress(asyncio.CancelledError, ConnectionClosed):
                 await sender
             with contextlib.suppress(ConnectionClosed):
-                self.seq += 1
-                await ws.send(
-                    messages.build_stop(
-                        self.stream_sid, call_sid=self.call_sid, account_sid="AC" + "0" * 32, sequence_number=self.seq
-                    )
-                )
-            with contextlib.suppress(ConnectionClosed):
-                await ws.close()
+                await side.hang_up()
             with contextlib.suppress(TimeoutError, ConnectionClosed):
                 await asyncio.wait_for(receiver, 5)
             receiver.cancel()
+            self.trace.marks_received, self.trace.marks_echoed = side.marks_received, side.marks_echoed
+            self.trace.errors += [f"protocol: {e}" for e in side.protocol_errors[:MAX_PROTOCOL_ERRORS]]
 
     # -- the caller's script ---------------------------------------------------------------------------
     async def _conversation(self) -> None:
-        script = self.script
+        script, side = self.script, self.side
+        assert side is not None
         await self._until(lambda: self.trace.media_arrivals, REPLY_TIMEOUT_S, "no greeting")
         await self._agent_done()
         for turn in range(script.turns):
@@ -197,10 +167,10 @@ class BenchCall:
             await self._until(lambda h=heard: len(self.trace.media_arrivals) > h, REPLY_TIMEOUT_S, "no reply")
             self.trace.replies_heard += 1
             if turn == script.barge_turn:
-                first = self.frames_received
+                first = side.frames_received
                 # Talk over the reply once some of it has arrived; the server must send `clear`.
                 enough = first + round(script.barge_after_s / FRAME_S)
-                await self._until(lambda n=enough: self.frames_received >= n, REPLY_TIMEOUT_S, "reply too short")
+                await self._until(lambda n=enough: side.frames_received >= n, REPLY_TIMEOUT_S, "reply too short")
                 clears = len(self.trace.clear_times)
                 self.trace.barge_starts.append(len(self.trace.send_times) + len(self.out))
                 await self._say(self.audio.barge)
@@ -222,7 +192,9 @@ class BenchCall:
 
     async def _agent_done(self) -> None:
         """Twilio's buffer has been empty for a moment: the agent has finished speaking."""
-        await self._until(lambda: self.loop.time() >= self.play_end + AGENT_DONE_S, 30, "agent never stopped")
+        side = self.side
+        assert side is not None
+        await self._until(lambda: self.loop.time() >= side.play_end() + AGENT_DONE_S, 30, "agent never stopped")
 
     async def _until(self, predicate: Callable[[], object], limit_s: float, what: str) -> None:
         if predicate():
@@ -237,13 +209,12 @@ class BenchCall:
             self.wait_for = None
 
     # -- 50 frames a second ----------------------------------------------------------------------------
-    async def _send(self) -> None:
-        ws, trace, loop = self.ws, self.trace, self.loop
-        assert ws is not None
-        sid, silence = self._sid_json, self.audio.silence
+    async def _send(self, side: TwilioSide) -> None:
+        trace, loop, out = self.trace, self.loop, self.out
+        t0, silence = side.t0, self.audio.silence
         i = 0
         while True:
-            due = self.t0 + i * FRAME_S
+            due = t0 + i * FRAME_S
             now = loop.time()
             if due > now:
                 await asyncio.sleep(due - now)
@@ -251,62 +222,19 @@ class BenchCall:
             trace.tick_lateness.append(now - due)
             if now - due > STALL_S:
                 trace.stalls.append((due, now))
-            if self.out:
-                payload = self.out.popleft()
-                if not self.out and self.said is not None and not self.said.done():
+            if out:
+                payload = out.popleft()
+                if not out and self.said is not None and not self.said.done():
                     self.said.set_result(None)
             else:
                 payload = silence
-            self.seq += 1
             i += 1
             trace.send_times.append(now)
-            await ws.send(
-                f'{{"event":"media","sequenceNumber":"{self.seq}","media":{{"track":"inbound","chunk":"{i}",'
-                f'"timestamp":"{(i - 1) * 20}","payload":"{payload}"}},"streamSid":{sid}}}'
-            )
-            # Twilio echoes a mark once the audio queued before it has played.
-            while self.pending_marks and self.pending_marks[0][0] <= now:
-                await self._echo(self.pending_marks.popleft()[1])
+            await side.send_media_b64(payload)
+            # Twilio echoes a mark once the audio queued before it has played: checked on this tick.
+            if side.marks_due(now):
+                await side.echo_due(now)
             if self.wait_for is not None:
                 predicate, future = self.wait_for
                 if not future.done() and predicate():
                     future.set_result(None)
-
-    async def _echo(self, name: str) -> None:
-        self.seq += 1
-        await self.ws.send(messages.build_inbound_mark(self.stream_sid, name, sequence_number=self.seq))
-        self.trace.marks_echoed += 1
-
-    async def _receive(self) -> None:
-        ws, trace, loop = self.ws, self.trace, self.loop
-        assert ws is not None
-        with contextlib.suppress(ConnectionClosed):
-            async for raw in ws:
-                now = loop.time()
-                try:
-                    data = json.loads(raw)
-                    event = data["event"]
-                    if data["streamSid"] != self.stream_sid:
-                        raise ValueError("wrong streamSid")
-                except (ValueError, KeyError, TypeError) as exc:
-                    if len(trace.errors) < 10:
-                        trace.errors.append(f"protocol: {exc}"[:200])
-                    continue
-                if self.hung_up:
-                    continue
-                if event == "media":
-                    trace.media_arrivals.append(now)
-                    frames = len(data["media"]["payload"]) * 3 // 4 // messages.FRAME_BYTES
-                    trace.media_frames.append(frames)
-                    self.frames_received += frames
-                    self.play_end = max(self.play_end, now) + frames * FRAME_S
-                elif event == "mark":
-                    trace.marks_received += 1
-                    self.pending_marks.append((max(self.play_end, now), data["mark"]["name"]))
-                elif event == "clear":
-                    trace.clear_times.append(now)
-                    trace.boundaries.append(now)
-                    self.play_end = now
-                    flushed, self.pending_marks = self.pending_marks, deque()
-                    for _, name in flushed:
-                        await self._echo(name)

@@ -20,7 +20,8 @@ from pathlib import Path
 
 import websockets
 
-from bench.server import Daphne
+from bench.server import proc_sample
+from voice.simulator.server import DaphneServer
 from voice.twilio.messages import build_inbound_media
 
 FRAME_S = 0.02
@@ -60,13 +61,13 @@ def measure(calls: int, duration_s: float) -> dict[str, float]:
     ramp_s = min(10.0, calls * 0.1)
     with tempfile.TemporaryDirectory(prefix="bench-floor-") as tmp:
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-        with Daphne(env, Path(tmp) / "daphne.log", app="bench.floor_app:application") as daphne:
+        with DaphneServer(env, Path(tmp) / "daphne.log", app="bench.floor_app:application") as daphne:
             loop = asyncio.new_event_loop()
             task = loop.create_task(_run(daphne.url.replace("http", "ws", 1) + "/", calls, ramp_s, duration_s))
             loop.run_until_complete(asyncio.sleep(ramp_s + 1))
-            before, t0 = daphne.sample(), time.monotonic()
+            before, t0 = proc_sample(daphne.pid), time.monotonic()
             loop.run_until_complete(asyncio.sleep(max(1.0, duration_s - 2)))
-            after, t1 = daphne.sample(), time.monotonic()
+            after, t1 = proc_sample(daphne.pid), time.monotonic()
             frames = loop.run_until_complete(task)
             loop.close()
     window = t1 - t0

@@ -29,8 +29,9 @@ import httpx
 from bench import metrics, report
 from bench.audio import CallerAudio
 from bench.caller import BenchCall, CallTrace, Script
-from bench.server import ROOT, Daphne, prepare_database, server_env
-from voice.simulator.client import TwilioLikeClient
+from bench.server import prepare_database, proc_sample, server_env
+from voice.simulator.server import ROOT, DaphneServer
+from voice.simulator.webhook_client import TwilioLikeClient
 
 DEFAULT_REPLY = (
     "תודה על הפנייה, אשמח לספר לכם על השירות שלנו ועל המחירים. נציג מהצוות יחזור אליכם עוד היום עם כל הפרטים שביקשתם."
@@ -64,13 +65,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 class Sampler:
     """Samples the server process and this one twice a second while the calls run."""
 
-    def __init__(self, server: Daphne) -> None:
+    def __init__(self, server: DaphneServer) -> None:
         self.server = server
         # (time, server cpu, server rss, client cpu, server main-thread cpu, main-thread run-queue wait)
         self.rows: list[tuple[float, ...]] = []
 
     def take(self) -> None:
-        s = self.server.sample()
+        s = proc_sample(self.server.pid)
         self.rows.append((time.monotonic(), s.cpu_s, s.rss_mb, client_cpu(), s.main_thread_cpu_s, s.main_thread_wait_s))
 
     async def run(self) -> None:
@@ -90,7 +91,7 @@ def client_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-async def run_calls(server: Daphne, auth_token: str, args: argparse.Namespace) -> dict[str, Any]:
+async def run_calls(server: DaphneServer, auth_token: str, args: argparse.Namespace) -> dict[str, Any]:
     audio = CallerAudio.build(
         speech_ms=SPEECH_MS,
         barge_ms=BARGE_MS,
@@ -344,7 +345,7 @@ def main(argv: list[str] | None = None) -> int:
         env = server_env(tmp, fake_reply=args.reply, auth_token=auth_token)
         print(f"preparing a throwaway database in {tmp} ...", flush=True)
         prepare_database(env, BUSINESS)
-        with Daphne(env, tmp / "daphne.log") as server:
+        with DaphneServer(env, tmp / "daphne.log") as server:
             print(f"daphne pid {server.pid} on {server.url}; {args.calls} calls x {args.duration:.0f} s", flush=True)
             started_at = time.strftime("%Y-%m-%dT%H:%M:%S%z")
             load_before = loadavg()

@@ -1,29 +1,20 @@
-"""The server under test: a throwaway SQLite database, one daphne process with zero-latency fake providers,
-and what /proc says about that process (CPU seconds, resident memory)."""
+"""The server under test: a throwaway SQLite database, the environment of one daphne process with
+zero-latency fake providers (started with ``voice.simulator.server.DaphneServer``), and what /proc says about
+that process (CPU seconds, resident memory)."""
 
 from __future__ import annotations
 
 import json
 import os
 import secrets
-import signal
-import socket
 import subprocess
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
+from voice.simulator.server import ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def server_env(tmp: Path, *, fake_reply: str, auth_token: str) -> dict[str, str]:
@@ -89,80 +80,3 @@ def proc_sample(pid: int) -> ProcSample:
                 rss_kb = int(line.split()[1])
                 break
     return ProcSample(cpu, rss_kb / 1024, main, wait)
-
-
-class Daphne:
-    """``python -m daphne`` on a free loopback port serving ``app``; stopped with SIGTERM (then SIGKILL) on exit."""
-
-    def __init__(self, env: dict[str, str], log_path: Path, app: str = "agentlocator.asgi:application") -> None:
-        self.env = env
-        self.app = app
-        self.log_path = log_path
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.process: subprocess.Popen | None = None
-
-    def __enter__(self) -> Daphne:
-        with open(self.log_path, "wb") as log:
-            self.process = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "daphne",
-                    "-b",
-                    "127.0.0.1",
-                    "-p",
-                    str(self.port),
-                    self.app,
-                ],
-                cwd=ROOT,
-                env=self.env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-        try:
-            self._wait_healthy()
-        except BaseException:
-            self.stop()
-            raise
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    @property
-    def pid(self) -> int:
-        assert self.process is not None
-        return self.process.pid
-
-    def sample(self) -> ProcSample:
-        return proc_sample(self.pid)
-
-    def log_tail(self, lines: int = 30) -> str:
-        text = self.log_path.read_text(errors="replace").splitlines()
-        return "\n".join(text[-lines:])
-
-    def _wait_healthy(self, timeout: float = 60) -> None:
-        assert self.process is not None
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"daphne exited early:\n{self.log_tail()}")
-            try:
-                if httpx.get(self.url + "/healthz", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
-        raise RuntimeError(f"daphne did not become healthy:\n{self.log_tail()}")
-
-    def stop(self) -> None:
-        proc = self.process
-        if proc is None or proc.poll() is not None:
-            return
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.contrib.auth.models import AbstractUser, AnonymousUser
 from django.db.models import QuerySet
 
 from crm.models import Business, Call, CallEvent, Lead, Membership, Recording, Utterance
 
-User = AbstractBaseUser | AnonymousUser
+User = AbstractUser | AnonymousUser
 
 
 def businesses_for(user: User) -> QuerySet[Business]:
@@ -15,7 +15,7 @@ def businesses_for(user: User) -> QuerySet[Business]:
         return Business.objects.none()
     if user.is_superuser:
         return Business.objects.all()
-    return Business.objects.filter(memberships__user=user).distinct()
+    return Business.objects.filter(memberships__user_id=user.pk).distinct()
 
 
 def owned_businesses_for(user: User) -> QuerySet[Business]:
@@ -24,7 +24,7 @@ def owned_businesses_for(user: User) -> QuerySet[Business]:
         return Business.objects.none()
     if user.is_superuser:
         return Business.objects.all()
-    return Business.objects.filter(memberships__user=user, memberships__role=Membership.Role.OWNER).distinct()
+    return Business.objects.filter(memberships__user_id=user.pk, memberships__role=Membership.Role.OWNER).distinct()
 
 
 def leads_for(user: User) -> QuerySet[Lead]:

@@ -1,16 +1,19 @@
-"""Writes about calls from Twilio's callbacks: open the Call, record timeline events, apply status.
+"""A call's life as Twilio reports it: open the Call, apply its status, the stream's start, and the decisions
+taken when the stream ends (hang up or voicemail, rescue a dropped stream).
 
-Small synchronous functions the webhook views and the socket store call. They only write; the callers
-broadcast what changed to the live page (``voice.live``) with ``event_data`` / ``status_data``.
+Small synchronous functions the webhook views, the socket store and the Celery tasks call. They only write
+the Call row; timeline events go through ``crm.call_events`` and status broadcasts through
+``crm.live_updates``, called by the views and the store.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from collections.abc import Mapping
-from typing import Any
 
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from crm.models import Call, CallEvent
@@ -19,32 +22,6 @@ from crm.services import business_for_number, find_or_create_lead
 log = logging.getLogger(__name__)
 
 TERMINAL_STATUSES = frozenset({"completed", "busy", "failed", "no-answer", "canceled"})
-
-
-def event_data(event: CallEvent) -> dict[str, Any]:
-    """What the live page gets for an event."""
-    return {
-        "id": event.pk,
-        "kind": event.kind,
-        "offset_ms": event.offset_ms,
-        "payload": event.payload,
-        "created_at": event.created_at.isoformat(),
-    }
-
-
-def status_data(call: Call) -> dict[str, Any]:
-    return {
-        "status": call.status,
-        "outcome": call.outcome,
-        "stream_sid": call.stream_sid,
-        "answered_at": call.answered_at.isoformat() if call.answered_at else None,
-        "ended_at": call.ended_at.isoformat() if call.ended_at else None,
-        "duration_seconds": call.duration_seconds,
-    }
-
-
-def record_event(call: Call, kind: str, payload: dict[str, Any] | None = None, offset_ms: int = 0) -> CallEvent:
-    return CallEvent.objects.create(call=call, kind=kind, offset_ms=offset_ms, payload=payload or {})
 
 
 def find_call(call_sid: str | None) -> Call | None:
@@ -103,13 +80,14 @@ def apply_call_status(call: Call, params: Mapping[str, str]) -> Call:
     return call
 
 
-def stream_started(call: Call, stream_sid: str) -> Call:
-    """The socket's ``start`` arrived with a valid token: the call is live and answered."""
+def stream_started(call: Call, stream_sid: str, at: dt.datetime | None = None) -> Call:
+    """The socket's ``start`` arrived (at ``at``, default now) with a valid token: the call is live and
+    answered (at that moment, unless Twilio's status callback said so earlier)."""
     call.stream_sid = stream_sid[:64]
     call.status = Call.Status.IN_PROGRESS
     fields = ["stream_sid", "status"]
     if call.answered_at is None:
-        call.answered_at = timezone.now()
+        call.answered_at = at or timezone.now()
         fields.append("answered_at")
     call.save(update_fields=fields)
     return call
@@ -128,3 +106,14 @@ def stream_end_decision(call: Call) -> tuple[bool, str]:
     if not call.stream_sid:
         return False, "stream_never_started"
     return False, "stream_broke"
+
+
+def needs_rescue(call: Call) -> bool:
+    """A dropped stream still needs the REST rescue when the call goes on and nobody moved it on yet
+    (no voicemail fallback recorded, no stream_ended answer, no agent hang-up)."""
+    if call.status in TERMINAL_STATUSES:
+        return False
+    handled = call.events.filter(
+        Q(kind__in=[CallEvent.Kind.FALLBACK, CallEvent.Kind.HANGUP]) | Q(payload__webhook="stream_ended")
+    )
+    return not handled.exists()

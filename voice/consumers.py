@@ -13,18 +13,20 @@ import contextlib
 import logging
 from collections import Counter
 from collections.abc import Callable
+from typing import Any
 
 from channels.db import database_sync_to_async
 from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
-from agentlocator.logging import call_sid_var
 from crm.models import CallEvent
-from voice import recordings
+from voice import tasks
 from voice.agent.ports import StreamHandler
+from voice.audio.clock import MediaClock
 from voice.audio.tape import CallTape
 from voice.handlers import build_handler
+from voice.log_context import call_sid_var
 from voice.public_url import STREAM_PATH, socket_host
 from voice.store import CallStore, load_call_info
 from voice.twilio import messages
@@ -40,7 +42,7 @@ CLOSE_AUTH_FAILED = 4403  # application range (autobahn sends only 1000 or 3000-
 class TwilioMediaConsumer(AsyncWebsocketConsumer):
     async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
         # Channels' own loop also listens on a channel-layer queue and pays a task plus asyncio.wait for
-        # every message. This socket never joins a group (voice.live publishes through the layer itself),
+        # every message. This socket never joins a group (crm.live_updates publishes through the layer itself),
         # so a plain receive loop does the same work for 50 messages a second per call.
         self.scope = scope
         self.channel_layer = None
@@ -69,6 +71,7 @@ class TwilioMediaConsumer(AsyncWebsocketConsumer):
         self.stop_received = False
         self.finished = False
         self.frames_in = 0
+        self.media_clock = MediaClock()  # the call's one media time: ms of inbound audio, advanced here
         self.frames_out = 0
         self.marks_in = 0
         self.marks_out = 0
@@ -110,6 +113,7 @@ class TwilioMediaConsumer(AsyncWebsocketConsumer):
                 self._ignore("media_before_start" if self.stream_sid is None else "wrong_stream_sid")
                 return
             self.frames_in += len(message.payload) // messages.FRAME_BYTES
+            self.media_clock.advance(message.payload)
             if self.tape is not None:
                 self.tape.inbound(message.payload)
             await self.handler.media(message.payload)
@@ -161,7 +165,7 @@ class TwilioMediaConsumer(AsyncWebsocketConsumer):
             },
         )
         log.info("media stream started in %s mode", info.mode)
-        self.handler = build_handler(info, self, self.store)
+        self.handler = build_handler(info, self, self.store, self.media_clock)
         await self.handler.start()
 
     async def _refuse(self) -> None:
@@ -175,7 +179,7 @@ class TwilioMediaConsumer(AsyncWebsocketConsumer):
             log.warning("ignored bad input on media socket: %s %s", kind, detail)
 
     def media_ms(self) -> int:
-        return self.frames_in * 20
+        return self.media_clock.ms
 
     # -- MediaSink ----------------------------------------------------------------------------------------
     async def send_media(self, payload: bytes) -> None:
@@ -230,7 +234,7 @@ class TwilioMediaConsumer(AsyncWebsocketConsumer):
         if self.store is None:
             return  # never authenticated: nothing is stored
         ended = self.store.ended
-        payload = {
+        payload: dict[str, Any] = {
             "frames_received": self.frames_in,
             "frames_sent": self.frames_out,
             "marks_sent": self.marks_out,
@@ -248,18 +252,18 @@ class TwilioMediaConsumer(AsyncWebsocketConsumer):
             # stream's last event and before Celery's recording and after-call tasks read them.
             await self.store.close()
             await self.store.event(CallEvent.Kind.STREAM_STOPPED, self.media_ms(), payload)
-            await database_sync_to_async(self._after_stream)(dropped=not (ended or self.stop_received))
+            dropped = not (ended or self.stop_received)
+            await database_sync_to_async(self._after_stream)(self.store.info.call_id, dropped=dropped)
         except Exception:
             log.exception("could not store the end of the stream")
         log.info("media stream stopped: %s", payload)
 
-    def _after_stream(self, *, dropped: bool) -> None:
+    def _after_stream(self, call_id: int, *, dropped: bool) -> None:
         """Hand the rest to Celery: the two-channel recording, the after-call summary and, when the socket
         died mid-conversation, a check that the caller reached voicemail."""
-        call_id = self.store.info.call_id
         if self.tape is not None and self.frames_in:
-            recordings.store_stream_tape(call_id, *self.tape.tracks())
-        recordings.queue_after_call(call_id)
+            tasks.queue_call_recording(call_id, *self.tape.tracks())
+        tasks.queue_after_call(call_id)
         if dropped:
             host = socket_host(self.scope.get("headers", []))
-            recordings.queue_rescue(call_id, f"https://{host}")
+            tasks.queue_rescue(call_id, f"https://{host}")

@@ -33,7 +33,7 @@ def fallback_audio_url(base: str, business: Business) -> str:
     storage_url = business.fallback_audio.url
     if storage_url.startswith(("https://", "http://")):
         return storage_url
-    path = reverse("voice:fallback_audio", args=[business.pk, _token(business.pk, business.fallback_audio.name)])
+    path = reverse("voice:fallback_audio", args=[business.pk, _token(business.pk, business.fallback_audio.name or "")])
     return join(base, path)
 
 
@@ -42,7 +42,8 @@ def fallback_audio(request: HttpRequest, business_id: int, token: str) -> FileRe
     business = Business.objects.filter(pk=business_id).first()
     if business is None or not business.fallback_audio:
         raise Http404
-    if not hmac.compare_digest(_token(business.pk, business.fallback_audio.name), token):
+    name = business.fallback_audio.name or ""
+    if not hmac.compare_digest(_token(business.pk, name), token):
         raise Http404
-    content_type = mimetypes.guess_type(business.fallback_audio.name)[0] or "application/octet-stream"
+    content_type = mimetypes.guess_type(name)[0] or "application/octet-stream"
     return FileResponse(business.fallback_audio.open("rb"), content_type=content_type)

@@ -1,7 +1,9 @@
 """Which StreamHandler drives a call: the one place where the agent mode is turned into code.
 
-SINK and ECHO are diagnostics (inbound path, outbound path). AI is the conversation core with the
-providers chosen in settings; when it cannot be built the caller is sent to voicemail, never left silent.
+The modes are ``crm.models.Business.AgentMode`` (defined once, there). SINK and ECHO are diagnostics
+(inbound path, outbound path). AI is the conversation core with the providers chosen in settings and the
+CRM tools (``voice.lead_tools``); when it cannot be built the caller is sent to voicemail, never left silent.
+Every handler reads the call's one media clock, which the socket advances.
 """
 
 from __future__ import annotations
@@ -10,15 +12,16 @@ import functools
 import logging
 from dataclasses import dataclass
 
+from crm.models import Business
 from voice.agent.config import AgentConfig
 from voice.agent.modes import EchoHandler, SinkHandler
 from voice.agent.ports import CallReporter, MediaSink, StreamHandler
 from voice.agent.session import AgentSession
+from voice.audio.clock import MediaClock
+from voice.lead_tools import LEAD_TOOLS
 from voice.providers.base import Providers
 
 log = logging.getLogger(__name__)
-
-SINK, ECHO, AI = "sink", "echo", "ai"
 
 
 @dataclass(frozen=True)
@@ -27,7 +30,7 @@ class CallInfo:
 
     call_id: int
     call_sid: str
-    mode: str
+    mode: str  # a ``Business.AgentMode`` value
     config: AgentConfig
     record: bool = False  # keep both sides of the audio for the call recording
 
@@ -35,23 +38,22 @@ class CallInfo:
 class _DiagnosticHandler:
     """A diagnostic mode plus the timeline rows the AI session writes itself (DTMF digits)."""
 
-    def __init__(self, inner: SinkHandler, reporter: CallReporter) -> None:
+    def __init__(self, inner: SinkHandler, reporter: CallReporter, media_clock: MediaClock) -> None:
         self._inner = inner
         self._reporter = reporter
-        self._media_ms = 0
+        self._media_clock = media_clock
 
     async def start(self) -> None:
         await self._inner.start()
 
     async def media(self, payload: bytes) -> None:
-        self._media_ms += len(payload) // 8  # 8 bytes of mu-law per ms
         await self._inner.media(payload)
 
     async def mark(self, name: str) -> None:
         await self._inner.mark(name)
 
     async def dtmf(self, digit: str) -> None:
-        await self._reporter.event("dtmf", self._media_ms, {"digit": digit})
+        await self._reporter.event("dtmf", self._media_clock.ms, {"digit": digit})
         await self._inner.dtmf(digit)
 
     async def stop(self) -> None:
@@ -90,18 +92,24 @@ def _shared_providers() -> Providers:
     return providers_from_settings()
 
 
-def _agent_session(call_info: CallInfo, sink: MediaSink, reporter: CallReporter) -> StreamHandler:
+def _agent_session(
+    call_info: CallInfo, sink: MediaSink, reporter: CallReporter, media_clock: MediaClock
+) -> StreamHandler:
     try:
         providers = _shared_providers()
     except Exception as exc:  # misconfiguration (missing key, bad credentials)
         log.error("voice providers unavailable: %s", exc)
         return _Unavailable(reporter, str(exc))
-    return AgentSession(call_info.config, providers, sink, reporter)
+    return AgentSession(call_info.config, providers, sink, reporter, tools=LEAD_TOOLS, media_clock=media_clock)
 
 
-def build_handler(call_info: CallInfo, sink: MediaSink, reporter: CallReporter) -> StreamHandler:
-    if call_info.mode == ECHO:
-        return _DiagnosticHandler(EchoHandler(sink), reporter)
-    if call_info.mode == SINK:
-        return _DiagnosticHandler(SinkHandler(sink), reporter)
-    return _agent_session(call_info, sink, reporter)
+def build_handler(
+    call_info: CallInfo, sink: MediaSink, reporter: CallReporter, media_clock: MediaClock
+) -> StreamHandler:
+    """The handler for the call's mode. ``media_clock`` is the caller's edge's: it advances it once per
+    inbound payload, before handing the payload over."""
+    if call_info.mode == Business.AgentMode.ECHO:
+        return _DiagnosticHandler(EchoHandler(sink), reporter, media_clock)
+    if call_info.mode == Business.AgentMode.SINK:
+        return _DiagnosticHandler(SinkHandler(sink), reporter, media_clock)
+    return _agent_session(call_info, sink, reporter, media_clock)

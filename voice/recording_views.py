@@ -15,6 +15,7 @@ from asgiref.sync import sync_to_async
 from django.contrib.auth.views import redirect_to_login
 from django.core.handlers.asgi import ASGIRequest
 from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http.response import HttpResponseBase
 from django.views.decorators.http import require_http_methods
 
 from crm.selectors import recordings_for
@@ -76,13 +77,13 @@ async def _achunks(f: IO[bytes], length: int) -> AsyncIterator[bytes]:
 
 
 @require_http_methods(["GET", "HEAD"])
-def recording_audio(request: HttpRequest, recording_id: int) -> HttpResponse:
+def recording_audio(request: HttpRequest, recording_id: int) -> HttpResponseBase:
     if not request.user.is_authenticated:
         return redirect_to_login(request.get_full_path())
     recording = recordings_for(request.user).filter(pk=recording_id).first()
     if recording is None or not recording.file:
         raise Http404("no such recording")
-    storage, name = recording.file.storage, recording.file.name
+    storage, name = recording.file.storage, recording.file.name or ""  # a stored file always has a name
     try:
         size = storage.size(name)
     except (FileNotFoundError, OSError) as exc:
@@ -97,10 +98,11 @@ def recording_audio(request: HttpRequest, recording_id: int) -> HttpResponse:
     wanted = parse_range(request.headers.get("Range", ""), size) if "Range" in request.headers else None
     if wanted is False:
         return HttpResponse(status=416, headers={**headers, "Content-Range": f"bytes */{size}"})
-    first, last = wanted if wanted else (0, size - 1)
+    span = wanted if isinstance(wanted, tuple) else None  # None: the whole file
+    first, last = span or (0, size - 1)
     length = max(0, last - first + 1)
-    status = 206 if wanted else 200
-    if wanted:
+    status = 206 if span else 200
+    if span:
         headers["Content-Range"] = f"bytes {first}-{last}/{size}"
     headers["Content-Length"] = str(length)
     if request.method == "HEAD":

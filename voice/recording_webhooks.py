@@ -10,8 +10,9 @@ import logging
 
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
 
+from crm.call_events import add_event
 from crm.models import CallEvent
-from voice import calls, recordings
+from voice import calls, recording_ingest, tasks
 from voice.twilio import twiml
 from voice.webhooks import twilio_signed, twiml_response
 
@@ -34,10 +35,10 @@ def recording_status(request: HttpRequest) -> HttpResponse:
     if not recording_sid or not call_sid:
         return HttpResponseBadRequest("RecordingSid and CallSid are required")
     status = post.get("RecordingStatus", "completed")
-    kind = recordings.kind_for_source(post.get("RecordingSource", "RecordVerb"))
+    kind = recording_ingest.kind_for_source(post.get("RecordingSource", "RecordVerb"))
     url = post.get("RecordingUrl", "")
     if status == "completed" and url:
-        recordings.queue_twilio_recording(
+        tasks.queue_twilio_recording(
             call_sid=call_sid,
             recording_sid=recording_sid,
             url=url,
@@ -46,7 +47,7 @@ def recording_status(request: HttpRequest) -> HttpResponse:
         )
         log.info("recording %s completed: download queued", recording_sid)
     elif status in ("absent", "failed") or (status == "completed" and not url):
-        recordings.record_absent(
+        recording_ingest.record_absent(
             call_sid=call_sid,
             recording_sid=recording_sid,
             url=url,
@@ -64,7 +65,7 @@ def handle_recording(request: HttpRequest) -> HttpResponse:
     """``<Record action>``: the caller finished the message (or hung up). Thank them and hang up."""
     call = calls.find_call(request.POST.get("CallSid"))
     if call is not None:
-        calls.record_event(
+        add_event(
             call,
             CallEvent.Kind.WEBHOOK,
             {

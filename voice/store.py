@@ -8,12 +8,17 @@ return at once. Under load a write waits seconds for the one shared sync thread,
 (caller utterance, then the LLM) must not wait with it. Writes whose result the caller needs
 (``update_lead``, ``end_call``) go through the same queue, keeping the call's order, and await their turn.
 ``close()`` at the end of the stream stores everything still queued.
+
+Time: the core reports media time (ms of audio since the stream's ``start``); the call's timeline counts
+from the answer (``crm.call_events``). This store is where one becomes the other, once: it learns at the
+stream's start how far that was from the answer and adds it to every offset the core (or the socket) gives.
 """
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
+import datetime as dt
 import json
 import logging
 from collections import deque
@@ -24,17 +29,17 @@ from channels.db import database_sync_to_async
 from django.db import transaction
 from django.utils import timezone
 
+from crm.call_events import offset_from_answer, publish_event, write_event
+from crm.lead_facts import LEAD_FACT_FIELDS, apply_lead_facts
+from crm.live_updates import broadcast, status_data, utterance_data
 from crm.models import Call, CallEvent, Lead, Utterance
 from crm.services import find_or_create_lead
 from voice import calls
 from voice.agent.config import AgentConfig
 from voice.agent.ports import UtteranceRecord
 from voice.handlers import CallInfo
-from voice.live import broadcast
 
 log = logging.getLogger(__name__)
-
-LEAD_FACT_FIELDS = ("name", "interest", "callback_time")
 
 
 def load_call_info(call_sid: str) -> CallInfo | None:
@@ -66,19 +71,6 @@ def load_call_info(call_sid: str) -> CallInfo | None:
     )
 
 
-def utterance_data(utterance: Utterance) -> dict[str, Any]:
-    return {
-        "id": utterance.pk,
-        "speaker": utterance.speaker,
-        "text": utterance.text,
-        "start_ms": utterance.start_ms,
-        "end_ms": utterance.end_ms,
-        "interrupted": utterance.interrupted,
-        "heard_text": utterance.heard_text,
-        "latency": utterance.latency,
-    }
-
-
 def _json_safe(payload: dict[str, Any] | None) -> dict[str, Any]:
     """JSONField and the channel layer take plain JSON; the core may hand us other scalars."""
     return json.loads(json.dumps(payload or {}, default=str))
@@ -88,7 +80,8 @@ class CallStore:
     """Implements ``voice.agent.ports.CallReporter`` for one call, plus the socket's own timeline rows.
 
     ``media_ms`` gives the stream's media time (for offsets of rows the core does not time itself);
-    ``on_end`` closes the socket once the core says the call is over (its goodbye has played).
+    ``on_end`` closes the socket once the core says the call is over (its goodbye has played). Offsets
+    passed in (``event``, utterance start and end) are media time; they are stored from the answer.
     """
 
     def __init__(
@@ -106,11 +99,19 @@ class CallStore:
         self._writes: deque[tuple[Callable[[], Awaitable[Any]], asyncio.Future[Any] | None]] = deque()
         self._writer: asyncio.Task[None] | None = None  # alive while there is something to write
         self._closed = False
+        # ms from the call's answer to the stream's start: media time + this = the call's timeline.
+        # Learnt in ``stream_started``; 0 until then (and when the stream itself answered the call).
+        self._answer_to_stream_ms = 0
 
     # -- CallReporter -------------------------------------------------------------------------------
     async def utterance(self, record: UtteranceRecord) -> None:
         """Queued: returns at once (the reply must not wait on the database)."""
-        record = dataclasses.replace(record, latency=_json_safe(record.latency))  # as it is now
+        record = dataclasses.replace(
+            record,
+            start_ms=self.call_ms(record.start_ms),
+            end_ms=self.call_ms(record.end_ms),
+            latency=_json_safe(record.latency),  # as it is now
+        )
 
         async def write() -> None:
             utterance = await database_sync_to_async(self._create_utterance)(record)
@@ -121,10 +122,11 @@ class CallStore:
     async def event(self, kind: str, offset_ms: int, payload: dict[str, Any] | None = None) -> None:
         """Queued: returns at once."""
         payload = _json_safe(payload)
+        offset_ms = self.call_ms(offset_ms)
 
         async def write() -> None:
             event = await database_sync_to_async(self._create_event)(kind, offset_ms, payload)
-            await broadcast(self.info.call_sid, "event", calls.event_data(event))
+            await publish_event(self.info.call_sid, event)
 
         await self._submit(write, wait=False)
 
@@ -144,20 +146,27 @@ class CallStore:
         if self.ended is not None:
             return
         self.ended = (reason, voicemail)
-        offset_ms = self._media_ms()  # now, not when its turn to be written comes
+        offset_ms = self.call_ms(self._media_ms())  # now, not when its turn to be written comes
 
         async def write() -> None:
             call = await database_sync_to_async(self._record_end)(reason, voicemail, offset_ms)
-            await broadcast(self.info.call_sid, "status", calls.status_data(call))
+            await broadcast(self.info.call_sid, "status", status_data(call))
 
         await self._submit(write, wait=True)  # behind the call's earlier rows: the hangup comes last
         await self._on_end()
 
     # -- the socket's own rows ----------------------------------------------------------------------
     async def stream_started(self, stream_sid: str, payload: dict[str, Any]) -> None:
-        call = await database_sync_to_async(self._stream_started)(stream_sid)
-        await broadcast(self.info.call_sid, "status", calls.status_data(call))
+        """The stream's ``start``: the call is answered (if nothing said so before) and media time begins."""
+        started = timezone.now()  # when ``start`` arrived, not when the busy database thread gets to it
+        call = await database_sync_to_async(self._stream_started)(stream_sid, started)
+        self._answer_to_stream_ms = offset_from_answer(call, started)
+        await broadcast(self.info.call_sid, "status", status_data(call))
         await self.event(CallEvent.Kind.STREAM_STARTED, 0, payload)
+
+    def call_ms(self, media_ms: int) -> int:
+        """A media-time offset (ms since the stream's start) on the call's timeline (ms since the answer)."""
+        return media_ms + self._answer_to_stream_ms
 
     # -- the writer ---------------------------------------------------------------------------------
     async def flush(self) -> None:
@@ -214,10 +223,10 @@ class CallStore:
         )
 
     def _create_event(self, kind: str, offset_ms: int, payload: dict[str, Any]) -> CallEvent:
-        return CallEvent.objects.create(call_id=self.info.call_id, kind=kind, offset_ms=offset_ms, payload=payload)
+        return write_event(self.info.call_id, kind, payload, offset_ms=offset_ms)
 
-    def _stream_started(self, stream_sid: str) -> Call:
-        return calls.stream_started(self._call(), stream_sid)
+    def _stream_started(self, stream_sid: str, started: dt.datetime) -> Call:
+        return calls.stream_started(self._call(), stream_sid, started)
 
     def _record_end(self, reason: str, voicemail: bool, offset_ms: int) -> Call:
         call = self._call()
@@ -227,7 +236,7 @@ class CallStore:
         self._create_event(CallEvent.Kind.HANGUP, offset_ms, {"reason": reason, "voicemail": voicemail})
         return call
 
-    def _update_lead(self, facts: dict[str, str]) -> dict[str, Any]:
+    def _update_lead(self, facts: dict[str, str]) -> dict[str, str]:
         with transaction.atomic():
             call = self._call()
             lead = call.lead
@@ -238,17 +247,7 @@ class CallStore:
                 call.lead = lead
                 call.save(update_fields=["lead"])
             lead = Lead.objects.select_for_update().get(pk=lead.pk)
-            changed: dict[str, Any] = {}
-            for field in LEAD_FACT_FIELDS:
-                value = str(facts.get(field) or "").strip()[: Lead._meta.get_field(field).max_length]
-                if value and value != getattr(lead, field):
-                    setattr(lead, field, value)
-                    changed[field] = value
-            note = str(facts.get("note") or "").strip()
-            if note:
-                stamp = timezone.localtime().strftime("%Y-%m-%d %H:%M")
-                lead.notes = f"{lead.notes}\n[{stamp}] {note}" if lead.notes else f"[{stamp}] {note}"
-                changed["note"] = note
+            changed = apply_lead_facts(lead, facts)
             if changed:
                 lead.save()
             return changed

@@ -1,7 +1,11 @@
-"""Celery tasks: the work after (and outside) the call path. Thin: the steps live in voice/recordings.py.
+"""Celery tasks: the work after (and outside) the call path, and the ``queue_*`` functions the webhooks and
+the socket call to start it (each once the current transaction commits, so a worker never looks for rows
+that are not there yet).
 
-All tasks are idempotent (state checked under a row lock before every change), hence ``acks_late``: a
-worker that dies mid-task gets the message redelivered and the rerun finishes the job without doubles.
+Thin: the steps live in voice/call_tape.py (our recording), voice/recording_ingest.py (Twilio's recordings)
+and voice/call_digest.py (summary and lead); those modules never import this one. All tasks are idempotent
+(state checked under a row lock before every change), hence ``acks_late``: a worker that dies mid-task gets
+the message redelivered and the rerun finishes the job without doubles.
 """
 
 from __future__ import annotations
@@ -11,15 +15,19 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from asgiref.sync import async_to_sync
-from celery import shared_task
+from celery import Task, shared_task
 from celery.exceptions import SoftTimeLimitExceeded
+from django.db import transaction
 
-from agentlocator.logging import call_sid_var
+from crm.call_events import add_event
 from crm.models import Call, CallEvent, Recording
-from voice import recordings
+from crm.recordings import mark_recording_failed
+from voice import call_digest, call_tape, recording_ingest
+from voice.call_digest import LANGUAGE, Digest
+from voice.calls import needs_rescue
+from voice.log_context import call_sid_var
 from voice.provider_settings import providers_from_settings
 from voice.providers.base import ProviderError
-from voice.recordings import LANGUAGE, Digest
 from voice.twilio_rest import (
     DownloadError,
     TwilioRestException,
@@ -34,6 +42,8 @@ logger = logging.getLogger(__name__)
 BACKOFF_CAP_SECONDS = 300
 DOWNLOAD_MAX_RETRIES = 8  # 1+2+4+...+128+256 s: about eight minutes of Twilio trouble
 PROVIDER_MAX_RETRIES = 5
+# Twilio normally requests <Connect action> within a second of a dropped socket: give it that chance first.
+RESCUE_DELAY_S = 5
 
 
 def backoff(retries: int, cap: int = BACKOFF_CAP_SECONDS) -> int:
@@ -50,12 +60,18 @@ def _call_context(call_sid: str) -> Iterator[None]:
         call_sid_var.reset(token)
 
 
+def _note_error(call: Call, stage: str, reason: str) -> None:
+    """A step that gave up, visible on the call's timeline."""
+    add_event(call, CallEvent.Kind.ERROR, {"stage": stage, "reason": reason[:2000]})
+    logger.warning("%s failed: %s", stage, reason)
+
+
 # -- our own two-channel recording -------------------------------------------------------------------------
 @shared_task(bind=True, acks_late=True, max_retries=3, soft_time_limit=60, time_limit=90)
-def build_call_recording(self, call_id: int) -> int | None:
+def build_call_recording(self: Task, call_id: int) -> int | None:
     call_sid = Call.objects.filter(pk=call_id).values_list("call_sid", flat=True).first() or "-"
     with _call_context(call_sid):
-        recording = recordings.build_stream_recording(call_id)
+        recording = call_tape.build_stream_recording(call_id)
         if recording is not None:
             logger.info("call recording %s: %s", recording.pk, recording.status)
         return recording.pk if recording else None
@@ -70,25 +86,25 @@ def build_call_recording(self, call_id: int) -> int | None:
     time_limit=150,
 )
 def ingest_twilio_recording(
-    self, recording_sid: str, call_sid: str, url: str, duration: float | None, kind: str
+    self: Task, recording_sid: str, call_sid: str, url: str, duration: float | None, kind: str
 ) -> str:
     """Download (Basic auth), store, transcribe in Hebrew, summarise, update the lead. Returns the status."""
     with _call_context(call_sid):
-        recording = recordings.register_twilio_recording(
+        recording = recording_ingest.register_twilio_recording(
             call_sid=call_sid, recording_sid=recording_sid, url=url, duration=duration, kind=kind
         )
-        if recordings.is_final(recording):
+        if recording_ingest.is_final(recording):
             return recording.status
         last_try = self.request.retries >= self.max_retries
 
-        if recordings.needs_download(recording):
-            recordings.count_attempt(recording)
+        if recording_ingest.needs_download(recording):
+            recording_ingest.count_attempt(recording)
             try:
                 data, content_type = download_recording(url)
             except (DownloadError, SoftTimeLimitExceeded) as exc:
                 permanent = isinstance(exc, DownloadError) and exc.permanent
                 if permanent or last_try:
-                    return recordings.mark_failed(recording, f"download failed: {exc}").status
+                    return mark_recording_failed(recording, f"download failed: {exc}").status
                 logger.info(
                     "download failed (%s); retry %s in %ss",
                     exc,
@@ -96,10 +112,10 @@ def ingest_twilio_recording(
                     backoff(self.request.retries),
                 )
                 raise self.retry(exc=exc, countdown=backoff(self.request.retries)) from exc
-            empty = recordings.empty_audio_reason(data, content_type)
+            empty = recording_ingest.empty_audio_reason(data, content_type)
             if empty:
-                return recordings.mark_failed(recording, empty).status
-            recording = recordings.store_download(recording, data, content_type)
+                return mark_recording_failed(recording, empty).status
+            recording = recording_ingest.store_download(recording, data, content_type)
             logger.info("recording stored (%s bytes, %s)", len(data), content_type)
 
         if recording.kind != Recording.Kind.VOICEMAIL:
@@ -107,14 +123,14 @@ def ingest_twilio_recording(
 
         try:
             transcript, digest = async_to_sync(_understand)(
-                recordings.read_stored(recording), recording.content_type or "audio/wav"
+                recording_ingest.read_stored(recording), recording.content_type or "audio/wav"
             )
         except (ProviderError, SoftTimeLimitExceeded) as exc:
             if last_try or self.request.retries >= PROVIDER_MAX_RETRIES:
-                recordings.note_error(recording.call, "voicemail transcription", str(exc))
+                _note_error(recording.call, "voicemail transcription", str(exc))
                 return recording.status
             raise self.retry(exc=exc, countdown=backoff(self.request.retries)) from exc
-        recording = recordings.finish_voicemail(recording, transcript, digest)
+        recording = call_digest.finish_voicemail(recording, transcript, digest)
         logger.info("voicemail transcribed (%s characters)", len(transcript))
         return recording.status
 
@@ -124,12 +140,12 @@ async def _understand(audio: bytes, content_type: str) -> tuple[str, Digest]:
     transcript = await providers.asr.transcribe(audio, content_type=content_type, language=LANGUAGE)
     if not transcript.strip():
         return "", Digest(summary="הפונה לא השאיר הודעה מובנת.")
-    answer = await providers.llm.complete(recordings.digest_messages(transcript, voicemail=True))
-    return transcript, recordings.parse_digest(answer)
+    answer = await providers.llm.complete(call_digest.digest_messages(transcript, voicemail=True))
+    return transcript, call_digest.parse_digest(answer)
 
 
 @shared_task(bind=True, acks_late=True, max_retries=3, soft_time_limit=30, time_limit=45)
-def start_twilio_call_recording(self, call_sid: str, status_callback_url: str) -> str:
+def start_twilio_call_recording(self: Task, call_sid: str, status_callback_url: str) -> str:
     """The per-business "also record with Twilio" option: ask Twilio's REST API to record the call.
     Its recording then arrives through /webhook/recording_status like a voicemail (kind: full call)."""
     with _call_context(call_sid):
@@ -141,13 +157,13 @@ def start_twilio_call_recording(self, call_sid: str, status_callback_url: str) -
                 raise self.retry(exc=exc, countdown=backoff(self.request.retries)) from exc
             call = Call.objects.filter(call_sid=call_sid).first()
             if call is not None:
-                recordings.note_error(call, "twilio recording", f"HTTP {exc.status}: {exc.msg}")
+                _note_error(call, "twilio recording", f"HTTP {exc.status}: {exc.msg}")
             return ""
 
 
 # -- after every call --------------------------------------------------------------------------------------
 @shared_task(bind=True, acks_late=True, max_retries=PROVIDER_MAX_RETRIES, soft_time_limit=90, time_limit=120)
-def after_call(self, call_id: int) -> bool:
+def after_call(self: Task, call_id: int) -> bool:
     """A Hebrew summary of the conversation, the lead's fields from what was said. Safe to run twice."""
     call = Call.objects.filter(pk=call_id).first()
     if call is None:
@@ -155,18 +171,18 @@ def after_call(self, call_id: int) -> bool:
     with _call_context(call.call_sid):
         if call.summary:
             return False
-        transcript = recordings.call_transcript(call)
+        transcript = call_digest.call_transcript(call)
         if not transcript:
             logger.info("nothing was said: no summary")
             return False
         try:
-            answer = async_to_sync(_complete)(recordings.digest_messages(transcript, voicemail=False))
+            answer = async_to_sync(_complete)(call_digest.digest_messages(transcript, voicemail=False))
         except (ProviderError, SoftTimeLimitExceeded) as exc:
             if self.request.retries >= self.max_retries:
-                recordings.note_error(call, "after-call summary", str(exc))
+                _note_error(call, "after-call summary", str(exc))
                 return False
             raise self.retry(exc=exc, countdown=backoff(self.request.retries)) from exc
-        done = recordings.finish_call(call_id, recordings.parse_digest(answer))
+        done = call_digest.finish_call(call_id, call_digest.parse_digest(answer))
         logger.info("after-call summary %s", "stored" if done else "already there")
         return done
 
@@ -177,7 +193,7 @@ async def _complete(messages: list[dict[str, str]]) -> str:
 
 # -- a socket that died mid-conversation -------------------------------------------------------------------
 @shared_task(bind=True, acks_late=True, max_retries=3, soft_time_limit=30, time_limit=60)
-def rescue_dropped_call(self, call_id: int, base: str) -> bool:
+def rescue_dropped_call(self: Task, call_id: int, base: str) -> bool:
     """The media socket died without ``stop`` and without the agent ending the call. Normally Twilio then asks
     <Connect action> (stream_ended), which answers with voicemail. When that has not happened, move the live
     call to voicemail through Twilio's REST API. True when the call was moved."""
@@ -185,7 +201,7 @@ def rescue_dropped_call(self, call_id: int, base: str) -> bool:
     if call is None:
         return False
     with _call_context(call.call_sid):
-        if not recordings.needs_rescue(call):
+        if not needs_rescue(call):
             logger.info("dropped stream already handled: no rescue needed")
             return False
         try:
@@ -195,8 +211,48 @@ def rescue_dropped_call(self, call_id: int, base: str) -> bool:
                 logger.info("dropped call is over (Twilio %s): no rescue", exc.status)
                 return False
             if self.request.retries >= self.max_retries:
-                recordings.note_error(call, "voicemail rescue", str(exc))
+                _note_error(call, "voicemail rescue", str(exc))
                 return False
             raise self.retry(exc=exc, countdown=backoff(self.request.retries)) from exc
-        recordings.add_event(call, CallEvent.Kind.FALLBACK, reason="socket_dropped", via="rest_api")
+        add_event(call, CallEvent.Kind.FALLBACK, {"reason": "socket_dropped", "via": "rest_api"})
         return True
+
+
+# -- queueing: what the webhooks and the socket call ----------------------------------------------------------
+def queue_call_recording(call_id: int, caller: bytes, agent: bytes) -> bool:
+    """The stream stopped: keep both raw tracks now, build the two-channel recording in a worker once this
+    transaction commits. True when queued (False: the business does not record, or nothing was heard)."""
+    if not call_tape.store_stream_tape(call_id, caller, agent):
+        return False
+    transaction.on_commit(lambda: build_call_recording.delay(call_id))
+    return True
+
+
+def queue_twilio_recording(
+    *, call_sid: str, recording_sid: str, url: str, duration: float | None, kind: str
+) -> Recording:
+    """Register Twilio's recording now and download it in a worker once this transaction commits."""
+    recording = recording_ingest.register_twilio_recording(
+        call_sid=call_sid, recording_sid=recording_sid, url=url, duration=duration, kind=kind
+    )
+    transaction.on_commit(lambda: ingest_twilio_recording.delay(recording_sid, call_sid, url, duration, kind))
+    return recording
+
+
+def queue_twilio_call_recording(call: Call, status_callback_url: str) -> bool:
+    """When the business asks for it, have Twilio record this (in-progress) call too, from a worker.
+    ``status_callback_url`` is the absolute /webhook/recording_status URL. True when queued."""
+    if not (call.business.twilio_recording and call.business.record_calls):
+        return False
+    transaction.on_commit(lambda: start_twilio_call_recording.delay(call.call_sid, status_callback_url))
+    return True
+
+
+def queue_after_call(call_id: int) -> None:
+    """Queue the after-call summary once the current transaction commits (call ended)."""
+    transaction.on_commit(lambda: after_call.delay(call_id))
+
+
+def queue_rescue(call_id: int, base: str) -> None:
+    """After a socket died mid-conversation: check back shortly and move the call to voicemail if needed."""
+    transaction.on_commit(lambda: rescue_dropped_call.apply_async((call_id, base), countdown=RESCUE_DELAY_S))

@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import Callable
+from typing import Any
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, HttpResponseForbidden
@@ -16,11 +17,12 @@ from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from agentlocator.logging import call_sid_var
+from crm.call_events import add_event
+from crm.live_updates import broadcast_status
 from crm.models import Business, Call, CallEvent
 from crm.services import business_for_number
-from voice import calls, recordings
-from voice.live import broadcast_sync
+from voice import calls, tasks
+from voice.log_context import call_sid_var
 from voice.public_url import absolute_url, base_url, request_url, stream_url
 from voice.twilio import twiml
 from voice.twilio.security import (
@@ -44,7 +46,7 @@ def twilio_signed(view: View) -> View:
     without DEBUG)."""
 
     @functools.wraps(view)
-    def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         context = call_sid_var.set(request.POST.get("CallSid") or "-")
         try:
             if settings.TWILIO_VALIDATE_SIGNATURES:
@@ -75,15 +77,6 @@ def twiml_response(xml: str) -> HttpResponse:
     return HttpResponse(xml.encode("utf-8"), content_type=twiml.CONTENT_TYPE)
 
 
-def _event(call: Call, kind: str, payload: dict) -> None:
-    event = calls.record_event(call, kind, payload)
-    broadcast_sync(call.call_sid, "event", calls.event_data(event))
-
-
-def _status(call: Call) -> None:
-    broadcast_sync(call.call_sid, "status", calls.status_data(call))
-
-
 def voicemail_twiml(request: HttpRequest, business: Business) -> str:
     return voicemail_twiml_at(base_url(request), business)
 
@@ -104,8 +97,8 @@ def incoming_call(request: HttpRequest) -> HttpResponse:
         return HttpResponseBadRequest("CallSid missing")
     call, created = calls.open_call(request.POST)
     if created:
-        _status(call)
-    _event(
+        broadcast_status(call)
+    add_event(
         call,
         CallEvent.Kind.WEBHOOK,
         {
@@ -117,10 +110,10 @@ def incoming_call(request: HttpRequest) -> HttpResponse:
     )
     if not call.business.agent_enabled:
         log.info("agent disabled for business %s: voicemail", call.business.pk)
-        _event(call, CallEvent.Kind.FALLBACK, {"reason": "agent_disabled"})
+        add_event(call, CallEvent.Kind.FALLBACK, {"reason": "agent_disabled"})
         return twiml_response(voicemail_twiml(request, call.business))
     if created:  # Twilio retries a slow webhook: ask for its own recording once per call
-        recordings.queue_twilio_call_recording(call, absolute_url(request, RECORDING_STATUS_PATH))
+        tasks.queue_twilio_call_recording(call, absolute_url(request, RECORDING_STATUS_PATH))
     return twiml_response(_connect_twiml(request, call))
 
 
@@ -143,7 +136,7 @@ def stream_status(request: HttpRequest) -> HttpResponse:
     }
     if payload.get("event") == "stream-error":
         log.warning("Twilio reports a stream error: %s", payload.get("error", ""))
-    _event(call, CallEvent.Kind.STREAM_STATUS, payload)
+    add_event(call, CallEvent.Kind.STREAM_STATUS, payload)
     return HttpResponse(status=204)
 
 
@@ -155,13 +148,13 @@ def call_status(request: HttpRequest) -> HttpResponse:
         log.warning("call status for an unknown call")
         return HttpResponse(status=204)
     calls.apply_call_status(call, request.POST)
-    _status(call)
+    broadcast_status(call)
     if call.status in calls.TERMINAL_STATUSES:
-        recordings.queue_after_call(call.pk)  # idempotent: a summary already written is kept
+        tasks.queue_after_call(call.pk)  # idempotent: a summary already written is kept
     payload = {"status": request.POST.get("CallStatus", "")}
     if "CallDuration" in request.POST:
         payload["duration"] = request.POST["CallDuration"]
-    _event(call, CallEvent.Kind.CALL_STATUS, payload)
+    add_event(call, CallEvent.Kind.CALL_STATUS, payload)
     return HttpResponse(status=204)
 
 
@@ -176,10 +169,10 @@ def stream_ended(request: HttpRequest) -> HttpResponse:
     caller_status = request.POST.get("CallStatus", "")
     if caller_status in calls.TERMINAL_STATUSES:
         # The caller hung up (that is why the stream stopped): there is nobody to play voicemail to.
-        _event(call, CallEvent.Kind.WEBHOOK, {"webhook": "stream_ended", "call_status": caller_status})
+        add_event(call, CallEvent.Kind.WEBHOOK, {"webhook": "stream_ended", "call_status": caller_status})
         return twiml_response(twiml.hangup())
     hang_up, reason = calls.stream_end_decision(call)
-    _event(
+    add_event(
         call,
         CallEvent.Kind.WEBHOOK,
         {"webhook": "stream_ended", "decision": "hangup" if hang_up else "voicemail", "reason": reason},
@@ -187,5 +180,5 @@ def stream_ended(request: HttpRequest) -> HttpResponse:
     if hang_up:
         return twiml_response(twiml.hangup())
     log.info("stream ended without a finished conversation (%s): voicemail", reason)
-    _event(call, CallEvent.Kind.FALLBACK, {"reason": reason})
+    add_event(call, CallEvent.Kind.FALLBACK, {"reason": reason})
     return twiml_response(voicemail_twiml(request, call.business))

@@ -13,7 +13,7 @@
   }
 
   function formatOffset(ms) {
-    // Same as crm.admin_timeline.format_offset: "01:02.3".
+    // Same as backoffice.admin_timeline.format_offset: "01:02.3".
     var sign = ms < 0 ? "\u2212" : "";
     ms = Math.abs(Math.round(ms));
     var minutes = Math.floor(ms / 60000), rest = ms % 60000;

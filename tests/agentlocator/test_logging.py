@@ -1,6 +1,7 @@
 import logging
 
-from agentlocator.logging import CallContextFilter, call_sid_var
+from agentlocator.logging import CallContextFilter
+from voice.log_context import call_sid_var
 
 
 def format_line(message: str) -> str:

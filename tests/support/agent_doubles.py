@@ -1,8 +1,11 @@
 """In-memory stand-ins for the two edges of the conversation core.
 
-``FakeTwilio`` plays Twilio's part of a bidirectional Media Stream: it records what the core sends
-and, like Twilio, echoes marks back once the audio before them has "played" (on request, or at once
-with ``echo_marks=True``) and echoes every pending mark when it receives ``clear``.
+``FakeTwilio`` plays Twilio's part of a bidirectional Media Stream: it records what the core sends and
+plays it through the simulator's model of Twilio's buffer (``voice.simulator.playout.PlayoutBuffer``, the
+same rules the socket emulator follows). Nothing plays by itself: a test moves the play head
+(``play_until``, ``play_mark``, ``play_all``), or with ``echo_marks=True`` everything plays as soon as it is
+sent. Like Twilio it echoes a mark once the audio before it has played and echoes every pending mark when it
+receives ``clear``.
 ``MemoryReporter`` is the CRM: it keeps utterances, timeline events, lead facts and the end of the call.
 ``ManualClock`` is a pacer clock that only moves when a test advances it.
 """
@@ -17,17 +20,21 @@ from typing import Any
 
 from voice.agent.ports import StreamHandler, UtteranceRecord
 from voice.audio.frames import FRAME_BYTES, SAMPLE_RATE
+from voice.simulator.playout import PlayoutBuffer
 
 
 class FakeTwilio:
+    """A ``MediaSink`` that is Twilio's side of the stream, in memory; marks are echoed to ``handler``."""
+
     def __init__(self, *, echo_marks: bool = False) -> None:
         self.handler: StreamHandler | None = None
-        self.echo_marks = echo_marks
+        self.echo_marks = echo_marks  # play everything at once: each mark is echoed as soon as it is sent
         self.log: list[tuple[str, Any]] = []  # ("media", bytes) | ("mark", name) | ("clear", None)
-        self.media_bytes = 0
+        self.media_bytes = 0  # all audio sent, cleared or not
         self.mark_positions: dict[str, int] = {}  # mark -> bytes of audio sent before it
-        self.pending_marks: list[str] = []
         self.echoed: list[str] = []
+        self.buffer = PlayoutBuffer()
+        self.played = 0  # the play head: position in the buffer (bytes of 8 kHz audio) heard so far
         self._tasks: set[asyncio.Task[None]] = set()
 
     # MediaSink
@@ -35,18 +42,18 @@ class FakeTwilio:
         assert payload and len(payload) % FRAME_BYTES == 0, "outbound media must be whole 160-byte frames"
         self.log.append(("media", payload))
         self.media_bytes += len(payload)
+        self.buffer.queue(len(payload), self.played)
 
     async def send_mark(self, name: str) -> None:
         self.log.append(("mark", name))
         self.mark_positions[name] = self.media_bytes
-        self.pending_marks.append(name)
+        self.buffer.mark(name, self.played)
         if self.echo_marks:
-            self._echo_soon([name])
+            self._echo_soon(self._play_to(self.buffer.queued_to))
 
     async def send_clear(self) -> None:
         self.log.append(("clear", None))
-        flushed, self.pending_marks = self.pending_marks, []
-        self._echo_soon(flushed)  # Twilio echoes cleared marks too
+        self._echo_soon(self.buffer.clear(self.played))  # Twilio echoes cleared marks too
 
     # What the tests look at
     @property
@@ -62,6 +69,10 @@ class FakeTwilio:
         return [value for kind, value in self.log if kind == "mark"]
 
     @property
+    def pending_marks(self) -> list[str]:
+        return self.buffer.pending()
+
+    @property
     def clears(self) -> int:
         return sum(1 for kind, _ in self.log if kind == "clear")
 
@@ -75,18 +86,26 @@ class FakeTwilio:
 
     # Playing
     async def play_until(self, audio_ms: int) -> list[str]:
-        """Echo the marks whose audio has fully played by ``audio_ms`` of sent audio."""
-        played = [m for m in self.pending_marks if self.mark_positions[m] * 1000 // SAMPLE_RATE <= audio_ms]
-        self.pending_marks = [m for m in self.pending_marks if m not in played]
+        """Play up to ``audio_ms`` of the buffer (the audio sent, less what a clear dropped) and echo the
+        marks whose audio has fully played by then."""
+        played = self._play_to(audio_ms * SAMPLE_RATE // 1000)
         await self._echo(played)
         return played
 
     async def play_mark(self, name: str) -> None:
         """Echo ``name`` and every mark before it."""
-        await self.play_until(self.mark_positions[name] * 1000 // SAMPLE_RATE)
+        due = self.buffer.due_of(name)
+        if due is not None:
+            await self._echo(self._play_to(due))
 
     async def play_all(self) -> list[str]:
-        return await self.play_until(self.audio_ms)
+        played = self._play_to(self.buffer.queued_to)
+        await self._echo(played)
+        return played
+
+    def _play_to(self, position: int) -> list[str]:
+        self.played = max(self.played, position)
+        return self.buffer.pop_all_due(self.played)
 
     async def _echo(self, names: list[str]) -> None:
         for name in names:

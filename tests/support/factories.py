@@ -11,8 +11,8 @@ from datetime import datetime
 from django.contrib.auth import get_user_model
 from django.core.files.base import ContentFile
 
-from crm.admin_business import sync_staff_groups
 from crm.models import Business, Call, CallEvent, Lead, Membership, PhoneNumber, Recording, Utterance
+from crm.staff_groups import sync_staff_groups
 
 PASSWORD = "correct horse battery staple"
 _ids = itertools.count(1)

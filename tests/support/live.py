@@ -1,4 +1,5 @@
-"""Real servers for tests: daphne serving the project on a loopback port, as another process.
+"""Real servers for tests: daphne serving the project on a loopback port, as another process
+(``voice.simulator.server``, the helper the benchmarks use too).
 
 The child process runs the real ``agentlocator.settings`` with an explicit environment pointing at the
 test database, so what a test commits (``transactional_db``) the server sees, and vice versa.
@@ -8,23 +9,28 @@ from __future__ import annotations
 
 import functools
 import os
-import signal
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 from django.conf import settings
 from django.db import connection
 
-from tests.support.services import free_port
+from voice.simulator.server import ROOT, DaphneServer, free_port, stop_process
 
-ROOT = Path(__file__).resolve().parents[2]
+__all__ = [
+    "ROOT",
+    "LiveServer",
+    "collected_static_root",
+    "database_url_for_tests",
+    "run_daphne",
+    "server_environment",
+    "simulate_call_argv",
+    "stop_process",
+]
 
 
 def database_url_for_tests() -> str:
@@ -88,70 +94,14 @@ def server_environment(**overrides: str) -> dict[str, str]:
     return env
 
 
-@dataclass
-class LiveServer:
-    url: str  # http://127.0.0.1:PORT
-    process: subprocess.Popen
-    log_path: Path
-
-    @property
-    def ws_url(self) -> str:
-        return "ws" + self.url[len("http") :]
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
+# The server a test talks to; the name the tests know it by.
+LiveServer = DaphneServer
 
 
 @contextmanager
 def run_daphne(tmp_dir: Path, **env_overrides: str) -> Iterator[LiveServer]:
-    """Start daphne on a free port; stop it (SIGTERM, then SIGKILL) on exit."""
+    """Start daphne on a free port with this session's environment; stop it (SIGTERM, then SIGKILL) on exit."""
+    env = server_environment(**env_overrides)  # first: it may collect static files, which takes a while
     port = free_port()
-    log_path = tmp_dir / f"daphne-{port}.log"
-    env = server_environment(**env_overrides)
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "daphne",
-                "-b",
-                "127.0.0.1",
-                "-p",
-                str(port),
-                "agentlocator.asgi:application",
-            ],
-            cwd=ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    server = LiveServer(url=f"http://127.0.0.1:{port}", process=proc, log_path=log_path)
-    try:
-        _wait_healthy(server)
+    with DaphneServer(env, tmp_dir / f"daphne-{port}.log", port=port, health_timeout=30) as server:
         yield server
-    finally:
-        stop_process(proc)
-
-
-def _wait_healthy(server: LiveServer, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if server.process.poll() is not None:
-            raise RuntimeError(f"daphne exited early:\n{server.log()}")
-        try:
-            if httpx.get(server.url + "/healthz", timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    raise RuntimeError(f"daphne did not become healthy:\n{server.log()}")
-
-
-def stop_process(proc: subprocess.Popen, timeout: float = 10) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()

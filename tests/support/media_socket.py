@@ -1,4 +1,7 @@
-"""Talking to the server as Twilio does, in small steps, for socket tests (the simulator does whole calls)."""
+"""Talking to the server as Twilio does, in small steps, for socket tests (the simulator does whole calls).
+
+Deliberately lower-level than ``voice.simulator.twilio_side``: a test may send a wrong signature, no
+subprotocol, a bad path or messages out of order, and read each raw answer itself."""
 
 from __future__ import annotations
 
@@ -9,12 +12,12 @@ from dataclasses import dataclass
 
 import httpx
 from websockets.asyncio.client import ClientConnection, connect
+from websockets.typing import Subprotocol
 
-from voice.simulator.client import new_sid
+from voice.simulator.twilio_side import SUBPROTOCOL
+from voice.simulator.webhook_client import DEFAULT_ACCOUNT_SID, new_sid
 from voice.twilio import messages
-from voice.twilio.security import sign
-
-SUBPROTOCOL = "audio.twilio.com"
+from voice.twilio.security import SIGNATURE_HEADER, sign
 
 
 @dataclass
@@ -28,7 +31,7 @@ async def ring(base_url: str, auth_token: str, *, call_sid: str | None = None) -
     """POST a signed incoming_call and take the <Parameter>s from the TwiML."""
     call_sid = call_sid or new_sid("CA")
     params = {
-        "AccountSid": "AC" + "0" * 32,
+        "AccountSid": DEFAULT_ACCOUNT_SID,
         "CallSid": call_sid,
         "CallStatus": "ringing",
         "Direction": "inbound",
@@ -37,7 +40,7 @@ async def ring(base_url: str, auth_token: str, *, call_sid: str | None = None) -
     }
     url = base_url + "/webhook/incoming_call"
     async with httpx.AsyncClient() as http:
-        response = await http.post(url, data=params, headers={"X-Twilio-Signature": sign(auth_token, url, params)})
+        response = await http.post(url, data=params, headers={SIGNATURE_HEADER: sign(auth_token, url, params)})
     response.raise_for_status()
     stream = ET.fromstring(response.content).find("Connect/Stream")
     parameters = {p.get("name"): p.get("value") for p in stream.findall("Parameter")}
@@ -51,7 +54,7 @@ async def media_socket(
     headers = {"x-twilio-signature": signature} if signature is not None else {}
     async with connect(
         ws_url + path,
-        subprotocols=[SUBPROTOCOL] if subprotocol else None,
+        subprotocols=[Subprotocol(SUBPROTOCOL)] if subprotocol else None,
         additional_headers=headers,
         compression=None,
         proxy=None,
@@ -65,7 +68,7 @@ async def start(ws: ClientConnection, call: OpenedCall, *, parameters: dict[str,
         messages.build_start(
             stream_sid=call.stream_sid,
             call_sid=call.call_sid,
-            account_sid="AC" + "0" * 32,
+            account_sid=DEFAULT_ACCOUNT_SID,
             custom_parameters=call.parameters if parameters is None else parameters,
         )
     )
@@ -77,7 +80,9 @@ async def send_frame(ws: ClientConnection, call: OpenedCall, payload: bytes, chu
 
 async def stop(ws: ClientConnection, call: OpenedCall) -> None:
     await ws.send(
-        messages.build_stop(call.stream_sid, call_sid=call.call_sid, account_sid="AC" + "0" * 32, sequence_number=999)
+        messages.build_stop(
+            call.stream_sid, call_sid=call.call_sid, account_sid=DEFAULT_ACCOUNT_SID, sequence_number=999
+        )
     )
 
 

@@ -17,10 +17,13 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 from asgiref.sync import sync_to_async
+from django.test import Client
+from django.urls import reverse
 
 from crm.models import Call, CallEvent, Utterance
 from crm.services import ensure_default_business
 from tests.support.caller_audio import caller_says, silence
+from tests.support.factories import make_user
 from tests.support.live import ROOT, LiveServer, run_daphne, server_environment, simulate_call_argv
 from tests.support.media_socket import stream_stopped
 from tests.support.openai_standin import SPEECH_RATE, OpenAIStandin, Reply, hebrew_speech_pcm
@@ -237,6 +240,41 @@ async def test_a_turn_with_a_tool_call_end_to_end(ai_server, standin, settings, 
     assert tool_event["changed"] == {"name": "דנה", "interest": "דירה"}
     assert "error" not in kinds and "fallback" not in kinds and "barge_in" not in kinds
     assert data.call.status == "completed"
+
+
+@sync_to_async
+def admin_call_page(call: Call) -> str:
+    """The call's admin change page (its timeline) as a superuser sees it."""
+    client = Client()
+    client.force_login(make_user("root", superuser=True))
+    response = client.get(reverse("admin:crm_call_change", args=[call.pk]))
+    assert response.status_code == 200
+    return response.content.decode()
+
+
+def facts_shown(page: str) -> list[dict[str, str]]:
+    """Each timeline entry's list of facts (``<dl class="facts">``), as {term: value}."""
+    pair = re.compile(r"<dt><bdi>(.*?)</bdi></dt><dd><bdi[^>]*>(.*?)</bdi></dd>", re.S)
+    return [dict(pair.findall(dl)) for dl in re.findall(r'<dl class="facts">(.*?)</dl>', page, re.S)]
+
+
+async def test_a_tool_calls_arguments_are_stored_and_shown_on_the_call_page(ai_server, standin, settings, tmp_path):
+    business = await ai_business()
+    arguments = {"name": "דנה", "interest": "דירה"}
+    standin.transcriptions.append(Reply(text=TRANSCRIPT))
+    standin.chat.append(Reply(tool_calls=[("save_lead_details", arguments)]))
+    standin.chat.append(Reply(text=REPLY))
+    script = caller_script(tmp_path, business.greeting, REPLY)
+
+    summary = await simulate_call(call_options(ai_server, settings, script))
+
+    assert_clean_call(summary)
+    await stream_stopped(summary.call_sid)
+    data = await stored(summary.call_sid)
+    [tool_event] = [p for k, p in data.events if k == "tool_call"]
+    assert tool_event["arguments"] == arguments  # the key the timeline reads
+    # The timeline shows what the model passed (the lead changes are listed apart, under their own title).
+    assert arguments in facts_shown(await admin_call_page(data.call))
 
 
 async def test_the_management_command_holds_an_ai_conversation(ai_server, standin, settings, tmp_path):

@@ -4,12 +4,14 @@ call's lead only, broadcast to the live page."""
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import logging
 import threading
 
 import pytest
 from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
+from django.utils import timezone
 
 from crm.models import Call, CallEvent, Lead, Utterance
 from crm.services import ensure_default_business
@@ -169,3 +171,22 @@ async def test_after_close_every_write_is_stored_before_it_returns():
     assert await sync_to_async(Utterance.objects.filter(call=call).count)() == 1
     await store.event("stream_stopped", 1234, {})
     assert await sync_to_async(CallEvent.objects.filter(call=call, kind="stream_stopped").count)() == 1
+
+
+async def test_media_time_is_stored_from_the_calls_answer():
+    # The core times rows from the stream's start; the timeline counts from the answer (crm.call_events).
+    # Twilio's status callback said "answered" 2 s before the stream started: every offset moves by 2 s.
+    call = await make_call()
+    await sync_to_async(Call.objects.filter(pk=call.pk).update)(answered_at=timezone.now() - dt.timedelta(seconds=2))
+    store = await store_for(call)
+    await store.stream_started("MZ" + "0" * 32, {})
+    await store.utterance(UtteranceRecord("caller", "שלום", 500, 1500))
+    await store.event("turn", 1600, {})
+    await store.end_call("goodbye")  # at media 1234 (store_for's clock)
+
+    offsets = dict(await sync_to_async(list)(CallEvent.objects.filter(call=call).values_list("kind", "offset_ms")))
+    assert 2000 <= offsets["stream_started"] < 2500
+    assert offsets["turn"] - offsets["stream_started"] == 1600
+    assert offsets["hangup"] - offsets["stream_started"] == 1234
+    utterance = await sync_to_async(Utterance.objects.get)(call=call)
+    assert (utterance.start_ms, utterance.end_ms) == (500 + offsets["stream_started"], 1500 + offsets["stream_started"])

@@ -17,7 +17,7 @@ from crm.models import Call, CallEvent, Recording
 from crm.services import ensure_default_business
 from tests.support.live import run_daphne
 from tests.support.media_socket import media_socket, ring, send_frame, start, stop
-from voice import recordings, tasks
+from voice import calls, tasks
 from voice.audio import mulaw
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
@@ -105,20 +105,20 @@ async def test_a_socket_that_dies_mid_call_moves_the_caller_to_voicemail(server,
 def test_no_rescue_once_twilio_asked_for_the_next_step(twilio):
     call = Call.objects.create(call_sid="CA" + "1" * 32, business=ensure_default_business(), status="in-progress")
     CallEvent.objects.create(call=call, kind="webhook", payload={"webhook": "stream_ended", "decision": "voicemail"})
-    assert not recordings.needs_rescue(call)
+    assert not calls.needs_rescue(call)
     assert tasks.rescue_dropped_call.apply(args=(call.pk, "https://voice.example.com")).get() is False
     assert twilio.call_updates(call.call_sid) == []
 
 
 def test_no_rescue_for_a_call_that_is_already_over(twilio):
     call = Call.objects.create(call_sid="CA" + "2" * 32, business=ensure_default_business(), status="completed")
-    assert not recordings.needs_rescue(call)
+    assert not calls.needs_rescue(call)
 
 
 def test_a_call_twilio_no_longer_knows_is_not_rescued(twilio):
     # The stand-in answers 404 for calls on another account: Twilio's answer for a call that is gone.
     call = Call.objects.create(call_sid="CA" + "3" * 32, business=ensure_default_business(), status="in-progress")
-    assert recordings.needs_rescue(call)
+    assert calls.needs_rescue(call)
     twilio.account_sid = "AC" + "f" * 32
     assert tasks.rescue_dropped_call.apply(args=(call.pk, "https://voice.example.com")).get() is False
     assert not CallEvent.objects.filter(call=call, kind="fallback").exists()

@@ -21,7 +21,7 @@ from crm.services import ensure_default_business
 from tests.support.celery_eager import eager_tasks
 from tests.support.openai_standin import OpenAIStandin, Reply
 from tests.support.twilio_standin import hebrew_voicemail_wav, pcm_wav
-from voice import recordings, tasks
+from voice import call_tape, tasks
 from voice.audio import mulaw, wav
 from voice.audio.tape import CallTape
 from voice.providers.registry import FAKE_TRANSCRIPT
@@ -266,7 +266,10 @@ def test_after_call_summarises_in_hebrew_and_fills_the_lead_once(call, settings)
     assert len(events(call, "summary")) == 1 and len(events(call, "lead_updated")) == 1
 
 
-def test_after_call_keeps_a_name_staff_already_entered(call):
+def test_after_call_keeps_a_name_staff_already_entered_when_the_call_named_nobody(call):
+    # Was "fill the name only if empty", a rule of the after-call digest alone. There is one merge policy now
+    # (crm.lead_facts.apply_lead_facts): a name said in the call replaces the old one, and what was not said
+    # (the fake LLM's plain-text answer names nobody) never erases it.
     lead = Lead.objects.create(business=call.business, phone=call.from_number, name="דנה כהן")
     call.lead = lead
     call.save()
@@ -278,6 +281,23 @@ def test_after_call_keeps_a_name_staff_already_entered(call):
     assert lead.name == "דנה כהן"
     call.refresh_from_db()
     assert call.summary == FAKE_SUMMARY  # a model that ignores the JSON format still gives a summary
+
+
+def test_after_call_replaces_an_old_name_with_the_one_said_in_the_call(call, settings):
+    # The one merge policy (crm.lead_facts.apply_lead_facts), as for the agent's tool: what the caller says now
+    # is the freshest word. Until it, the digest filled the name only when it was empty.
+    lead = Lead.objects.create(business=call.business, phone=call.from_number, name="דנה כהן", interest="רכב")
+    call.lead = lead
+    call.save()
+    _conversation(call)
+    with openai_llm(settings) as openai:
+        openai.chat.append(Reply(text=json.dumps({**_digest_json(), "callback_time": ""}, ensure_ascii=False)))
+        assert tasks.after_call.apply(args=(call.pk,)).get() is True
+
+    lead.refresh_from_db()
+    assert (lead.name, lead.interest, lead.callback_time) == ("דנה", "ביטוח דירה", "")
+    (updated,) = events(call, "lead_updated")
+    assert updated.payload["fields"][:2] == ["name", "interest"]
 
 
 def test_after_call_with_nothing_said_writes_nothing(call):
@@ -316,7 +336,7 @@ def test_the_stream_recording_has_the_caller_left_and_the_agent_right_where_it_w
 
     caller_track, agent_track = tape.tracks()
     with eager_tasks(), django_capture_on_commit_callbacks(execute=True) as queued:
-        recordings.store_stream_tape(call.pk, caller_track, agent_track)
+        tasks.queue_call_recording(call.pk, caller_track, agent_track)
     assert len(queued) == 1  # the build task, queued after commit (run inline here)
 
     recording = Recording.objects.get(call=call)
@@ -332,13 +352,13 @@ def test_the_stream_recording_has_the_caller_left_and_the_agent_right_where_it_w
     assert np.array_equal(right[8000:20000], mulaw.decode(answer[:12000]))  # played from 1.0 s to 2.5 s
     assert not right[20000:].any()  # cut at the barge-in
     assert len(events(call, "recording_stored")) == 1
-    assert not default_storage.exists(recordings._tape_names(call.pk)[0])  # raw tracks cleaned up
+    assert not default_storage.exists(call_tape.tape_names(call.pk)[0])  # raw tracks cleaned up
 
 
 def test_building_the_stream_recording_twice_changes_nothing(call):
     tape = CallTape()
     tape.inbound(_tone(300, 200))
-    recordings.store_stream_tape(call.pk, *tape.tracks())
+    call_tape.store_stream_tape(call.pk, *tape.tracks())
     first = tasks.build_call_recording.apply(args=(call.pk,)).get()
     second = tasks.build_call_recording.apply(args=(call.pk,)).get()
 
@@ -350,13 +370,13 @@ def test_building_the_stream_recording_twice_changes_nothing(call):
 def test_no_stream_recording_when_the_business_turned_recording_off(call):
     call.business.record_calls = False
     call.business.save()
-    recordings.store_stream_tape(call.pk, _tone(300, 200), _tone(500, 200))
+    call_tape.store_stream_tape(call.pk, _tone(300, 200), _tone(500, 200))
     assert Recording.objects.count() == 0
 
 
 def test_a_lost_raw_tape_leaves_a_failed_recording(call):
-    recordings.store_stream_tape(call.pk, _tone(300, 200), _tone(500, 200))
-    for name in recordings._tape_names(call.pk):
+    call_tape.store_stream_tape(call.pk, _tone(300, 200), _tone(500, 200))
+    for name in call_tape.tape_names(call.pk):
         default_storage.delete(name)
 
     tasks.build_call_recording.apply(args=(call.pk,))
@@ -377,7 +397,7 @@ def test_twilio_is_asked_to_record_the_call_when_the_business_wants_it(
     call.business.save()
 
     with eager_tasks(), django_capture_on_commit_callbacks(execute=True):
-        assert recordings.queue_twilio_call_recording(call, STATUS_URL) is True
+        assert tasks.queue_twilio_call_recording(call, STATUS_URL) is True
 
     (request,) = [r for r in twilio.requests if r.path.endswith(f"/Calls/{CALL_SID}/Recordings.json")]
     assert request.form["RecordingStatusCallback"] == [STATUS_URL]
@@ -385,7 +405,7 @@ def test_twilio_is_asked_to_record_the_call_when_the_business_wants_it(
 
 def test_no_twilio_recording_unless_the_business_turned_it_on(twilio, call, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=False) as queued:
-        assert recordings.queue_twilio_call_recording(call, STATUS_URL) is False
+        assert tasks.queue_twilio_call_recording(call, STATUS_URL) is False
     assert queued == [] and twilio.requests == []
 
 

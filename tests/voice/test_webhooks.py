@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import xml.etree.ElementTree as ET
 
 import pytest
+from django.utils import timezone
 
 from crm.models import Business, Call, CallEvent, Lead, PhoneNumber, Utterance
 from crm.services import ensure_default_business
@@ -295,6 +297,31 @@ def test_a_caller_who_hung_up_gets_no_voicemail(client, token, call):
     root = twiml(stream_ended(client, token, call, status="completed"))
     assert [el.tag for el in root] == ["Hangup"]
     assert not events(call.call_sid, "fallback")
+
+
+def test_the_end_of_a_conversation_sits_after_its_last_utterance_on_the_timeline(client, token, call):
+    # The bug "Timeline events from webhooks sit at 00:00": webhook events were stored at offset 0 while the
+    # utterances count from the call's start, so the call page showed the hang-up before the conversation.
+    # Both now count from the answer (crm.call_events).
+    Call.objects.filter(pk=call.pk).update(
+        answered_at=timezone.now() - dt.timedelta(seconds=12),
+        status="in-progress",
+        stream_sid="MZ0123456789abcdef0123456789abcdef",
+        outcome=Call.Outcome.CONVERSATION,
+    )
+    Utterance.objects.create(call=call, speaker="agent", text="שלום, במה אפשר לעזור?", start_ms=300, end_ms=2500)
+    Utterance.objects.create(call=call, speaker="caller", text="רציתי לשאול על מנוי", start_ms=3000, end_ms=5000)
+    Utterance.objects.create(call=call, speaker="agent", text="בשמחה, להתראות", start_ms=5500, end_ms=9000)
+
+    assert [el.tag for el in twiml(stream_ended(client, token, call))] == ["Hangup"]
+    post_signed(client, token, "/webhook/call_status", fixture("callbacks", "call_status_completed"))
+
+    last_said = max(Utterance.objects.filter(call=call).values_list("end_ms", flat=True))
+    (ended,) = events(call.call_sid, "webhook")[1:]  # after the incoming call's
+    (completed,) = events(call.call_sid, "call_status")
+    assert ended.payload["webhook"] == "stream_ended"
+    assert ended.offset_ms > last_said and completed.offset_ms >= ended.offset_ms
+    assert events(call.call_sid, "webhook")[0].offset_ms == 0  # the incoming call came before the answer
 
 
 # -- what the webhooks hand to Celery -----------------------------------------------------------------------

@@ -1,4 +1,8 @@
-"""Per-call agent configuration: plain data, built by the Django edge from the Business row."""
+"""Per-call agent configuration: plain data, built by the Django edge from the Business row.
+
+Every text the caller hears or the model reads comes from here; the defaults are the only Hebrew the core
+knows.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +18,7 @@ class AgentConfig:
     apology: str = "סליחה, הייתה לי תקלה קטנה. אפשר לחזור על זה?"
     idle_prompt: str = "אתם עדיין על הקו?"
     goodbye: str = "תודה רבה ויום טוב."
+    known_facts_heading: str = "מה שכבר ידוע על המתקשר:"  # heads the known lead facts in the system prompt
     # Turn-taking, all in media-time milliseconds.
     eou_silence_ms: int = 600  # silence that ends an utterance
     barge_in_min_ms: int = 300  # caller speech this long while the agent speaks interrupts it

@@ -5,7 +5,8 @@ The core (``voice.agent``) never imports Django. It receives Twilio media throug
 ``CallReporter``. The Channels consumer implements ``MediaSink`` (the socket) and
 ``CallReporter`` (the ORM); tests and benchmarks implement them in memory.
 
-Time inside a call is media time: inbound frames counted x 20 ms, never wall-clock arrival.
+Time inside a call is media time (``voice.audio.clock.MediaClock``: ms of inbound audio, advanced by the
+edge once per payload), never wall-clock arrival.
 """
 
 from __future__ import annotations
@@ -50,8 +51,8 @@ class CallReporter(Protocol):
         ...
 
     async def update_lead(self, facts: dict[str, str]) -> dict[str, Any]:
-        """Write facts to this call's lead only. Keys: "name", "interest", "callback_time", "note".
-        Returns what changed (field -> new value) for the timeline."""
+        """Write facts to this call's lead only (keys: the edge's lead facts and "note"; the edge's tools
+        call this). Returns what changed (field -> new value) for the timeline."""
         ...
 
     async def end_call(self, reason: str, *, voicemail: bool = False) -> None:

@@ -1,7 +1,8 @@
 """Voice activity detection in media time.
 
 webrtcvad classifies each 20 ms frame; hysteresis turns those votes into utterances. All times are
-media time (frames counted x 20 ms), so feeding frames faster than real time gives the same result.
+media time, read from the call's ``MediaClock``, so feeding frames faster than real time gives the same
+result.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from dataclasses import dataclass
 import webrtcvad
 
 from voice.agent.config import AgentConfig
+from voice.audio.clock import MediaClock
 from voice.audio.frames import FRAME_BYTES, FRAME_MS, SAMPLE_RATE
 from voice.audio.mulaw import decode_to_pcm_bytes
 
@@ -47,13 +49,17 @@ class VoiceActivityDetector:
         eou_silence_ms: int = 600,
         min_utterance_ms: int = 200,
         max_utterance_ms: int = 15_000,
+        clock: MediaClock | None = None,
     ) -> None:
         self._vad = webrtcvad.Vad(aggressiveness)
         self._start_frames = max(1, start_ms // FRAME_MS)
         self._end_frames = max(1, eou_silence_ms // FRAME_MS)
         self._min_ms = min_utterance_ms
         self._max_ms = max_utterance_ms
-        self.frames = 0  # the media clock
+        # In a call the detector reads the call's clock, which the socket advances. Used on its own
+        # (tests, the benchmark's audio checks) it keeps a clock of its own and advances it per frame.
+        self._own_clock = clock is None
+        self.clock = clock if clock is not None else MediaClock()
         self.in_speech = False
         self.speech_start_ms = 0
         self._voiced_run = 0
@@ -61,28 +67,31 @@ class VoiceActivityDetector:
         self._last_voiced_end_ms = 0
 
     @classmethod
-    def from_config(cls, config: AgentConfig) -> VoiceActivityDetector:
+    def from_config(cls, config: AgentConfig, *, clock: MediaClock | None = None) -> VoiceActivityDetector:
         return cls(
             aggressiveness=config.vad_aggressiveness,
             eou_silence_ms=config.eou_silence_ms,
             min_utterance_ms=config.min_utterance_ms,
             max_utterance_ms=config.max_utterance_ms,
+            clock=clock,
         )
 
     @property
     def now_ms(self) -> int:
-        return self.frames * FRAME_MS
+        return self.clock.ms
 
     def is_voiced(self, frame: bytes) -> bool:
-        return self._vad.is_speech(decode_to_pcm_bytes(frame), SAMPLE_RATE)
+        return bool(self._vad.is_speech(decode_to_pcm_bytes(frame), SAMPLE_RATE))  # webrtcvad is untyped
 
-    def push(self, frame: bytes) -> VadEvent | None:
-        """One 160-byte mu-law frame; returns the event it caused, if any."""
+    def push(self, frame: bytes, *, behind: int = 0) -> VadEvent | None:
+        """One 160-byte mu-law frame; returns the event it caused, if any. ``behind``: bytes of audio the
+        clock has already counted that come after this frame (the rest of a payload of several frames)."""
         if len(frame) != FRAME_BYTES:
             raise ValueError("VAD frames are 160 bytes (20 ms of 8 kHz mu-law)")
         voiced = self.is_voiced(frame)
-        self.frames += 1
-        now = self.frames * FRAME_MS
+        if self._own_clock:
+            self.clock.advance(frame)
+        now = self.clock.ms_before(behind)  # where this frame ends
         if voiced:
             self._voiced_run += 1
             self._unvoiced_run = 0

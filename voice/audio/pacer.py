@@ -21,7 +21,7 @@ import asyncio
 import contextlib
 import itertools
 from collections import deque
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, cast
 
 from voice.audio.frames import FRAME_BYTES, FRAME_MS
 
@@ -227,7 +227,12 @@ class Pacer:
             # Send everything ready that fits: the opening burst, or more than a batch after a late wake-up.
             fits = int((self._lead - (self._play_end - now)) / _FRAME_S + 1e-6)
             count = min(ready, max(fits, 1))
-            payload = queue.popleft() if count == 1 else b"".join([queue.popleft() for _ in range(count)])
+            # The ``count`` items at the head are frames: ``ready`` stopped at the first mark.
+            payload = (
+                cast(bytes, queue.popleft())
+                if count == 1
+                else b"".join(cast("list[bytes]", [queue.popleft() for _ in range(count)]))
+            )
             self._play_end += count * _FRAME_S
             self.sent_ms += count * FRAME_MS
             self.frames_sent += count

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
-import soxr
+import soxr  # no type hints: what it returns is annotated where we return it
 
 
 def resample(pcm: np.ndarray, from_rate: int, to_rate: int, *, quality: str = "HQ") -> np.ndarray:
@@ -11,7 +11,8 @@ def resample(pcm: np.ndarray, from_rate: int, to_rate: int, *, quality: str = "H
     samples = np.ascontiguousarray(pcm, dtype=np.int16)
     if from_rate == to_rate or samples.size == 0:
         return samples.copy()
-    return soxr.resample(samples, from_rate, to_rate, quality=quality)
+    resampled: np.ndarray = soxr.resample(samples, from_rate, to_rate, quality=quality)
+    return resampled
 
 
 class StreamResampler:
@@ -32,9 +33,11 @@ class StreamResampler:
         samples = np.ascontiguousarray(pcm, dtype=np.int16)
         if self._stream is None:
             return samples.copy()
-        return self._stream.resample_chunk(samples, last=False)
+        chunk: np.ndarray = self._stream.resample_chunk(samples, last=False)
+        return chunk
 
     def flush(self) -> np.ndarray:
         if self._stream is None:
             return np.zeros(0, dtype=np.int16)
-        return self._stream.resample_chunk(np.zeros(0, dtype=np.int16), last=True)
+        rest: np.ndarray = self._stream.resample_chunk(np.zeros(0, dtype=np.int16), last=True)
+        return rest

@@ -79,7 +79,8 @@ def to_mono(samples: np.ndarray) -> np.ndarray:
         return samples
     if samples.shape[1] == 1:
         return samples[:, 0].copy()
-    return samples.astype(np.int32).mean(axis=1).astype(np.int16)
+    mono: np.ndarray = samples.astype(np.int32).mean(axis=1).astype(np.int16)
+    return mono
 
 
 def read_wav_8k_mono(data: bytes) -> np.ndarray:

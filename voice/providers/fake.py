@@ -22,7 +22,7 @@ from voice.providers.base import LLMEvent, ProviderError, TextDelta, ToolCall, T
 HISTORY_LIMIT = 500  # fakes may be shared by every call of a process: remember recent inputs only
 
 
-def _remember(items: list, item: Any) -> None:
+def _remember(items: list[Any], item: Any) -> None:
     items.append(item)
     if len(items) > HISTORY_LIMIT:
         del items[: len(items) - HISTORY_LIMIT]

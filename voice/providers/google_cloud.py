@@ -11,7 +11,7 @@ import contextlib
 import json
 import logging
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, cast
 
 import grpc
 from google.api_core import exceptions as google_exceptions
@@ -38,10 +38,13 @@ def load_credentials(credentials_json: str | None = None, credentials_path: str 
     from google.oauth2 import service_account
 
     scopes = ["https://www.googleapis.com/auth/cloud-platform"]
+    credentials: Credentials  # google.oauth2's constructors are not annotated
     if credentials_json:
-        return service_account.Credentials.from_service_account_info(json.loads(credentials_json), scopes=scopes)
+        credentials = service_account.Credentials.from_service_account_info(json.loads(credentials_json), scopes=scopes)
+        return credentials
     if credentials_path:
-        return service_account.Credentials.from_service_account_file(credentials_path, scopes=scopes)
+        credentials = service_account.Credentials.from_service_account_file(credentials_path, scopes=scopes)
+        return credentials
     return None
 
 
@@ -104,7 +107,8 @@ class GoogleASR:
         self.model = model
 
     def client(self) -> SpeechAsyncClient:
-        return self._where.client(SpeechAsyncClient, SpeechGrpcAsyncIOTransport)
+        client: SpeechAsyncClient = self._where.client(SpeechAsyncClient, SpeechGrpcAsyncIOTransport)
+        return client
 
     def recognition_config(self, language: str, **extra: Any) -> cloud_speech.RecognitionConfig:
         return cloud_speech.RecognitionConfig(
@@ -194,7 +198,7 @@ class GoogleTranscriber:
         self._chunk += mulaw
         if len(self._chunk) >= self.CHUNK:
             self._flush()
-        if self._stream.sent > self._asr.stream_hard_limit_s * RATE:
+        if cast(_Stream, self._stream).sent > self._asr.stream_hard_limit_s * RATE:  # set by _start_stream
             self._restart()  # no final came in time (silence, or a caller who never pauses)
 
     def _flush(self) -> None:
@@ -231,7 +235,8 @@ class GoogleTranscriber:
             yield cloud_speech.StreamingRecognizeRequest(audio_content=chunk)
 
     async def _consume(self, stream: _Stream) -> None:
-        call = None
+        # A gRPC call (it has cancel()), though the client's hints only promise an async iterable.
+        call: grpc.aio.StreamStreamCall | None = None
         try:
             call = await self._asr.client().streaming_recognize(requests=self._requests(stream))
             async for response in call:
@@ -319,7 +324,8 @@ class GoogleTTS:
         self.default_voice = default_voice
 
     def client(self) -> TextToSpeechAsyncClient:
-        return self._where.client(TextToSpeechAsyncClient, TextToSpeechGrpcAsyncIOTransport)
+        client: TextToSpeechAsyncClient = self._where.client(TextToSpeechAsyncClient, TextToSpeechGrpcAsyncIOTransport)
+        return client
 
     async def synthesize(self, text: str, *, voice: str, language: str) -> AsyncIterator[bytes]:
         name = voice if voice.lower().startswith(language.lower().split("-")[0]) else self.default_voice

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import openai
@@ -18,6 +18,13 @@ from voice.audio import mulaw
 from voice.audio.resample import StreamResampler
 from voice.audio.wav import mulaw_to_wav
 from voice.providers.base import LLMEvent, ProviderError, TextDelta, ToolCall, ToolSpec
+
+if TYPE_CHECKING:
+    from openai import AsyncStream
+    from openai.types.chat import ChatCompletionChunk, ChatCompletionMessageParam
+
+# Typing notes: our provider interface carries messages as plain dicts already in the chat format, and the
+# option dicts spread into create() hide that stream=True picks the streaming overload; casts state both.
 
 OPENAI_TTS_RATE = 24_000  # response_format="pcm" is 24 kHz 16-bit mono little-endian
 OPENAI_VOICES = frozenset(
@@ -146,11 +153,18 @@ class OpenAILLM:
         return {} if self.temperature is None else {"temperature": self.temperature}
 
     async def stream_reply(self, messages: list[dict[str, Any]], tools: list[ToolSpec]) -> AsyncIterator[LLMEvent]:
-        extra = {"tools": [tool_schema(t) for t in tools]} if tools else {}
+        extra: dict[str, Any] = {"tools": [tool_schema(t) for t in tools]} if tools else {}
         calls: dict[int, dict[str, str]] = {}  # tool-call fragments by index, joined at the end
         try:
-            stream = await self._client.get().chat.completions.create(
-                model=self.model, messages=messages, stream=True, **extra, **self._options()
+            stream = cast(
+                "AsyncStream[ChatCompletionChunk]",
+                await self._client.get().chat.completions.create(
+                    model=self.model,
+                    messages=cast("list[ChatCompletionMessageParam]", messages),
+                    stream=True,
+                    **extra,
+                    **self._options(),
+                ),
             )
             async with stream:
                 async for chunk in stream:
@@ -174,7 +188,7 @@ class OpenAILLM:
         try:
             async with asyncio.timeout(self.timeout_s * 3):
                 result = await self._client.get().chat.completions.create(
-                    model=self.model, messages=messages, **self._options()
+                    model=self.model, messages=cast("list[ChatCompletionMessageParam]", messages), **self._options()
                 )
         except _ERRORS as exc:
             raise _failure("chat completion", exc) from exc

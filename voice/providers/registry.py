@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, TypedDict
+
 from voice.providers.base import ASRProvider, LLMProvider, Providers, TTSProvider
 from voice.providers.espeak import EspeakTTS, espeak_available
 
@@ -9,6 +11,24 @@ ASR_CHOICES = ("google", "openai", "fake")
 LLM_CHOICES = ("openai", "fake")
 TTS_CHOICES = ("google", "openai", "espeak", "fake")
 FAKE_TRANSCRIPT = "שלום, אני רוצה לשמוע פרטים על השירות שלכם"
+
+if TYPE_CHECKING:
+    from google.auth.credentials import Credentials
+
+
+class _OpenAIArgs(TypedDict):
+    """What every OpenAI provider is built with."""
+
+    api_key: str
+    base_url: str | None
+
+
+class _GoogleArgs(TypedDict, total=False):
+    """What every Google provider is built with (empty when no Google provider is chosen)."""
+
+    credentials: Credentials | None
+    endpoint: str | None
+    plaintext: bool
 
 
 def build_providers(
@@ -41,8 +61,8 @@ def build_providers(
             raise ValueError(f"unknown {role} provider {name!r}; choose one of {', '.join(choices)}")
     if "openai" in (asr, llm, tts) and not openai_api_key:
         raise ValueError("the openai providers need OPENAI_API_KEY")
-    openai_args = {"api_key": openai_api_key, "base_url": openai_base_url}
-    google_args = {}
+    openai_args: _OpenAIArgs = {"api_key": openai_api_key, "base_url": openai_base_url}
+    google_args: _GoogleArgs = {}
     if "google" in (asr, tts):
         from voice.providers.google_cloud import load_credentials
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import binascii
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -91,7 +92,7 @@ class Stop:
 InboundMessage = Connected | Start | Media | Dtmf | Mark | Stop
 
 
-def _json_object(text: str | bytes) -> dict:
+def _json_object(text: str | bytes) -> dict[str, Any]:
     try:
         data = orjson.loads(text)
     except (orjson.JSONDecodeError, UnicodeDecodeError) as exc:
@@ -204,7 +205,7 @@ def _parse_stop(data: dict[str, Any]) -> Stop:
     )
 
 
-_PARSERS = {
+_PARSERS: dict[str, Callable[[dict[str, Any]], InboundMessage]] = {
     "connected": _parse_connected,
     "start": _parse_start,
     "dtmf": _parse_dtmf,

@@ -13,6 +13,7 @@ import hmac
 from collections.abc import Mapping
 from typing import Any
 
+# twilio ships no type hints: what its validator returns is annotated where we return it.
 from twilio.request_validator import RequestValidator, get_signature_algorithm
 
 SIGNATURE_HEADER = "X-Twilio-Signature"
@@ -33,12 +34,14 @@ def is_valid_signature(
     if not signature or not auth_token:
         return False
     algorithm = get_signature_algorithm(signature_settings) if signature_settings else None
-    return RequestValidator(auth_token).validate(url, params or {}, signature, algorithm=algorithm)
+    valid: bool = RequestValidator(auth_token).validate(url, params or {}, signature, algorithm=algorithm)
+    return valid
 
 
 def sign(auth_token: str, url: str, params: Mapping[str, Any] | None = None) -> str:
     """The signature Twilio would send (the simulator uses this to play Twilio)."""
-    return RequestValidator(auth_token).compute_signature(url, params or {})
+    signature: str = RequestValidator(auth_token).compute_signature(url, params or {})
+    return signature
 
 
 def call_token(secret: str, call_sid: str) -> str:

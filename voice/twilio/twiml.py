@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+# twilio ships no type hints: what its builder returns is annotated where we return it.
 from twilio.twiml.voice_response import Connect, VoiceResponse
 
 CONTENT_TYPE = "text/xml; charset=utf-8"
@@ -36,7 +37,8 @@ def connect_stream(
     for name, value in parameters.items():
         stream.parameter(name=name, value=value)
     response.append(connect)
-    return response.to_xml()
+    xml: str = response.to_xml()
+    return xml
 
 
 def voicemail(
@@ -67,17 +69,20 @@ def voicemail(
     )
     response.say(thanks, language=HEBREW, voice=HEBREW_VOICE)
     response.hangup()
-    return response.to_xml()
+    xml: str = response.to_xml()
+    return xml
 
 
 def hangup() -> str:
     response = VoiceResponse()
     response.hangup()
-    return response.to_xml()
+    xml: str = response.to_xml()
+    return xml
 
 
 def thanks_and_hangup(text: str = THANKS) -> str:
     response = VoiceResponse()
     response.say(text, language=HEBREW, voice=HEBREW_VOICE)
     response.hangup()
-    return response.to_xml()
+    xml: str = response.to_xml()
+    return xml

@@ -6,83 +6,13 @@ from __future__ import annotations
 import asyncio
 import itertools
 from dataclasses import replace
-from pathlib import Path
 
-import pytest
-
-from tests.support.agent_doubles import FakeTwilio, ManualClock, MemoryReporter, settle, until
+from tests.support.agent_doubles import ManualClock, settle, until
 from tests.support.caller_audio import caller_says, frames, silence, voiced
-from voice.agent.config import AgentConfig
-from voice.agent.session import AgentSession
+from tests.voice.agent.calls import CONFIG
 from voice.agent.turns import TurnState
-from voice.audio.pacer import Clock, LoopClock
-from voice.providers.base import ProviderError, Providers, ToolCall
+from voice.providers.base import ProviderError
 from voice.providers.fake import FakeASR, FakeLLM, FakeReply, FakeTTS
-
-CONFIG = AgentConfig(idle_prompt_ms=60_000, max_call_ms=600_000)
-
-
-class Call:
-    """One call: the session, its providers, Twilio and the CRM."""
-
-    def __init__(
-        self,
-        tmp_path: Path,
-        *,
-        config: AgentConfig = CONFIG,
-        asr: FakeASR | None = None,
-        llm: FakeLLM | None = None,
-        tts: FakeTTS | None = None,
-        fallback: FakeTTS | None = None,
-        clock: Clock | None = None,
-        echo_marks: bool = True,
-        **session_options,
-    ) -> None:
-        self.tmp_path = tmp_path
-        self.config = config
-        self.asr = asr or FakeASR(default="")
-        self.llm = llm or FakeLLM()
-        self.tts = tts or FakeTTS()
-        self.fallback = fallback
-        self.clock = clock or LoopClock(speed=50)  # audio "plays" 50x faster than real time
-        self.twilio = FakeTwilio(echo_marks=echo_marks)
-        self.crm = MemoryReporter()
-        providers = Providers(asr=self.asr, llm=self.llm, tts=self.tts, fallback_tts=fallback)
-        self.session = AgentSession(config, providers, self.twilio, self.crm, clock=self.clock, **session_options)
-        self.twilio.handler = self.session
-
-    async def feed(self, audio: bytes) -> None:
-        for frame in frames(audio):
-            await self.session.media(frame)
-
-    async def say(self, text: str, *, then_silence_ms: int = 800) -> None:
-        await self.feed(caller_says(text, self.tmp_path) + silence(then_silence_ms))
-
-    async def quiet(self) -> None:
-        """Wait until the agent has finished whatever it was doing and listens again."""
-        manual = self.clock if isinstance(self.clock, ManualClock) else None
-        await until(lambda: not self.session.busy and self.session.turns.state is TurnState.LISTENING, clock=manual)
-
-    async def greeted(self) -> None:
-        await self.session.start()
-        await self.quiet()
-
-    def agent(self):
-        return [u for u in self.crm.utterances if u.speaker == "agent"]
-
-
-@pytest.fixture
-async def call(tmp_path):
-    created = []
-
-    def make(**options) -> Call:
-        c = Call(tmp_path, **options)
-        created.append(c)
-        return c
-
-    yield make
-    for c in created:
-        await c.session.stop()
 
 
 async def test_greets_once_and_never_again(call):
@@ -335,62 +265,6 @@ async def test_dtmf_reaches_the_model_as_a_user_message(call):
     assert ("dtmf", 0, {"digit": "1"}) in c.crm.events
     assert c.llm.calls[0][-1] == {"role": "user", "content": "[DTMF: 1]"}
     assert c.agent()[-1].text == "בחרתם באפשרות אחת."
-
-
-async def test_tool_calls_update_the_lead_and_the_reply_continues(call):
-    save = ToolCall("call_1", "save_lead_details", {"name": "דנה", "interest": "ביטוח רכב"})
-    note = ToolCall("call_2", "add_note", {"note": "מעדיפה וואטסאפ"})
-    c = call(
-        asr=FakeASR(["קוראים לי דנה ואני מחפשת ביטוח רכב", "מתי תתקשרו?"]),
-        llm=FakeLLM([FakeReply(text="רגע, אני רושמת.", tool_calls=[save, note]), "תודה דנה, נחזור אלייך."]),
-    )
-    await c.greeted()
-    await c.feed(voiced(800) + silence(800))
-    await until(lambda: len(c.agent()) == 2)
-    assert c.crm.lead == {"name": "דנה", "interest": "ביטוח רכב"}
-    assert c.crm.notes == ["מעדיפה וואטסאפ"]
-    tool_events = c.crm.payloads("tool_call")
-    assert tool_events[0] == {
-        "name": "save_lead_details",
-        "args": {"name": "דנה", "interest": "ביטוח רכב"},
-        "changed": {"name": "דנה", "interest": "ביטוח רכב"},
-        "ok": True,
-    }
-    assert tool_events[1]["name"] == "add_note"
-    # The second model call saw its tool calls and their results.
-    second = c.llm.calls[1]
-    assert second[-3]["role"] == "assistant" and [t["id"] for t in second[-3]["tool_calls"]] == [
-        "call_1",
-        "call_2",
-    ]
-    assert second[-2]["role"] == "tool" and second[-2]["tool_call_id"] == "call_1"
-    assert '"changed"' in second[-2]["content"]
-    assert c.agent()[-1].text == "רגע, אני רושמת. תודה דנה, נחזור אלייך."
-    # Known facts go into the system prompt of the next turn.
-    await c.feed(voiced(600) + silence(800))
-    await until(lambda: len(c.llm.calls) == 3)
-    assert "דנה" in c.llm.calls[2][0]["content"]
-
-
-async def test_end_call_tool_says_goodbye_then_ends(call):
-    bye = ToolCall("call_9", "end_call", {"reason": "caller_done"})
-    c = call(asr=FakeASR(["זהו, תודה"]), llm=FakeLLM([FakeReply(text="שמחתי לעזור.", tool_calls=[bye])]))
-    await c.greeted()
-    await c.feed(voiced(600) + silence(800))
-    await until(lambda: c.crm.ended != [])
-    assert c.crm.ended == [("caller_done", False)]
-    assert c.agent()[-1].text == f"שמחתי לעזור. {CONFIG.goodbye}"
-    assert c.agent()[-1].interrupted is False  # it played out before the call ended
-    assert len(c.llm.calls) == 1
-
-
-async def test_lead_facts_known_before_the_call_reach_the_model(call):
-    config = replace(CONFIG, lead_facts={"name": "יוסי"})
-    c = call(config=config, asr=FakeASR(["היי"]))
-    await c.greeted()
-    await c.feed(voiced(600) + silence(800))
-    await until(lambda: c.llm.calls != [])
-    assert "יוסי" in c.llm.calls[0][0]["content"]
 
 
 async def test_media_time_does_not_depend_on_how_fast_frames_arrive(call, tmp_path):

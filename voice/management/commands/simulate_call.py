@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import os
+from typing import Any
 
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from voice.simulator.client import CallOptions, SimulationError, load_caller_audio, simulate_call
+from voice.simulator.webhook_client import DEFAULT_ACCOUNT_SID
 
 
 class Command(BaseCommand):
@@ -17,7 +19,7 @@ class Command(BaseCommand):
         "Twilio's playback buffer (marks, clear); prints a summary and can save what the agent said."
     )
 
-    def add_arguments(self, parser) -> None:
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--url", default="http://127.0.0.1:8000", help="server base URL (http or https)")
         parser.add_argument("--wav", help="what the caller says (any WAV; converted to 8 kHz mu-law)")
         parser.add_argument("--from", dest="from_number", default="+972501234567", help="caller number")
@@ -38,7 +40,7 @@ class Command(BaseCommand):
             help="Twilio auth token used to sign (default: TWILIO_AUTH_TOKEN from the environment/settings)",
         )
 
-    def handle(self, *args, **opts) -> None:
+    def handle(self, *args: Any, **opts: Any) -> None:
         token = opts["auth_token"] or os.environ.get("TWILIO_AUTH_TOKEN") or settings.TWILIO_AUTH_TOKEN
         if not token:
             raise CommandError("no Twilio auth token: set TWILIO_AUTH_TOKEN or pass --auth-token")
@@ -50,7 +52,7 @@ class Command(BaseCommand):
             caller_audio=load_caller_audio(opts["wav"]) if opts["wav"] else b"",
             from_number=opts["from_number"],
             to_number=opts["to_number"],
-            account_sid=settings.TWILIO_ACCOUNT_SID or "AC" + "0" * 32,
+            account_sid=settings.TWILIO_ACCOUNT_SID or DEFAULT_ACCOUNT_SID,
             speed=opts["speed"],
             silence_s=opts["silence"],
             subprotocol=not opts["no_subprotocol"],

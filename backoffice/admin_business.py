@@ -1,0 +1,232 @@
+"""Business settings: what the agent says and how it listens. Owners edit them; sales staff only look."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from asgiref.sync import async_to_sync
+from django.contrib import admin
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotAllowed
+from django.urls import path, reverse
+from django.utils.translation import gettext_lazy as _
+
+from backoffice.admin_scoping import ScopedAdmin
+from backoffice.forms import MAX_GREETING_CHARS, BusinessForm, PhoneNumberForm
+from crm import selectors
+from crm.models import Business, Membership, PhoneNumber
+from crm.staff_groups import sync_staff_groups
+
+logger = logging.getLogger(__name__)
+
+# The groups created by migration 0003_groups; a membership puts its user in the matching one.
+PREVIEW_TIMEOUT_S = 20.0
+
+
+def owns(request: HttpRequest, business: Business | None) -> bool:
+    return business is None or selectors.owned_businesses_for(request.user).filter(pk=business.pk).exists()
+
+
+class OwnerEditableInline(admin.TabularInline):
+    """Rows that belong to a business: editable by its owners, visible to the rest of its staff."""
+
+    extra = 0
+
+    def has_add_permission(self, request: HttpRequest, obj=None) -> bool:
+        return super().has_add_permission(request, obj) and owns(request, obj)
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return super().has_change_permission(request, obj) and owns(request, obj)
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return super().has_delete_permission(request, obj) and owns(request, obj)
+
+
+class PhoneNumberInline(OwnerEditableInline):
+    model = PhoneNumber
+    form = PhoneNumberForm
+    verbose_name_plural = _("phone numbers that reach the agent")
+
+
+class MembershipInline(admin.TabularInline):
+    """Who works here. Accounts are created by a superuser, who also assigns them; owners see the list."""
+
+    model = Membership
+    extra = 0
+    autocomplete_fields = ["user"]
+
+    def has_add_permission(self, request: HttpRequest, obj=None) -> bool:
+        return request.user.is_superuser
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return request.user.is_superuser
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return request.user.is_superuser
+
+
+@admin.register(Business)
+class BusinessAdmin(ScopedAdmin):
+    scoped_queryset = staticmethod(selectors.businesses_for)
+    form = BusinessForm
+    change_form_template = "admin/crm/business/change_form.html"
+    list_display = [
+        "name",
+        "agent_mode",
+        "agent_enabled",
+        "language",
+        "voice_name",
+        "record_calls",
+        "is_default",
+    ]
+    list_filter = ["agent_mode", "agent_enabled", "language"]
+    search_fields = ["name", "phone_numbers__number"]
+    inlines = [PhoneNumberInline, MembershipInline]
+    readonly_fields = ["created_at", "updated_at"]
+    fieldsets = [
+        (None, {"fields": ["name", "is_default", "agent_enabled", "agent_mode"]}),
+        (
+            _("What the agent says"),
+            {
+                "fields": ["greeting", "system_prompt"],
+                "description": _("The greeting is spoken as the call is answered; the prompt guides every reply."),
+            },
+        ),
+        (_("Voice and language"), {"fields": ["voice_name", "language", "time_zone"]}),
+        (
+            _("Turn-taking"),
+            {
+                "fields": ["eou_silence_ms", "barge_in_min_ms", "idle_prompt_seconds", "max_call_minutes"],
+                "description": _(
+                    "How long a pause ends the caller's turn, how much speech interrupts the agent, "
+                    "and when a quiet or long call ends."
+                ),
+            },
+        ),
+        (
+            _("Voicemail"),
+            {
+                "fields": ["fallback_message", "fallback_audio"],
+                "description": _("Played when the agent is off or cannot continue; an uploaded recording wins."),
+            },
+        ),
+        (_("Recording"), {"fields": ["record_calls", "twilio_recording"]}),
+        (_("Record"), {"fields": ["created_at", "updated_at"], "classes": ["collapse"]}),
+    ]
+
+    def get_fieldsets(self, request: HttpRequest, obj=None):
+        fieldsets = super().get_fieldsets(request, obj)
+        if request.user.is_superuser:
+            return fieldsets
+        # Which business answers unclaimed numbers is a server-wide choice.
+        return [
+            (name, {**options, "fields": [f for f in options["fields"] if f != "is_default"]})
+            for name, options in fieldsets
+        ]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return request.user.is_superuser
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return request.user.is_superuser
+
+    def has_change_permission(self, request: HttpRequest, obj: Business | None = None) -> bool:
+        if not super().has_change_permission(request, obj):
+            return False
+        if obj is None:
+            return selectors.owned_businesses_for(request.user).exists()
+        return owns(request, obj)
+
+    def save_formset(self, request: HttpRequest, form, formset, change: bool) -> None:
+        super().save_formset(request, form, formset, change)
+        if formset.model is Membership:
+            users = {m.user for m in formset.new_objects + [m for m, _ in formset.changed_objects]}
+            users |= {m.user for m in formset.deleted_objects}
+            for user in users:
+                sync_staff_groups(user)
+
+    # --- "Preview greeting": the configured TTS renders the text, the browser plays it.
+    def get_urls(self):
+        urls = super().get_urls()
+        preview = path(
+            "<path:object_id>/preview-greeting/",
+            self.admin_site.admin_view(self.preview_greeting_view),
+            name="crm_business_preview_greeting",
+        )
+        return [preview, *urls]
+
+    def render_change_form(self, request: HttpRequest, context, add=False, change=False, form_url="", obj=None):
+        if obj is not None:
+            context["preview_greeting_url"] = reverse("admin:crm_business_preview_greeting", args=[obj.pk])
+        return super().render_change_form(request, context, add, change, form_url, obj)
+
+    def preview_greeting_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        return _preview_greeting(self, request, object_id)
+
+
+def _preview_greeting(model_admin: BusinessAdmin, request: HttpRequest, object_id: str) -> HttpResponse:
+    if request.method not in ("GET", "HEAD"):
+        return HttpResponseNotAllowed(["GET", "HEAD"])
+    business = model_admin.get_object(request, object_id)
+    if business is None:
+        raise Http404(_("No such business."))
+    if not model_admin.has_view_permission(request, business):
+        raise PermissionDenied
+    # The text being edited (not yet saved) may be previewed; it is never stored here.
+    text = (request.GET.get("text") or business.greeting).strip()[:MAX_GREETING_CHARS]
+    if not text:
+        return HttpResponse(_("The greeting is empty."), status=400, content_type="text/plain; charset=utf-8")
+    try:
+        wav = render_speech_wav(text, voice=business.voice_name, language=business.language)
+    except PreviewUnavailable as exc:
+        logger.warning("greeting preview failed for business %s: %s", business.pk, exc)
+        return HttpResponse(
+            _("The voice could not be rendered right now. Try again in a minute."),
+            status=503,
+            content_type="text/plain; charset=utf-8",
+        )
+    response = HttpResponse(wav, content_type="audio/wav")
+    response["Cache-Control"] = "no-store"
+    response["Content-Disposition"] = 'inline; filename="greeting-preview.wav"'
+    return response
+
+
+class PreviewUnavailable(Exception):
+    """No TTS could render the text."""
+
+
+def _tts_chain() -> list:
+    """The configured TTS and its fallback, exactly as calls get them; espeak-ng alone if misconfigured."""
+    from voice.provider_settings import providers_from_settings
+    from voice.providers.espeak import EspeakTTS, espeak_available
+
+    try:
+        providers = providers_from_settings()
+    except ValueError as exc:  # e.g. OpenAI named without a key: the offline voice still previews
+        logger.warning("providers not configured (%s); previewing with espeak-ng", exc)
+        return [EspeakTTS()] if espeak_available() else []
+    return [tts for tts in (providers.tts, providers.fallback_tts) if tts is not None]
+
+
+async def _synthesize(tts, text: str, voice: str, language: str) -> bytes:
+    async with asyncio.timeout(PREVIEW_TIMEOUT_S):
+        return b"".join([chunk async for chunk in tts.synthesize(text, voice=voice, language=language)])
+
+
+def render_speech_wav(text: str, *, voice: str, language: str) -> bytes:
+    """8 kHz mu-law from the TTS, as the caller would hear it, wrapped as a WAV the browser plays."""
+    from voice.audio.wav import mulaw_to_wav
+    from voice.providers.base import ProviderError
+
+    errors = []
+    for tts in _tts_chain():
+        try:
+            audio = async_to_sync(_synthesize)(tts, text, voice, language)
+        except (ProviderError, TimeoutError, OSError) as exc:
+            errors.append(f"{type(tts).__name__}: {exc}")
+            continue
+        if audio:
+            return mulaw_to_wav(audio)
+        errors.append(f"{type(tts).__name__}: no audio")
+    raise PreviewUnavailable("; ".join(errors) or "no text-to-speech configured")

@@ -1,0 +1,227 @@
+"""Admin forms: validation that speaks to the person editing, in words that translate to Hebrew."""
+
+from __future__ import annotations
+
+import os
+
+from django import forms
+from django.core.exceptions import ValidationError
+from django.utils.translation import gettext_lazy as _
+
+from crm.models import Business, Lead, Membership, PhoneNumber
+from crm.phones import normalize_phone
+
+# A system prompt is sent on every turn; past this it costs latency and money and crowds out the call.
+MAX_SYSTEM_PROMPT_CHARS = 8000
+MAX_GREETING_CHARS = 500
+MAX_FALLBACK_AUDIO_BYTES = 5 * 1024 * 1024
+FALLBACK_AUDIO_EXTENSIONS = (".wav", ".mp3")
+
+
+def clean_phone(value: str) -> str:
+    """E.164 for any common way of writing a number, or a clear error."""
+    phone = normalize_phone(value)
+    if phone is None:
+        raise ValidationError(
+            _("“%(value)s” is not a phone number. Write it like 050-1234567 or +972501234567."),
+            code="invalid_phone",
+            params={"value": value},
+        )
+    return phone
+
+
+class BusinessForm(forms.ModelForm):
+    class Meta:
+        model = Business
+        fields = [
+            "name",
+            "is_default",
+            "agent_enabled",
+            "agent_mode",
+            "greeting",
+            "system_prompt",
+            "voice_name",
+            "language",
+            "time_zone",
+            "eou_silence_ms",
+            "barge_in_min_ms",
+            "idle_prompt_seconds",
+            "max_call_minutes",
+            "fallback_message",
+            "fallback_audio",
+            "record_calls",
+            "twilio_recording",
+        ]
+        widgets = {
+            "greeting": forms.Textarea(attrs={"rows": 3, "dir": "auto", "cols": 80}),
+            "system_prompt": forms.Textarea(attrs={"rows": 12, "dir": "auto", "cols": 80}),
+            "fallback_message": forms.Textarea(attrs={"rows": 3, "dir": "auto", "cols": 80}),
+            "name": forms.TextInput(attrs={"dir": "auto"}),
+            "voice_name": forms.TextInput(attrs={"dir": "ltr"}),
+            "language": forms.TextInput(attrs={"dir": "ltr", "size": 8}),
+            "time_zone": forms.TextInput(attrs={"dir": "ltr"}),
+        }
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # Emptiness is checked below with messages that say why it matters, not "this field is required".
+        for name in ("greeting", "system_prompt", "fallback_message", "voice_name"):
+            if name in self.fields:
+                self.fields[name].required = False
+
+    def clean_greeting(self) -> str:
+        greeting = (self.cleaned_data.get("greeting") or "").strip()
+        if not greeting:
+            raise ValidationError(
+                _("The greeting is empty: callers would hear silence. Write what the agent says first."),
+                code="empty_greeting",
+            )
+        if len(greeting) > MAX_GREETING_CHARS:
+            raise ValidationError(
+                _("The greeting is too long (%(count)d characters; at most %(max)d). Keep it short."),
+                code="long_greeting",
+                params={"count": len(greeting), "max": MAX_GREETING_CHARS},
+            )
+        return greeting
+
+    def clean_system_prompt(self) -> str:
+        prompt = (self.cleaned_data.get("system_prompt") or "").strip()
+        if not prompt:
+            raise ValidationError(
+                _("The system prompt is empty: tell the agent who it is and what to ask."),
+                code="empty_prompt",
+            )
+        if len(prompt) > MAX_SYSTEM_PROMPT_CHARS:
+            raise ValidationError(
+                _("The system prompt is too long for the model (%(count)d characters; at most %(max)d). Shorten it."),
+                code="long_prompt",
+                params={"count": len(prompt), "max": MAX_SYSTEM_PROMPT_CHARS},
+            )
+        return prompt
+
+    def clean_voice_name(self) -> str:
+        voice = (self.cleaned_data.get("voice_name") or "").strip()
+        if not voice:
+            raise ValidationError(_("Choose a voice for the agent."), code="empty_voice")
+        return voice
+
+    def clean_language(self) -> str:
+        language = (self.cleaned_data.get("language") or "").strip()
+        parts = language.split("-")
+        if not (len(parts) == 2 and len(parts[0]) == 2 and parts[0].isalpha() and parts[1].isalnum()):
+            raise ValidationError(
+                _("Write the language as a BCP-47 code such as he-IL or en-US."), code="invalid_language"
+            )
+        return f"{parts[0].lower()}-{parts[1].upper()}"
+
+    def clean_fallback_audio(self):
+        audio = self.cleaned_data.get("fallback_audio")
+        if audio and hasattr(audio, "size"):
+            extension = os.path.splitext(audio.name)[1].lower()
+            if extension not in FALLBACK_AUDIO_EXTENSIONS:
+                raise ValidationError(_("The voicemail audio must be a WAV or MP3 file."), code="invalid_audio_type")
+            if audio.size > MAX_FALLBACK_AUDIO_BYTES:
+                raise ValidationError(_("The voicemail audio is too large (at most 5 MB)."), code="audio_too_large")
+        return audio
+
+    def clean(self):
+        cleaned = super().clean()
+        message = (cleaned.get("fallback_message") or "").strip()
+        cleaned["fallback_message"] = message
+        has_audio = bool(cleaned.get("fallback_audio"))
+        if not message and not has_audio and "fallback_audio" not in self.errors:
+            self.add_error(
+                "fallback_message",
+                ValidationError(_("Write a voicemail message or upload a voicemail recording."), code="no_fallback"),
+            )
+        if cleaned.get("twilio_recording") and not cleaned.get("record_calls"):
+            self.add_error(
+                "twilio_recording",
+                ValidationError(
+                    _("Twilio recording needs “record calls” to be on."), code="recording_needs_record_calls"
+                ),
+            )
+        return cleaned
+
+
+class PhoneNumberForm(forms.ModelForm):
+    class Meta:
+        model = PhoneNumber
+        fields = ["number", "label"]
+        widgets = {"number": forms.TextInput(attrs={"dir": "ltr"})}
+
+    def clean_number(self) -> str:
+        number = clean_phone(self.cleaned_data.get("number") or "")
+        taken = PhoneNumber.objects.filter(number=number).exclude(pk=self.instance.pk)
+        if taken.exists():
+            raise ValidationError(
+                _("%(number)s already routes calls to another business."),
+                code="number_taken",
+                params={"number": number},
+            )
+        return number
+
+
+class LeadForm(forms.ModelForm):
+    class Meta:
+        model = Lead
+        fields = [
+            "name",
+            "phone",
+            "business",
+            "status",
+            "owner",
+            "next_follow_up",
+            "callback_time",
+            "notes",
+            "interest",
+            "source",
+        ]
+        widgets = {
+            "phone": forms.TextInput(attrs={"dir": "ltr"}),
+            "name": forms.TextInput(attrs={"dir": "auto"}),
+            "interest": forms.TextInput(attrs={"dir": "auto", "size": 60}),
+            "notes": forms.Textarea(attrs={"rows": 5, "dir": "auto"}),
+            "next_follow_up": forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
+        }
+
+    def clean_phone(self) -> str:
+        return clean_phone(self.cleaned_data.get("phone") or "")
+
+    def clean(self):
+        cleaned = super().clean()
+        business, owner, phone = cleaned.get("business"), cleaned.get("owner"), cleaned.get("phone")
+        if business and owner and not Membership.objects.filter(user=owner, business=business).exists():
+            self.add_error(
+                "owner", _("%(user)s does not work for %(business)s.") % {"user": owner, "business": business}
+            )
+        if business and phone:
+            duplicate = Lead.objects.filter(business=business, phone=phone).exclude(pk=self.instance.pk).first()
+            if duplicate:
+                self.add_error(
+                    "phone",
+                    _("This business already has a lead with this number: %(lead)s.") % {"lead": duplicate},
+                )
+        return cleaned
+
+    def validate_unique(self):
+        # The (business, phone) duplicate is reported above in plain words; skip the generic message.
+        exclude = self._get_validation_exclusions()
+        exclude.update({"business", "phone"})
+        try:
+            self.instance.validate_unique(exclude=exclude)
+        except ValidationError as e:
+            self._update_errors(e)
+
+
+class AssignOwnerForm(forms.Form):
+    """The intermediate page of the "assign an owner" bulk action."""
+
+    # The queryset comes per request (the colleagues of the user), so the field cannot infer its model.
+    owner: forms.ModelChoiceField = forms.ModelChoiceField(
+        queryset=None, label=_("New owner"), required=False, empty_label=_("(nobody)")
+    )
+
+    def __init__(self, *args, owners=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["owner"].queryset = owners

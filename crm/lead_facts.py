@@ -1,0 +1,61 @@
+"""The facts a call can teach us about a lead: defined once, here.
+
+The agent's lead tool (its JSON schema), the prompt's "what we already know" block, the after-call and
+voicemail digests and the merge into the ``Lead`` row (``apply_lead_facts``, the one merge policy) all read
+this list, so adding a fact is one line here (plus the model field it names).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from django.utils import timezone
+
+if TYPE_CHECKING:  # no model import at run time: the list is read before Django's apps may be ready
+    from crm.models import Lead
+
+
+@dataclass(frozen=True)
+class LeadFact:
+    field: str  # the ``crm.models.Lead`` field it fills
+    description: str  # for the LLM (tool schema and digest), in English like the rest of the schemas
+
+
+LEAD_FACTS: tuple[LeadFact, ...] = (
+    LeadFact("name", "The caller's name"),
+    LeadFact("interest", "What the caller wants or asks about"),
+    LeadFact("callback_time", "When the caller wants a call back"),
+)
+
+LEAD_FACT_FIELDS: tuple[str, ...] = tuple(fact.field for fact in LEAD_FACTS)
+
+NOTE = "note"
+"""The key of a free-text note among the facts (the agent's add_note tool): appended, never a field."""
+
+
+def apply_lead_facts(lead: Lead, facts: Mapping[str, object]) -> dict[str, str]:
+    """Merge what a call taught us into ``lead``; the one merge policy for the agent's tool and both digests.
+
+    - A fact (``LEAD_FACT_FIELDS``): a non-empty new value replaces a different old one (what the caller
+      says now is the freshest word, also over a name typed in earlier); empty never erases. Values are
+      stripped and cut to the field's length.
+    - ``NOTE``: appended to the notes on a line of its own, stamped with the local date and time.
+
+    The lead is changed in memory, not saved: the caller saves it, after any changes of its own (the digests
+    also move the status and the follow-up date). Returns what changed: {field or "note": new value}.
+    """
+    changed: dict[str, str] = {}
+    for field in LEAD_FACT_FIELDS:
+        limit = getattr(lead._meta.get_field(field), "max_length", None)  # every fact is a CharField
+        value = str(facts.get(field) or "").strip()[:limit]
+        if value and value != getattr(lead, field):
+            setattr(lead, field, value)
+            changed[field] = value
+    note = str(facts.get(NOTE) or "").strip()
+    if note:
+        stamp = timezone.localtime().strftime("%Y-%m-%d %H:%M")
+        lead.notes = f"{lead.notes}\n[{stamp}] {note}" if lead.notes else f"[{stamp}] {note}"
+        changed[NOTE] = note
+    return changed

@@ -1,0 +1,210 @@
+"""Business settings: owners edit them with clear validation; sales staff can look but not change."""
+
+from __future__ import annotations
+
+import io
+import shutil
+import wave
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.test import override_settings
+from django.urls import reverse
+from django.utils import translation
+
+from backoffice.forms import MAX_SYSTEM_PROMPT_CHARS
+from crm.models import Business, PhoneNumber
+from tests.backoffice.conftest import logged_in
+from tests.support import factories
+
+pytestmark = pytest.mark.django_db
+
+
+def settings_form(business: Business, **changes) -> dict:
+    """What the settings page posts for ``business``, with ``changes`` applied."""
+    data = {
+        "name": business.name,
+        "agent_enabled": "on",
+        "agent_mode": business.agent_mode,
+        "greeting": business.greeting,
+        "system_prompt": business.system_prompt,
+        "voice_name": business.voice_name,
+        "language": business.language,
+        "time_zone": business.time_zone,
+        "eou_silence_ms": business.eou_silence_ms,
+        "barge_in_min_ms": business.barge_in_min_ms,
+        "idle_prompt_seconds": business.idle_prompt_seconds,
+        "max_call_minutes": business.max_call_minutes,
+        "fallback_message": business.fallback_message,
+        "record_calls": "on",
+        "phone_numbers-TOTAL_FORMS": "0",
+        "phone_numbers-INITIAL_FORMS": "0",
+        "memberships-TOTAL_FORMS": "0",
+        "memberships-INITIAL_FORMS": "0",
+    }
+    data.update(changes)
+    return {k: v for k, v in data.items() if v is not None}
+
+
+def save(client, business, **changes):
+    return client.post(reverse("admin:crm_business_change", args=[business.pk]), settings_form(business, **changes))
+
+
+def errors_of(response) -> dict:
+    assert response.status_code == 200, "the form should come back with errors"
+    form = response.context["adminform"].form
+    return {field: [str(e) for e in errs] for field, errs in form.errors.items()}
+
+
+def test_owner_changes_greeting_mode_and_tuning(owner_client, business_a):
+    response = save(
+        owner_client,
+        business_a,
+        greeting="  שלום! כאן מרפאת אלון, איך אפשר לעזור?  ",
+        agent_mode="echo",
+        eou_silence_ms="800",
+    )
+    assert response.status_code == 302
+    business_a.refresh_from_db()
+    assert business_a.greeting == "שלום! כאן מרפאת אלון, איך אפשר לעזור?"
+    assert business_a.agent_mode == Business.AgentMode.ECHO
+    assert business_a.eou_silence_ms == 800
+
+
+def test_the_page_is_laid_out_in_fieldsets(owner_client, business_a):
+    body = owner_client.get(reverse("admin:crm_business_change", args=[business_a.pk])).content.decode()
+    for title in ("What the agent says", "Voice and language", "Turn-taking", "Voicemail", "Recording"):
+        with translation.override("he"):
+            assert translation.gettext(title) in body
+    assert 'name="is_default"' not in body  # a server-wide choice, for superusers only
+
+
+@pytest.mark.parametrize("greeting", ["", "   "])
+def test_an_empty_greeting_is_refused(owner_client, business_a, greeting):
+    response = save(owner_client, business_a, greeting=greeting)
+    assert "greeting" in errors_of(response)
+    assert response.context["adminform"].form.has_error("greeting", code="empty_greeting")
+
+
+def test_a_prompt_too_long_for_the_model_is_refused_with_the_numbers(owner_client, business_a):
+    response = save(owner_client, business_a, system_prompt="א" * (MAX_SYSTEM_PROMPT_CHARS + 1))
+    errors = errors_of(response)
+    assert response.context["adminform"].form.has_error("system_prompt", code="long_prompt")
+    assert str(MAX_SYSTEM_PROMPT_CHARS + 1) in errors["system_prompt"][0]
+    assert str(MAX_SYSTEM_PROMPT_CHARS) in errors["system_prompt"][0]
+
+
+def test_a_prompt_at_the_limit_is_accepted(owner_client, business_a):
+    assert save(owner_client, business_a, system_prompt="א" * MAX_SYSTEM_PROMPT_CHARS).status_code == 302
+
+
+def test_voicemail_needs_a_message_or_a_recording(owner_client, business_a):
+    response = save(owner_client, business_a, fallback_message="")
+    assert "fallback_message" in errors_of(response)
+    assert response.context["adminform"].form.has_error("fallback_message", code="no_fallback")
+    audio = SimpleUploadedFile("voicemail.wav", b"RIFF0000WAVE", content_type="audio/wav")
+    assert save(owner_client, business_a, fallback_message="", fallback_audio=audio).status_code == 302
+
+
+def test_voicemail_audio_must_be_wav_or_mp3(owner_client, business_a):
+    bad = SimpleUploadedFile("voicemail.txt", b"hello", content_type="text/plain")
+    assert "fallback_audio" in errors_of(save(owner_client, business_a, fallback_audio=bad))
+
+
+def test_turn_taking_out_of_range_and_bad_language_are_refused(owner_client, business_a):
+    errors = errors_of(save(owner_client, business_a, eou_silence_ms="50", language="hebrew"))
+    assert set(errors) >= {"eou_silence_ms", "language"}
+
+
+def test_twilio_recording_needs_recording_on(owner_client, business_a):
+    errors = errors_of(save(owner_client, business_a, record_calls=None, twilio_recording="on"))
+    assert "twilio_recording" in errors
+
+
+def test_phone_numbers_in_the_inline_are_normalised_and_invalid_ones_refused(owner_client, business_a):
+    inline = {"phone_numbers-TOTAL_FORMS": "1", "phone_numbers-0-label": "ראשי"}
+    response = save(owner_client, business_a, **inline, **{"phone_numbers-0-number": "03-376-3805"})
+    assert response.status_code == 302
+    assert PhoneNumber.objects.get(business=business_a).number == "+97233763805"
+
+    PhoneNumber.objects.all().delete()
+    response = save(owner_client, business_a, **inline, **{"phone_numbers-0-number": "call me"})
+    assert response.status_code == 200
+    formset = response.context["inline_admin_formsets"][0].formset
+    assert "number" in formset.forms[0].errors
+    assert not PhoneNumber.objects.exists()
+
+
+def test_a_number_of_another_business_is_refused(owner_client, business_a, business_b):
+    factories.make_phone_number(business_b, "+97233763805")
+    response = save(
+        owner_client,
+        business_a,
+        **{"phone_numbers-TOTAL_FORMS": "1", "phone_numbers-0-number": "033763805"},
+    )
+    formset = response.context["inline_admin_formsets"][0].formset
+    assert "number" in formset.forms[0].errors
+
+
+def test_sales_staff_see_the_settings_but_cannot_change_them(staff_client, business_a):
+    page = staff_client.get(reverse("admin:crm_business_change", args=[business_a.pk]))
+    assert page.status_code == 200
+    body = page.content.decode()
+    assert business_a.greeting in body
+    assert 'name="greeting"' not in body  # read-only
+    response = save(staff_client, business_a, greeting="נפרצתם")
+    assert response.status_code == 403
+    business_a.refresh_from_db()
+    assert business_a.greeting != "נפרצתם"
+
+
+def test_only_superusers_add_or_delete_businesses(owner_client, business_a):
+    assert owner_client.get(reverse("admin:crm_business_add")).status_code == 403
+    assert (
+        owner_client.post(reverse("admin:crm_business_delete", args=[business_a.pk]), {"post": "yes"}).status_code
+        == 403
+    )
+
+
+def test_an_owner_who_is_only_staff_elsewhere_cannot_change_that_business(owner_a, business_b):
+    factories.add_member(owner_a, business_b)  # sales staff in B
+    client = logged_in(owner_a)
+    response = save(client, business_b, greeting="שינוי")
+    assert response.status_code == 403
+
+
+def wav_info(data: bytes) -> tuple[int, int]:
+    with wave.open(io.BytesIO(data)) as w:
+        return w.getframerate(), w.getnframes()
+
+
+@override_settings(VOICE_ASR="fake", VOICE_LLM="fake", VOICE_TTS="fake")
+def test_preview_renders_the_greeting_as_wav(owner_client, business_a):
+    response = owner_client.get(reverse("admin:crm_business_preview_greeting", args=[business_a.pk]))
+    assert response.status_code == 200
+    assert response["Content-Type"] == "audio/wav"
+    rate, frames = wav_info(response.content)
+    assert rate == 8000 and frames > 8000 * 0.5
+
+
+@override_settings(VOICE_ASR="fake", VOICE_LLM="fake", VOICE_TTS="fake")
+def test_preview_renders_the_text_being_edited_and_staff_may_listen(staff_client, business_a):
+    url = reverse("admin:crm_business_preview_greeting", args=[business_a.pk])
+    short = staff_client.get(url, {"text": "היי"})
+    long = staff_client.get(url, {"text": "שלום וברוכים הבאים, " * 4})
+    assert short.status_code == long.status_code == 200
+    assert wav_info(short.content)[1] < wav_info(long.content)[1]
+
+
+@pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng is not installed")
+@override_settings(VOICE_ASR="fake", VOICE_LLM="fake", VOICE_TTS="espeak")
+def test_preview_with_the_offline_voice(owner_client, business_a):
+    response = owner_client.get(reverse("admin:crm_business_preview_greeting", args=[business_a.pk]))
+    assert response.status_code == 200
+    assert wav_info(response.content)[1] > 8000
+
+
+def test_preview_button_is_on_the_settings_page(owner_client, business_a):
+    body = owner_client.get(reverse("admin:crm_business_change", args=[business_a.pk])).content.decode()
+    assert reverse("admin:crm_business_preview_greeting", args=[business_a.pk]) in body
+    assert "crm/business_preview.js" in body

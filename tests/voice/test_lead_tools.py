@@ -1,0 +1,35 @@
+"""The CRM tools the Django edge hands to every AI session."""
+
+from __future__ import annotations
+
+from crm.lead_facts import LEAD_FACT_FIELDS
+from tests.support.agent_doubles import MemoryReporter
+from voice.lead_tools import ADD_NOTE, LEAD_TOOLS, SAVE_LEAD_DETAILS
+
+
+def test_the_lead_tool_schema_is_the_list_of_lead_facts():
+    assert [tool.name for tool in LEAD_TOOLS] == ["save_lead_details", "add_note"]
+    properties = SAVE_LEAD_DETAILS.spec.parameters["properties"]
+    assert tuple(properties) == LEAD_FACT_FIELDS
+    assert all(p["type"] == "string" and p["description"] for p in properties.values())
+
+
+async def test_saving_details_writes_only_the_facts_given_and_remembers_them():
+    reporter = MemoryReporter(lead={"name": "דנה"})
+    outcome = await SAVE_LEAD_DETAILS.handler({"name": "דנה", "interest": "דירה", "budget": "גבוה"}, reporter)
+    assert reporter.lead_updates == [{"name": "דנה", "interest": "דירה"}]
+    assert outcome.changed == {"interest": "דירה"}
+    assert outcome.facts == {"name": "דנה", "interest": "דירה"}  # for the prompt from now on
+    assert outcome.end_reason is None
+
+
+async def test_nothing_to_save_writes_nothing():
+    reporter = MemoryReporter()
+    outcome = await SAVE_LEAD_DETAILS.handler({"name": ""}, reporter)
+    assert reporter.lead_updates == [] and outcome.changed == {} and outcome.facts == {}
+
+
+async def test_a_note_is_added_for_the_sales_team():
+    reporter = MemoryReporter()
+    outcome = await ADD_NOTE.handler({"note": "מעדיפה וואטסאפ"}, reporter)
+    assert reporter.notes == ["מעדיפה וואטסאפ"] and outcome.changed == {"note": "מעדיפה וואטסאפ"}

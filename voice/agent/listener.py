@@ -1,0 +1,105 @@
+"""The caller's side of a call: every inbound frame goes to the recogniser and the VAD, and the speech the
+VAD finds is kept (with a little audio from before its decision) for the end-of-utterance transcription.
+
+The listener says what it heard, frame by frame; what to do about it (answer, barge in, ignore a "mm-hm")
+is the session's decision.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from dataclasses import dataclass, field
+
+from voice.agent.config import AgentConfig
+from voice.agent.failures import timed
+from voice.agent.ports import CallReporter
+from voice.agent.vad import NoiseDropped, SpeechEnded, SpeechStarted, VadEvent, VoiceActivityDetector
+from voice.audio.clock import MediaClock
+from voice.audio.frames import FRAME_BYTES, Framer
+from voice.providers.base import Transcriber
+
+PREROLL_FRAMES = 10  # 200 ms kept before the VAD's decision so the recogniser hears the first syllable
+
+
+@dataclass
+class CallerInput:
+    """Something to answer: an utterance (its audio and where the VAD put it) or a key pressed."""
+
+    audio: bytes | None = None
+    speech: SpeechEnded | None = None
+    dtmf: str | None = None
+    decided_at: float = field(default_factory=lambda: asyncio.get_running_loop().time())  # latency origin
+
+
+class Listener:
+    def __init__(
+        self,
+        config: AgentConfig,
+        transcriber: Transcriber,
+        clock: MediaClock,
+        reporter: CallReporter,
+        *,
+        asr_timeout_s: float,
+    ) -> None:
+        self.vad = VoiceActivityDetector.from_config(config, clock=clock)
+        self._transcriber = transcriber
+        self._clock = clock
+        self._reporter = reporter
+        self._asr_timeout = asr_timeout_s
+        self._framer = Framer()
+        self._preroll: deque[bytes] = deque(maxlen=PREROLL_FRAMES)
+        self._speech = bytearray()
+        self._push_failed = False
+
+    @property
+    def in_speech(self) -> bool:
+        return self.vad.in_speech
+
+    def speech_ms(self) -> int:
+        """How long the caller has been speaking (see ``VoiceActivityDetector.speech_ms``)."""
+        return self.vad.speech_ms()
+
+    async def hear(self, payload: bytes) -> list[VadEvent | None]:
+        """One inbound payload (already counted by the media clock): what the VAD made of each whole frame.
+
+        A list, not an async generator: this runs for every 20 ms frame of every call, and an async
+        generator per payload costs more than the VAD itself."""
+        frames = self._framer.push(payload)
+        # The clock stands at the payload's end; each frame is timed back from there.
+        behind = self._framer.pending + len(frames)
+        events: list[VadEvent | None] = []
+        for i in range(0, len(frames), FRAME_BYTES):
+            behind -= FRAME_BYTES
+            events.append(await self._frame(frames[i : i + FRAME_BYTES], behind))
+        return events
+
+    async def _frame(self, frame: bytes, behind: int) -> VadEvent | None:
+        try:
+            await self._transcriber.push_audio(frame)
+        except Exception as exc:  # a streaming recogniser broke; end_of_utterance will fail and recover
+            if not self._push_failed:
+                self._push_failed = True
+                await self._reporter.event("error", self._clock.ms, {"role": "asr", "message": str(exc)})
+        event = self.vad.push(frame, behind=behind)
+        if isinstance(event, SpeechStarted):
+            self._speech = bytearray().join(self._preroll)
+            self._speech += frame
+        elif self.vad.in_speech or event is not None:
+            self._speech += frame
+        self._preroll.append(frame)
+        if isinstance(event, NoiseDropped):
+            self._speech = bytearray()
+        return event
+
+    def take_speech(self) -> bytes:
+        """The utterance the VAD just ended, pre-roll included; the buffer starts empty again."""
+        audio, self._speech = bytes(self._speech), bytearray()
+        return audio
+
+    async def transcribe(self, audio: bytes) -> str:
+        """The recogniser's final text for one utterance; raises ``Failure("asr", ...)``."""
+        return await timed("asr", self._transcriber.end_of_utterance(audio), self._asr_timeout)
+
+    async def close(self) -> None:
+        await self._transcriber.close()

@@ -1,0 +1,55 @@
+"""The agent's CRM tools: what the model may write to this call's lead.
+
+The Django edge's side of the tool registry (``voice.agent.tools``): the schemas come from the one list of
+lead facts (``crm.lead_facts.LEAD_FACTS``), the handlers write through the call's ``CallReporter``, which
+applies them with the one merge policy. ``voice.handlers`` hands ``LEAD_TOOLS`` to every AI session.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from crm.lead_facts import LEAD_FACT_FIELDS, LEAD_FACTS, NOTE
+from voice.agent.ports import CallReporter
+from voice.agent.tools import Tool, ToolBox, ToolOutcome
+from voice.providers.base import ToolSpec
+
+
+async def _save_lead_details(args: Mapping[str, Any], reporter: CallReporter) -> ToolOutcome:
+    facts = {field: str(args[field]) for field in LEAD_FACT_FIELDS if args.get(field)}
+    changed = await reporter.update_lead(facts) if facts else {}
+    return ToolOutcome(changed=changed, facts=facts)
+
+
+async def _add_note(args: Mapping[str, Any], reporter: CallReporter) -> ToolOutcome:
+    return ToolOutcome(changed=await reporter.update_lead({NOTE: str(args.get(NOTE, ""))}))
+
+
+SAVE_LEAD_DETAILS = Tool(
+    ToolSpec(
+        name="save_lead_details",
+        description="Save what the caller told you about themselves: name, what they are interested in, "
+        "and when to call them back. Pass only the fields you learned.",
+        parameters={
+            "type": "object",
+            "properties": {fact.field: {"type": "string", "description": fact.description} for fact in LEAD_FACTS},
+        },
+    ),
+    _save_lead_details,
+)
+
+ADD_NOTE = Tool(
+    ToolSpec(
+        name="add_note",
+        description="Add a short note for the sales team about this caller.",
+        parameters={
+            "type": "object",
+            "properties": {NOTE: {"type": "string"}},
+            "required": [NOTE],
+        },
+    ),
+    _add_note,
+)
+
+LEAD_TOOLS = ToolBox([SAVE_LEAD_DETAILS, ADD_NOTE])
