@@ -11,4 +11,6 @@ RUN SECRET_KEY=build-only python manage.py collectstatic --noinput --verbosity 0
 RUN useradd --system --home /app app && mkdir -p /app/media && chown app /app/media
 USER app
 EXPOSE 8000
-CMD ["daphne", "-b", "0.0.0.0", "-p", "8000", "--proxy-headers", "agentlocator.asgi:application"]
+# Timeouts: an app that does not answer in 30 s gets 503; a WebSocket handshake must finish in 5 s.
+CMD ["daphne", "-b", "0.0.0.0", "-p", "8000", "--proxy-headers", "--http-timeout", "30", \
+     "--websocket_connect_timeout", "5", "agentlocator.asgi:application"]

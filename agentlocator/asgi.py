@@ -16,15 +16,26 @@ django_asgi_app = get_asgi_application()
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
+from django.conf import settings  # noqa: E402
 from django.urls import re_path  # noqa: E402
 
+from agentlocator.limits import BodySizeLimit  # noqa: E402
+from agentlocator.public_base import require_public_base_url  # noqa: E402
 from agentlocator.routing import staff_websocket_urlpatterns, twilio_websocket_urlpatterns  # noqa: E402
+
+# Every URL we hand Twilio comes from PUBLIC_BASE_URL: a server without it (and without DEBUG) does not start.
+require_public_base_url(settings.PUBLIC_BASE_URL, debug=settings.DEBUG)
 
 staff_sockets = AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(staff_websocket_urlpatterns)))
 
 application = ProtocolTypeRouter(
     {
-        "http": django_asgi_app,
+        # Oversized bodies get 413 before Django reads them; the admin uploads voicemail audio.
+        "http": BodySizeLimit(
+            django_asgi_app,
+            settings.REQUEST_BODY_MAX_BYTES,
+            [("/admin/", settings.ADMIN_REQUEST_BODY_MAX_BYTES)],
+        ),
         # A prefix (no "$"): the rest of the path is routed by staff_websocket_urlpatterns. The middleware
         # wrappers hide the inner router from URLRouter, so a path() here would only match "ws/staff/" itself.
         "websocket": URLRouter([*twilio_websocket_urlpatterns, re_path(r"^ws/staff/", staff_sockets)]),

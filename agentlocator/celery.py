@@ -1,4 +1,5 @@
-"""The Celery app, in the usual Django layout: settings under the CELERY_ namespace, tasks autodiscovered."""
+"""The Celery app, in the usual Django layout: settings under the CELERY_ namespace, tasks autodiscovered
+(each app's ``tasks`` module, and ``reconciler_tasks`` for the periodic call reconciler that beat runs)."""
 
 import os
 
@@ -9,3 +10,4 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "agentlocator.settings")
 app = Celery("agentlocator")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+app.autodiscover_tasks(related_name="reconciler_tasks")

@@ -10,6 +10,8 @@ import dj_database_url
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
+from agentlocator.public_base import DEBUG_DEFAULT, clean_public_base_url
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
@@ -27,7 +29,19 @@ if not SECRET_KEY:
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["*"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 USE_X_FORWARDED_HOST = env.bool("USE_X_FORWARDED_HOST", default=True)
-SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# Behind a TLS proxy that sets X-Forwarded-Proto (Caddy, a load balancer): false when daphne faces clients.
+SECURE_PROXY_SSL_HEADER = (
+    ("HTTP_X_FORWARDED_PROTO", "https") if env.bool("SECURE_PROXY_SSL_HEADER", default=True) else None
+)
+# HTTPS hardening (`manage.py check --deploy`): all off by default so plain-http development works; production
+# sets them in the environment (see .env.example).
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=False)
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=False)
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]  # the load balancer's probe speaks plain http inside the network
+SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=False)
+CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=False)
 
 INSTALLED_APPS = [
     "daphne",
@@ -119,6 +133,54 @@ CELERY_TASK_TIME_LIMIT = 300
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 
+# --- Crash recovery: the call tape is spooled to storage as the call goes, the socket stamps its call as live,
+# and a periodic task (Celery beat, and once when a worker starts) closes calls no process serves any more.
+CALL_TAPE_CHUNK_SECONDS = env.float("CALL_TAPE_CHUNK_SECONDS", default=3.0)
+STREAM_HEARTBEAT_SECONDS = env.float("STREAM_HEARTBEAT_SECONDS", default=10.0)
+CALL_RECONCILE_GRACE_SECONDS = env.float("CALL_RECONCILE_GRACE_SECONDS", default=60.0)
+CALL_RECONCILE_INTERVAL_SECONDS = env.float("CALL_RECONCILE_INTERVAL_SECONDS", default=60.0)
+if CALL_TAPE_CHUNK_SECONDS <= 0 or STREAM_HEARTBEAT_SECONDS <= 0 or CALL_RECONCILE_INTERVAL_SECONDS <= 0:
+    raise ImproperlyConfigured(
+        "CALL_TAPE_CHUNK_SECONDS, STREAM_HEARTBEAT_SECONDS and CALL_RECONCILE_INTERVAL_SECONDS must be positive"
+    )
+if CALL_RECONCILE_GRACE_SECONDS < 2 * STREAM_HEARTBEAT_SECONDS:
+    # A shorter grace would take a live call whose stamp is merely a little late for a dead one.
+    raise ImproperlyConfigured(
+        f"CALL_RECONCILE_GRACE_SECONDS ({CALL_RECONCILE_GRACE_SECONDS:g}) must be at least twice "
+        f"STREAM_HEARTBEAT_SECONDS ({STREAM_HEARTBEAT_SECONDS:g})"
+    )
+CELERY_BEAT_SCHEDULE = {
+    "reconcile-calls": {
+        "task": "voice.reconciler_tasks.reconcile_calls",
+        "schedule": CALL_RECONCILE_INTERVAL_SECONDS,
+    },
+}
+
+# --- Durable job state (voice/jobs.py): every Celery job has a row; the job reconciler (beat, and once when a
+# worker starts) queues again what a dead worker or a lost message left pending or running.
+JOB_STUCK_AFTER_SECONDS = env.int("JOB_STUCK_AFTER_SECONDS", default=120)
+JOB_MAX_REQUEUES = env.int("JOB_MAX_REQUEUES", default=5)
+JOB_RECONCILE_INTERVAL_SECONDS = env.int("JOB_RECONCILE_INTERVAL_SECONDS", default=60)
+# Redis redelivers a message not acknowledged (acks_late) this long after delivery: a dead worker's task runs
+# again. Longer than the longest task time limit and retry back-off (300 s each), or live tasks run twice.
+BROKER_VISIBILITY_TIMEOUT_SECONDS = env.int("BROKER_VISIBILITY_TIMEOUT_SECONDS", default=900)
+if JOB_STUCK_AFTER_SECONDS <= 0 or JOB_RECONCILE_INTERVAL_SECONDS <= 0 or JOB_MAX_REQUEUES < 0:
+    raise ImproperlyConfigured(
+        "JOB_STUCK_AFTER_SECONDS and JOB_RECONCILE_INTERVAL_SECONDS must be positive, JOB_MAX_REQUEUES not negative"
+    )
+if BROKER_VISIBILITY_TIMEOUT_SECONDS < CELERY_TASK_TIME_LIMIT:
+    raise ImproperlyConfigured(
+        f"BROKER_VISIBILITY_TIMEOUT_SECONDS ({BROKER_VISIBILITY_TIMEOUT_SECONDS}) must be at least the longest task "
+        f"time limit ({CELERY_TASK_TIME_LIMIT} s): Redis would hand a running task to a second worker"
+    )
+if CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
+    # Only Redis knows this option (the SQLAlchemy transport passes its options to create_engine).
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": BROKER_VISIBILITY_TIMEOUT_SECONDS}
+CELERY_BEAT_SCHEDULE["requeue-stuck-jobs"] = {
+    "task": "voice.tasks.requeue_stuck_jobs",
+    "schedule": JOB_RECONCILE_INTERVAL_SECONDS,
+}
+
 # --- Auth, i18n.
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -171,7 +233,20 @@ STORAGES = {
 }
 
 # --- Twilio, providers (used by the voice app).
-PUBLIC_BASE_URL = env.str("PUBLIC_BASE_URL", default="").rstrip("/")
+# Every URL we hand Twilio starts with it (never with a request's host); checked here, required without DEBUG
+# when the server starts (agentlocator/public_base.py).
+PUBLIC_BASE_URL = clean_public_base_url(env.str("PUBLIC_BASE_URL", default="")) or (DEBUG_DEFAULT if DEBUG else "")
+# Twilio's webhook connection overrides, appended as a URL fragment to the status, stream and recording
+# callbacks so Twilio retries them through a short outage ("" = none).
+TWILIO_CALLBACK_OVERRIDES = env.str("TWILIO_CALLBACK_OVERRIDES", default="rc=3&rp=all")
+# How long the socket token in the TwiML stays valid (it is used once, seconds after the TwiML is served).
+CALL_TOKEN_MAX_AGE_SECONDS = env.int("CALL_TOKEN_MAX_AGE_SECONDS", default=120)
+# A media socket that has not sent a valid `start` within this many seconds is closed.
+MEDIA_START_TIMEOUT_SECONDS = env.float("MEDIA_START_TIMEOUT_SECONDS", default=5.0)
+# Request bodies above these sizes get 413 before the app reads them (Twilio's webhooks are a few KB; the
+# admin uploads voicemail audio up to 5 MB).
+REQUEST_BODY_MAX_BYTES = env.int("REQUEST_BODY_MAX_BYTES", default=64 * 1024)
+ADMIN_REQUEST_BODY_MAX_BYTES = env.int("ADMIN_REQUEST_BODY_MAX_BYTES", default=8 * 1024 * 1024)
 TWILIO_ACCOUNT_SID = env.str("TWILIO_ACCOUNT_SID", default="")
 TWILIO_AUTH_TOKEN = env.str("TWILIO_AUTH_TOKEN", default="")
 TWILIO_API_BASE_URL = env.str("TWILIO_API_BASE_URL", default="")  # tests point the REST client at a stand-in
@@ -192,6 +267,20 @@ VOICE_ASR = env.str("VOICE_ASR", default="openai")
 VOICE_LLM = env.str("VOICE_LLM", default="openai")
 VOICE_TTS = env.str("VOICE_TTS", default="openai")
 FAKE_REPLY_TEXT = env.str("FAKE_REPLY_TEXT", default="")  # what VOICE_LLM=fake answers (demos, benchmarks)
+# Never silent while the caller waits (voice.agent.waiting): a filler after this much silence, the apology
+# when no answer came within the total; keys pressed are one input until "#" or this pause (media time).
+VOICE_FIRST_RESPONSE_DEADLINE_MS = env.int("VOICE_FIRST_RESPONSE_DEADLINE_MS", default=1200)
+VOICE_TOTAL_RESPONSE_DEADLINE_MS = env.int("VOICE_TOTAL_RESPONSE_DEADLINE_MS", default=7000)
+VOICE_DTMF_PAUSE_MS = env.int("VOICE_DTMF_PAUSE_MS", default=2000)
+VOICE_READY_AUDIO_VOICE = env.str("VOICE_READY_AUDIO_VOICE", default="offline")  # offline (espeak) | main
+if not 0 < VOICE_FIRST_RESPONSE_DEADLINE_MS < VOICE_TOTAL_RESPONSE_DEADLINE_MS:
+    raise ImproperlyConfigured(
+        "VOICE_FIRST_RESPONSE_DEADLINE_MS must be above 0 and below VOICE_TOTAL_RESPONSE_DEADLINE_MS"
+    )
+if VOICE_DTMF_PAUSE_MS <= 0:
+    raise ImproperlyConfigured("VOICE_DTMF_PAUSE_MS must be above 0")
+if VOICE_READY_AUDIO_VOICE not in ("offline", "main"):
+    raise ImproperlyConfigured("VOICE_READY_AUDIO_VOICE must be offline or main")
 
 # --- Logging: stdout, one line per event; voice code adds the CallSid through a context variable.
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")

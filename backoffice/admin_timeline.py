@@ -155,7 +155,7 @@ def _event_entry(event: CallEvent) -> TimelineEntry:
     elif kind in (CallEvent.Kind.ERROR, CallEvent.Kind.FALLBACK, CallEvent.Kind.RECORDING_FAILED):
         entry.detail = _scalar(payload.get("message") or payload.get("reason") or payload.get("error") or "")
         entry.facts = [(str(k), _scalar(v)) for k, v in payload.items() if k not in ("message", "reason", "error")]
-    elif kind == CallEvent.Kind.GREETING:
+    elif kind in (CallEvent.Kind.GREETING, CallEvent.Kind.FILLER):
         entry.detail = _scalar(payload.get("text", ""))
     elif kind == CallEvent.Kind.RECORDING_STORED:
         entry.facts = [(str(k), _scalar(v)) for k, v in payload.items()]

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from voice.simulator.server import ROOT
+from voice.simulator.webhook_client import DEFAULT_ACCOUNT_SID
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -30,7 +31,7 @@ def server_env(tmp: Path, *, fake_reply: str, auth_token: str) -> dict[str, str]
             "DATABASE_URL": f"sqlite:///{tmp / 'bench.sqlite3'}",
             "MEDIA_ROOT": str(tmp / "media"),
             "CELERY_BROKER_URL": f"sqla+sqlite:///{tmp / 'broker.sqlite3'}",
-            "TWILIO_ACCOUNT_SID": "AC" + "0" * 32,
+            "TWILIO_ACCOUNT_SID": DEFAULT_ACCOUNT_SID,  # the account the bench caller signs as
             "TWILIO_AUTH_TOKEN": auth_token,
             "ALLOWED_HOSTS": "*",
             "PYTHONUNBUFFERED": "1",

@@ -66,6 +66,17 @@ class Business(models.Model):
         help_text=_("Ask Twilio for its own recording of each call."),
     )
 
+    # Handing the caller to a person (the agent's transfer_to_human tool, DTMF 0, staff's "transfer to me").
+    transfer_number = models.CharField(
+        _("transfer number"),
+        max_length=20,
+        blank=True,
+        help_text=_("A person who takes calls the agent hands over, in international format. Empty: no transfer."),
+    )
+    transfer_ring_seconds = models.PositiveIntegerField(
+        _("ring the transfer number for (s)"), default=25, validators=[MinValueValidator(5), MaxValueValidator(60)]
+    )
+
     members = models.ManyToManyField(
         settings.AUTH_USER_MODEL, through="Membership", related_name="businesses", blank=True
     )
@@ -111,6 +122,12 @@ class Membership(models.Model):
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
     business = models.ForeignKey(Business, on_delete=models.CASCADE, related_name="memberships")
     role = models.CharField(_("role"), max_length=8, choices=Role.choices, default=Role.STAFF)
+    phone = models.CharField(
+        _("phone for transfers"),
+        max_length=20,
+        blank=True,
+        help_text=_("Where a live call goes when this person takes it (\"transfer to me\")."),
+    )
 
     class Meta:
         verbose_name = _("membership")
@@ -200,6 +217,9 @@ class Call(models.Model):
     started_at = models.DateTimeField(_("started"), auto_now_add=True)
     answered_at = models.DateTimeField(_("answered"), null=True, blank=True)
     ended_at = models.DateTimeField(_("ended"), null=True, blank=True)
+    # Stamped every few seconds by the socket serving the call (voice.stream_liveness): a stale stamp on a
+    # call that is not over means no process serves its stream any more (voice.reconciler closes it).
+    stream_seen_at = models.DateTimeField(_("stream last seen"), null=True, blank=True)
     duration_seconds = models.PositiveIntegerField(_("duration (s)"), null=True, blank=True)
     outcome = models.CharField(_("outcome"), max_length=16, choices=Outcome.choices, default="", blank=True)
     summary = models.TextField(_("summary"), blank=True)
@@ -249,6 +269,7 @@ class CallEvent(models.Model):
         STREAM_STATUS = "stream_status", _("Stream status")
         STREAM_STARTED = "stream_started", _("Stream started")
         GREETING = "greeting", _("Greeting played")
+        FILLER = "filler", _("Filler while the caller waits")
         TURN = "turn", _("Turn")
         BARGE_IN = "barge_in", _("Barge-in")
         TOOL_CALL = "tool_call", _("Tool call")

@@ -11,7 +11,8 @@ import tempfile
 os.environ["READ_DOT_ENV"] = "0"
 os.environ.setdefault("SECRET_KEY", "test-secret-key-not-for-production")
 os.environ.setdefault("DEBUG", "false")
-os.environ.setdefault("PUBLIC_BASE_URL", "")
+# Required without DEBUG: the test client's host, so in-process TwiML URLs match the requests.
+os.environ.setdefault("PUBLIC_BASE_URL", "http://testserver")
 os.environ.setdefault("TWILIO_ACCOUNT_SID", "AC0123456789abcdef0123456789abcdef")
 os.environ.setdefault("TWILIO_AUTH_TOKEN", "test-twilio-auth-token")
 os.environ.setdefault("MEDIA_ROOT", tempfile.mkdtemp(prefix="agentlocator-media-"))

@@ -22,12 +22,34 @@ from crm.services import business_for_number, find_or_create_lead
 log = logging.getLogger(__name__)
 
 TERMINAL_STATUSES = frozenset({"completed", "busy", "failed", "no-answer", "canceled"})
+# A call's status only moves forward: callbacks arrive more than once and out of order, and a replayed
+# socket token must never turn a completed call back into a live one.
+_RANK = {"queued": 0, "ringing": 1, "in-progress": 2, **dict.fromkeys(TERMINAL_STATUSES, 3)}
+NOT_RINGING_REASON = "call is not ringing"
+
+
+def moves_forward(current: str, new: str) -> bool:
+    """True when ``new`` is a later status than ``current`` (a terminal status is final)."""
+    return _RANK.get(new, -1) > _RANK.get(current, -1)
+
+
+def is_ringing(call: Call) -> bool:
+    """A socket token may be issued: the call has not been answered by a stream and is not over."""
+    return call.status in (Call.Status.RINGING, "queued") and not call.stream_sid and call.ended_at is None
 
 
 def find_call(call_sid: str | None) -> Call | None:
     if not call_sid:
         return None
     return Call.objects.select_related("business", "lead").filter(call_sid=call_sid).first()
+
+
+def lock_call(call_sid: str | None) -> Call | None:
+    """``find_call`` with the row locked until the transaction ends (callbacks for one call in turn)."""
+    if not call_sid:
+        return None
+    calls = Call.objects.select_for_update(of=("self",)).select_related("business", "lead")
+    return calls.filter(call_sid=call_sid).first()
 
 
 def open_call(params: Mapping[str, str]) -> tuple[Call, bool]:
@@ -58,14 +80,15 @@ def open_call(params: Mapping[str, str]) -> tuple[Call, bool]:
 
 
 def apply_call_status(call: Call, params: Mapping[str, str]) -> Call:
-    """Twilio's call status callback: status, duration, answer and end times."""
+    """Twilio's call status callback: status, duration, answer and end times. The status never moves
+    backwards (a late ``ringing`` or ``in-progress`` after ``completed`` changes nothing)."""
     status = params.get("CallStatus", "")
     fields: list[str] = []
-    if status in Call.Status.values and status != call.status:
+    if status in Call.Status.values and moves_forward(call.status, status):
         call.status = status
         fields.append("status")
     now = timezone.now()
-    if status == Call.Status.IN_PROGRESS and call.answered_at is None:
+    if "status" in fields and status == Call.Status.IN_PROGRESS and call.answered_at is None:
         call.answered_at = now
         fields.append("answered_at")
     if status in TERMINAL_STATUSES and call.ended_at is None:
@@ -84,13 +107,52 @@ def stream_started(call: Call, stream_sid: str, at: dt.datetime | None = None) -
     """The socket's ``start`` arrived (at ``at``, default now) with a valid token: the call is live and
     answered (at that moment, unless Twilio's status callback said so earlier)."""
     call.stream_sid = stream_sid[:64]
-    call.status = Call.Status.IN_PROGRESS
-    fields = ["stream_sid", "status"]
+    fields = ["stream_sid"]
+    if moves_forward(call.status, Call.Status.IN_PROGRESS):  # never reopens a call that is over
+        call.status = Call.Status.IN_PROGRESS
+        fields.append("status")
     if call.answered_at is None:
         call.answered_at = at or timezone.now()
         fields.append("answered_at")
     call.save(update_fields=fields)
     return call
+
+
+def claim_stream(call_sid: str, stream_sid: str) -> str:
+    """Take the call's one stream for ``stream_sid``, atomically: one conditional UPDATE, so of two sockets
+    with the same token only the first is served. "" when claimed, else why not."""
+    claimed = (
+        Call.objects.filter(call_sid=call_sid, stream_sid="", ended_at__isnull=True)
+        .exclude(status__in=TERMINAL_STATUSES)
+        .update(stream_sid=stream_sid[:64])
+    )
+    if claimed:
+        return ""
+    call = Call.objects.filter(call_sid=call_sid).only("status", "stream_sid", "ended_at").first()
+    if call is None:
+        return "no such call"
+    if call.status in TERMINAL_STATUSES or call.ended_at is not None:
+        return "the call has ended"
+    return "the call already has a stream"
+
+
+def is_duplicate_status(call: Call, params: Mapping[str, str]) -> bool:
+    """The same status callback again (CallSid + CallStatus + SequenceNumber): Twilio retries, and a
+    replay must not add a second event or a second after-call job."""
+    sequence = params.get("SequenceNumber")
+    same = call.events.filter(kind=CallEvent.Kind.CALL_STATUS, payload__status=params.get("CallStatus", ""))
+    if sequence is None:
+        return same.exclude(payload__has_key="sequence").exists()
+    return same.filter(payload__sequence=sequence).exists()
+
+
+def is_duplicate_stream_status(call: Call, params: Mapping[str, str]) -> bool:
+    """The same stream status callback again (StreamSid + StreamEvent)."""
+    return call.events.filter(
+        kind=CallEvent.Kind.STREAM_STATUS,
+        payload__event=params.get("StreamEvent", ""),
+        payload__stream_sid=params.get("StreamSid", ""),
+    ).exists()
 
 
 def stream_end_decision(call: Call) -> tuple[bool, str]:

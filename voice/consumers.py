@@ -9,6 +9,7 @@ it never ends another call or the process.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections import Counter
@@ -21,16 +22,18 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
 from crm.models import CallEvent
-from voice import tasks
+from voice import calls, tasks
 from voice.agent.ports import StreamHandler
 from voice.audio.clock import MediaClock
 from voice.audio.tape import CallTape
 from voice.handlers import build_handler
 from voice.log_context import call_sid_var
-from voice.public_url import STREAM_PATH, socket_host
+from voice.public_url import STREAM_PATH, public_base_url, socket_hosts
 from voice.store import CallStore, load_call_info
+from voice.stream_liveness import StreamHeartbeat
+from voice.tape_spool import TapeSpool
 from voice.twilio import messages
-from voice.twilio.security import CALL_TOKEN_PARAMETER, is_valid_call_token, is_valid_signature
+from voice.twilio.security import call_token_problem, is_valid_signature
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +70,8 @@ class TwilioMediaConsumer(AsyncWebsocketConsumer):
         self.handler: StreamHandler | None = None
         self.store: CallStore | None = None
         self.tape: CallTape | None = None  # both sides of the audio, for the call recording
+        self.spool: TapeSpool | None = None  # writes the tape to storage every few seconds of media time
+        self.heartbeat: StreamHeartbeat | None = None  # stamps the call as live (voice.reconciler)
         self.closing = False  # no frame goes out once set (stop received, or we are closing)
         self.stop_received = False
         self.finished = False
@@ -82,18 +87,29 @@ class TwilioMediaConsumer(AsyncWebsocketConsumer):
         headers = self.scope.get("headers", [])
         signature = next((v.decode("latin1") for k, v in headers if k == b"x-twilio-signature"), None)
         if signature is not None and settings.TWILIO_VALIDATE_SIGNATURES and not self._signature_ok(signature):
-            log.warning("rejected media socket upgrade: wrong Twilio signature for host %r", socket_host(headers))
+            log.warning("rejected media socket upgrade: wrong Twilio signature for %r", socket_hosts(headers))
             await self.close()  # before accept: daphne answers the upgrade with 403
             return
         # Echo the subprotocol only when offered: answering one that was not offered breaks RFC 6455.
         offered = self.scope.get("subprotocols") or []
         await self.accept(subprotocol=SUBPROTOCOL if SUBPROTOCOL in offered else None)
+        # An upgraded socket that never authenticates would hold a file descriptor and memory for as long as
+        # the peer likes: without a valid `start` in time, it is closed.
+        self.start_timer: asyncio.Task[None] | None = asyncio.create_task(self._close_unless_started())
+
+    async def _close_unless_started(self) -> None:
+        await asyncio.sleep(settings.MEDIA_START_TIMEOUT_SECONDS)
+        if self.stream_sid is None and not self.closing:
+            log.warning("closing media socket: no valid start within %ss", settings.MEDIA_START_TIMEOUT_SECONDS)
+            await self._refuse()
 
     def _signature_ok(self, signature: str) -> bool:
-        host = socket_host(self.scope.get("headers", []))
+        hosts = socket_hosts(self.scope.get("headers", []))
         paths = {STREAM_PATH, self.scope.get("path", STREAM_PATH)}
         return any(
-            is_valid_signature(settings.TWILIO_AUTH_TOKEN, f"wss://{host}{path}", {}, signature) for path in paths
+            is_valid_signature(settings.TWILIO_AUTH_TOKEN, f"wss://{host}{path}", {}, signature)
+            for host in hosts
+            for path in paths
         )
 
     # -- inbound ----------------------------------------------------------------------------------------
@@ -116,6 +132,10 @@ class TwilioMediaConsumer(AsyncWebsocketConsumer):
             self.media_clock.advance(message.payload)
             if self.tape is not None:
                 self.tape.inbound(message.payload)
+                if self.spool is not None:
+                    self.spool.tick()
+            if self.heartbeat is not None:
+                self.heartbeat.tick()
             await self.handler.media(message.payload)
         elif isinstance(message, messages.Start):
             await self._start(message)
@@ -141,9 +161,23 @@ class TwilioMediaConsumer(AsyncWebsocketConsumer):
             self._ignore("duplicate_start")
             return
         call_sid_var.set(start.call_sid)  # this consumer's task: every later log line carries the CallSid
-        token = start.custom_parameters.get(CALL_TOKEN_PARAMETER)
-        if not is_valid_call_token(settings.SECRET_KEY, start.call_sid, token):
-            log.warning("closing media socket: %s call token", "wrong" if token else "missing")
+        problem = call_token_problem(
+            settings.SECRET_KEY,
+            start.call_sid,
+            start.custom_parameters,
+            max_age_s=settings.CALL_TOKEN_MAX_AGE_SECONDS,
+        )
+        if not problem and settings.TWILIO_ACCOUNT_SID and start.account_sid != settings.TWILIO_ACCOUNT_SID:
+            problem = "another account's"
+        if problem:
+            log.warning("closing media socket: %s call token", problem)
+            await self._refuse()
+            return
+        # One stream per call, once: the first socket claims the call (atomically); a replayed token, a
+        # second socket with the same token, or a call that is over is refused before anything is written.
+        refused = await database_sync_to_async(calls.claim_stream)(start.call_sid, start.stream_sid)
+        if refused:
+            log.warning("closing media socket: %s", refused)
             await self._refuse()
             return
         info = await database_sync_to_async(load_call_info)(start.call_sid)
@@ -152,7 +186,12 @@ class TwilioMediaConsumer(AsyncWebsocketConsumer):
             await self._refuse()
             return
         self.stream_sid = start.stream_sid
+        if self.start_timer is not None:
+            self.start_timer.cancel()
         self.tape = CallTape() if info.record else None
+        if self.tape is not None:
+            self.spool = TapeSpool(info.call_id, self.tape, round(settings.CALL_TAPE_CHUNK_SECONDS * 1000))
+        self.heartbeat = StreamHeartbeat(info.call_id, settings.STREAM_HEARTBEAT_SECONDS)
         self.store = CallStore(info, media_ms=self.media_ms, on_end=self._end_requested)
         await self.store.stream_started(
             start.stream_sid,
@@ -230,9 +269,14 @@ class TwilioMediaConsumer(AsyncWebsocketConsumer):
         if self.finished:
             return
         self.finished = True
+        timer = getattr(self, "start_timer", None)
+        if timer is not None and timer is not asyncio.current_task():
+            timer.cancel()
         await self._stop_sending()
         if self.store is None:
             return  # never authenticated: nothing is stored
+        if self.spool is not None:
+            await self.spool.close()  # the rest of the tape, and every chunk in flight, stored before the build
         ended = self.store.ended
         payload: dict[str, Any] = {
             "frames_received": self.frames_in,
@@ -247,6 +291,10 @@ class TwilioMediaConsumer(AsyncWebsocketConsumer):
         }
         if self.ignored:
             payload["ignored"] = dict(self.ignored)
+        if self.spool is not None:
+            payload["tape_chunks"] = self.spool.chunks_written
+            if self.spool.write_errors:
+                payload["tape_write_errors"] = self.spool.write_errors
         try:
             # The store writes in the background: every row the call reported is stored before the
             # stream's last event and before Celery's recording and after-call tasks read them.
@@ -259,11 +307,12 @@ class TwilioMediaConsumer(AsyncWebsocketConsumer):
         log.info("media stream stopped: %s", payload)
 
     def _after_stream(self, call_id: int, *, dropped: bool) -> None:
-        """Hand the rest to Celery: the two-channel recording, the after-call summary and, when the socket
-        died mid-conversation, a check that the caller reached voicemail."""
+        """Hand the rest to Celery: the two-channel recording (its tape already spooled: what is passed here is
+        empty unless the spool was bypassed), the after-call summary and, when the socket died
+        mid-conversation, a check that the caller reached voicemail."""
         if self.tape is not None and self.frames_in:
             tasks.queue_call_recording(call_id, *self.tape.tracks())
         tasks.queue_after_call(call_id)
         if dropped:
-            host = socket_host(self.scope.get("headers", []))
-            tasks.queue_rescue(call_id, f"https://{host}")
+            # Never the socket's Host/X-Forwarded-Host: the voicemail callbacks go where PUBLIC_BASE_URL says.
+            tasks.queue_rescue(call_id, public_base_url())

@@ -3,20 +3,26 @@
 The modes are ``crm.models.Business.AgentMode`` (defined once, there). SINK and ECHO are diagnostics
 (inbound path, outbound path). AI is the conversation core with the providers chosen in settings and the
 CRM tools (``voice.lead_tools``); when it cannot be built the caller is sent to voicemail, never left silent.
+Its response deadlines, DTMF pause and the process's ready audio (fillers, apology) come from settings.
 Every handler reads the call's one media clock, which the socket advances.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import logging
 from dataclasses import dataclass
+
+from django.conf import settings
 
 from crm.models import Business
 from voice.agent.config import AgentConfig
 from voice.agent.modes import EchoHandler, SinkHandler
 from voice.agent.ports import CallReporter, MediaSink, StreamHandler
+from voice.agent.ready_audio import ReadyAudio, ready_voices
 from voice.agent.session import AgentSession
+from voice.agent.waiting import ResponseDeadlines
 from voice.audio.clock import MediaClock
 from voice.lead_tools import LEAD_TOOLS
 from voice.providers.base import Providers
@@ -92,6 +98,12 @@ def _shared_providers() -> Providers:
     return providers_from_settings()
 
 
+@functools.cache
+def _shared_ready_audio() -> ReadyAudio:
+    """Fillers and the apology, synthesised once per process and voice, for every call."""
+    return ReadyAudio(ready_voices(_shared_providers(), settings.VOICE_READY_AUDIO_VOICE))
+
+
 def _agent_session(
     call_info: CallInfo, sink: MediaSink, reporter: CallReporter, media_clock: MediaClock
 ) -> StreamHandler:
@@ -100,7 +112,20 @@ def _agent_session(
     except Exception as exc:  # misconfiguration (missing key, bad credentials)
         log.error("voice providers unavailable: %s", exc)
         return _Unavailable(reporter, str(exc))
-    return AgentSession(call_info.config, providers, sink, reporter, tools=LEAD_TOOLS, media_clock=media_clock)
+    config = dataclasses.replace(call_info.config, dtmf_pause_ms=settings.VOICE_DTMF_PAUSE_MS)
+    deadlines = ResponseDeadlines(
+        first_ms=settings.VOICE_FIRST_RESPONSE_DEADLINE_MS, total_ms=settings.VOICE_TOTAL_RESPONSE_DEADLINE_MS
+    )
+    return AgentSession(
+        config,
+        providers,
+        sink,
+        reporter,
+        tools=LEAD_TOOLS,
+        media_clock=media_clock,
+        deadlines=deadlines,
+        ready=_shared_ready_audio(),
+    )
 
 
 def build_handler(

@@ -11,7 +11,7 @@ import logging
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
 
 from crm.call_events import add_event
-from crm.models import CallEvent
+from crm.models import CallEvent, Recording
 from voice import calls, recording_ingest, tasks
 from voice.twilio import twiml
 from voice.webhooks import twilio_signed, twiml_response
@@ -35,6 +35,10 @@ def recording_status(request: HttpRequest) -> HttpResponse:
     if not recording_sid or not call_sid:
         return HttpResponseBadRequest("RecordingSid and CallSid are required")
     status = post.get("RecordingStatus", "completed")
+    if status in ("completed", "absent", "failed") and Recording.objects.filter(recording_sid=recording_sid).exists():
+        # Twilio retried (or someone replayed) a final status we already handled: no second download.
+        log.info("duplicate recording status %s for %s: ignored", status, recording_sid)
+        return HttpResponse(status=204)
     kind = recording_ingest.kind_for_source(post.get("RecordingSource", "RecordVerb"))
     url = post.get("RecordingUrl", "")
     if status == "completed" and url:

@@ -4,8 +4,13 @@ that are not there yet).
 
 Thin: the steps live in voice/call_tape.py (our recording), voice/recording_ingest.py (Twilio's recordings)
 and voice/call_digest.py (summary and lead); those modules never import this one. All tasks are idempotent
-(state checked under a row lock before every change), hence ``acks_late``: a worker that dies mid-task gets
-the message redelivered and the rerun finishes the job without doubles.
+(state checked under a row lock before every change), so a duplicate message or a rerun does no harm.
+
+No task is lost, whatever the broker: every job has a durable row (voice/jobs.py; queueing the same logical
+job twice sends one message), each run reports into it (voice/job_task.py), and ``requeue_stuck_jobs`` (beat,
+and once when a worker starts) queues again what a dead worker or a lost message left behind. With Redis,
+``acks_late`` plus the visibility timeout redelivers a dead worker's message too; the embedded SQLite broker
+marks a taken message taken forever, so there the reconciler is what brings it back.
 """
 
 from __future__ import annotations
@@ -15,16 +20,18 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from asgiref.sync import async_to_sync
-from celery import Task, shared_task
+from celery import shared_task
 from celery.exceptions import SoftTimeLimitExceeded
-from django.db import transaction
+from celery.signals import worker_ready
+from django.utils import timezone
 
 from crm.call_events import add_event
 from crm.models import Call, CallEvent, Recording
 from crm.recordings import mark_recording_failed
-from voice import call_digest, call_tape, recording_ingest
+from voice import call_digest, call_tape, jobs, recording_ingest
 from voice.call_digest import LANGUAGE, Digest
 from voice.calls import needs_rescue
+from voice.job_task import JobTask
 from voice.log_context import call_sid_var
 from voice.provider_settings import providers_from_settings
 from voice.providers.base import ProviderError
@@ -60,15 +67,17 @@ def _call_context(call_sid: str) -> Iterator[None]:
         call_sid_var.reset(token)
 
 
-def _note_error(call: Call, stage: str, reason: str) -> None:
-    """A step that gave up, visible on the call's timeline."""
-    add_event(call, CallEvent.Kind.ERROR, {"stage": stage, "reason": reason[:2000]})
+def _note_error(task: JobTask, call: Call | None, stage: str, reason: str) -> None:
+    """A step that gave up: visible on the call's timeline, and its job failed with the reason."""
+    if call is not None:
+        add_event(call, CallEvent.Kind.ERROR, {"stage": stage, "reason": reason[:2000]})
     logger.warning("%s failed: %s", stage, reason)
+    task.give_up(f"{stage}: {reason}")
 
 
 # -- our own two-channel recording -------------------------------------------------------------------------
-@shared_task(bind=True, acks_late=True, max_retries=3, soft_time_limit=60, time_limit=90)
-def build_call_recording(self: Task, call_id: int) -> int | None:
+@shared_task(base=JobTask, bind=True, acks_late=True, max_retries=3, soft_time_limit=60, time_limit=90)
+def build_call_recording(self: JobTask, call_id: int) -> int | None:
     call_sid = Call.objects.filter(pk=call_id).values_list("call_sid", flat=True).first() or "-"
     with _call_context(call_sid):
         recording = call_tape.build_stream_recording(call_id)
@@ -79,6 +88,7 @@ def build_call_recording(self: Task, call_id: int) -> int | None:
 
 # -- Twilio's recordings (voicemail, optional whole-call recording) ----------------------------------------
 @shared_task(
+    base=JobTask,
     bind=True,
     acks_late=True,
     max_retries=DOWNLOAD_MAX_RETRIES,
@@ -86,7 +96,7 @@ def build_call_recording(self: Task, call_id: int) -> int | None:
     time_limit=150,
 )
 def ingest_twilio_recording(
-    self: Task, recording_sid: str, call_sid: str, url: str, duration: float | None, kind: str
+    self: JobTask, recording_sid: str, call_sid: str, url: str, duration: float | None, kind: str
 ) -> str:
     """Download (Basic auth), store, transcribe in Hebrew, summarise, update the lead. Returns the status."""
     with _call_context(call_sid):
@@ -94,7 +104,7 @@ def ingest_twilio_recording(
             call_sid=call_sid, recording_sid=recording_sid, url=url, duration=duration, kind=kind
         )
         if recording_ingest.is_final(recording):
-            return recording.status
+            return _final(self, recording)
         last_try = self.request.retries >= self.max_retries
 
         if recording_ingest.needs_download(recording):
@@ -104,7 +114,7 @@ def ingest_twilio_recording(
             except (DownloadError, SoftTimeLimitExceeded) as exc:
                 permanent = isinstance(exc, DownloadError) and exc.permanent
                 if permanent or last_try:
-                    return mark_recording_failed(recording, f"download failed: {exc}").status
+                    return _final(self, mark_recording_failed(recording, f"download failed: {exc}"))
                 logger.info(
                     "download failed (%s); retry %s in %ss",
                     exc,
@@ -114,7 +124,7 @@ def ingest_twilio_recording(
                 raise self.retry(exc=exc, countdown=backoff(self.request.retries)) from exc
             empty = recording_ingest.empty_audio_reason(data, content_type)
             if empty:
-                return mark_recording_failed(recording, empty).status
+                return _final(self, mark_recording_failed(recording, empty))
             recording = recording_ingest.store_download(recording, data, content_type)
             logger.info("recording stored (%s bytes, %s)", len(data), content_type)
 
@@ -127,12 +137,19 @@ def ingest_twilio_recording(
             )
         except (ProviderError, SoftTimeLimitExceeded) as exc:
             if last_try or self.request.retries >= PROVIDER_MAX_RETRIES:
-                _note_error(recording.call, "voicemail transcription", str(exc))
+                _note_error(self, recording.call, "voicemail transcription", str(exc))
                 return recording.status
             raise self.retry(exc=exc, countdown=backoff(self.request.retries)) from exc
         recording = call_digest.finish_voicemail(recording, transcript, digest)
         logger.info("voicemail transcribed (%s characters)", len(transcript))
         return recording.status
+
+
+def _final(task: JobTask, recording: Recording) -> str:
+    """The recording's last word: a failed recording fails its job too (the reason is on both)."""
+    if recording.status == Recording.Status.FAILED:
+        task.give_up(recording.failure_reason or "recording failed")
+    return recording.status
 
 
 async def _understand(audio: bytes, content_type: str) -> tuple[str, Digest]:
@@ -144,11 +161,15 @@ async def _understand(audio: bytes, content_type: str) -> tuple[str, Digest]:
     return transcript, call_digest.parse_digest(answer)
 
 
-@shared_task(bind=True, acks_late=True, max_retries=3, soft_time_limit=30, time_limit=45)
-def start_twilio_call_recording(self: Task, call_sid: str, status_callback_url: str) -> str:
+@shared_task(base=JobTask, bind=True, acks_late=True, max_retries=3, soft_time_limit=30, time_limit=45)
+def start_twilio_call_recording(self: JobTask, call_sid: str, status_callback_url: str) -> str:
     """The per-business "also record with Twilio" option: ask Twilio's REST API to record the call.
     Its recording then arrives through /webhook/recording_status like a voicemail (kind: full call)."""
     with _call_context(call_sid):
+        started_before = jobs.result_of(self.name, call_sid)
+        if started_before:  # a duplicate message: Twilio records the call already
+            logger.info("Twilio recording %s already started", started_before)
+            return started_before
         try:
             return start_twilio_recording(call_sid, status_callback_url)
         except TwilioRestException as exc:
@@ -156,14 +177,15 @@ def start_twilio_call_recording(self: Task, call_sid: str, status_callback_url: 
             if transient and self.request.retries < self.max_retries:
                 raise self.retry(exc=exc, countdown=backoff(self.request.retries)) from exc
             call = Call.objects.filter(call_sid=call_sid).first()
-            if call is not None:
-                _note_error(call, "twilio recording", f"HTTP {exc.status}: {exc.msg}")
+            _note_error(self, call, "twilio recording", f"HTTP {exc.status}: {exc.msg}")
             return ""
 
 
 # -- after every call --------------------------------------------------------------------------------------
-@shared_task(bind=True, acks_late=True, max_retries=PROVIDER_MAX_RETRIES, soft_time_limit=90, time_limit=120)
-def after_call(self: Task, call_id: int) -> bool:
+@shared_task(
+    base=JobTask, bind=True, acks_late=True, max_retries=PROVIDER_MAX_RETRIES, soft_time_limit=90, time_limit=120
+)
+def after_call(self: JobTask, call_id: int) -> bool:
     """A Hebrew summary of the conversation, the lead's fields from what was said. Safe to run twice."""
     call = Call.objects.filter(pk=call_id).first()
     if call is None:
@@ -179,7 +201,7 @@ def after_call(self: Task, call_id: int) -> bool:
             answer = async_to_sync(_complete)(call_digest.digest_messages(transcript, voicemail=False))
         except (ProviderError, SoftTimeLimitExceeded) as exc:
             if self.request.retries >= self.max_retries:
-                _note_error(call, "after-call summary", str(exc))
+                _note_error(self, call, "after-call summary", str(exc))
                 return False
             raise self.retry(exc=exc, countdown=backoff(self.request.retries)) from exc
         done = call_digest.finish_call(call_id, call_digest.parse_digest(answer))
@@ -192,8 +214,8 @@ async def _complete(messages: list[dict[str, str]]) -> str:
 
 
 # -- a socket that died mid-conversation -------------------------------------------------------------------
-@shared_task(bind=True, acks_late=True, max_retries=3, soft_time_limit=30, time_limit=60)
-def rescue_dropped_call(self: Task, call_id: int, base: str) -> bool:
+@shared_task(base=JobTask, bind=True, acks_late=True, max_retries=3, soft_time_limit=30, time_limit=60)
+def rescue_dropped_call(self: JobTask, call_id: int, base: str) -> bool:
     """The media socket died without ``stop`` and without the agent ending the call. Normally Twilio then asks
     <Connect action> (stream_ended), which answers with voicemail. When that has not happened, move the live
     call to voicemail through Twilio's REST API. True when the call was moved."""
@@ -211,7 +233,7 @@ def rescue_dropped_call(self: Task, call_id: int, base: str) -> bool:
                 logger.info("dropped call is over (Twilio %s): no rescue", exc.status)
                 return False
             if self.request.retries >= self.max_retries:
-                _note_error(call, "voicemail rescue", str(exc))
+                _note_error(self, call, "voicemail rescue", str(exc))
                 return False
             raise self.retry(exc=exc, countdown=backoff(self.request.retries)) from exc
         add_event(call, CallEvent.Kind.FALLBACK, {"reason": "socket_dropped", "via": "rest_api"})
@@ -219,12 +241,14 @@ def rescue_dropped_call(self: Task, call_id: int, base: str) -> bool:
 
 
 # -- queueing: what the webhooks and the socket call ----------------------------------------------------------
+# Each records its job (voice/jobs.py) and publishes once the transaction commits; the same job asked for again
+# while pending, running or done sends no second message.
 def queue_call_recording(call_id: int, caller: bytes, agent: bytes) -> bool:
     """The stream stopped: keep both raw tracks now, build the two-channel recording in a worker once this
     transaction commits. True when queued (False: the business does not record, or nothing was heard)."""
     if not call_tape.store_stream_tape(call_id, caller, agent):
         return False
-    transaction.on_commit(lambda: build_call_recording.delay(call_id))
+    jobs.enqueue(build_call_recording, (call_id,), call_id=call_id)
     return True
 
 
@@ -235,7 +259,7 @@ def queue_twilio_recording(
     recording = recording_ingest.register_twilio_recording(
         call_sid=call_sid, recording_sid=recording_sid, url=url, duration=duration, kind=kind
     )
-    transaction.on_commit(lambda: ingest_twilio_recording.delay(recording_sid, call_sid, url, duration, kind))
+    jobs.enqueue(ingest_twilio_recording, (recording_sid, call_sid, url, duration, kind), call_id=recording.call_id)
     return recording
 
 
@@ -244,15 +268,46 @@ def queue_twilio_call_recording(call: Call, status_callback_url: str) -> bool:
     ``status_callback_url`` is the absolute /webhook/recording_status URL. True when queued."""
     if not (call.business.twilio_recording and call.business.record_calls):
         return False
-    transaction.on_commit(lambda: start_twilio_call_recording.delay(call.call_sid, status_callback_url))
+    jobs.enqueue(start_twilio_call_recording, (call.call_sid, status_callback_url), call_id=call.pk)
     return True
 
 
 def queue_after_call(call_id: int) -> None:
-    """Queue the after-call summary once the current transaction commits (call ended)."""
-    transaction.on_commit(lambda: after_call.delay(call_id))
+    """Queue the after-call summary once the current transaction commits (call ended). Asked again (the
+    stream's end and Twilio's status callback both ask), it runs again only when there is something new to
+    summarise: what was said is stored and no summary is written yet (the first run may have come too early)."""
+    unsummarised = Call.objects.filter(pk=call_id, summary="", utterances__isnull=False).exists()
+    jobs.enqueue(after_call, (call_id,), call_id=call_id, redo=unsummarised)
 
 
 def queue_rescue(call_id: int, base: str) -> None:
-    """After a socket died mid-conversation: check back shortly and move the call to voicemail if needed."""
-    transaction.on_commit(lambda: rescue_dropped_call.apply_async((call_id, base), countdown=RESCUE_DELAY_S))
+    """After a socket died mid-conversation: check back shortly and move the call to voicemail if needed.
+    Each ask is a fresh look (the task decides from the call's state), so a done check runs again."""
+    jobs.enqueue(rescue_dropped_call, (call_id, base), call_id=call_id, countdown=RESCUE_DELAY_S, redo=True)
+
+
+# -- the job reconciler -------------------------------------------------------------------------------------
+# Any run this process started began after this module was imported; a running job of this node's name started
+# before it was run by an earlier incarnation of the node, which is dead.
+_IMPORTED_AT = timezone.now()
+
+
+@shared_task(acks_late=True, soft_time_limit=60, time_limit=90)
+def requeue_stuck_jobs() -> int:
+    """Queue again the jobs a dead worker or a lost message left pending or running (beat runs it every
+    JOB_RECONCILE_INTERVAL_SECONDS). Returns how many were re-queued, or failed for good."""
+    return len(jobs.requeue_stuck())
+
+
+@worker_ready.connect
+def _reconcile_at_start(sender: object = None, **_: object) -> None:
+    """A worker starting may be the restart of one that died mid-task: what that node was running is queued
+    again at once, the rest when its deadline passes. Never stops the worker from starting."""
+    node = getattr(sender, "hostname", "") or ""
+    try:
+        touched = jobs.requeue_stuck(node=node, booted_at=_IMPORTED_AT)
+    except Exception:
+        logger.exception("could not reconcile the jobs at start-up")
+        return
+    if touched:
+        logger.warning("start-up: %s stuck job(s) re-queued", len(touched))

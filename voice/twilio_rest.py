@@ -6,10 +6,13 @@ client makes to ``*.twilio.com``; paths, parameters and auth stay exactly what t
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
+from dataclasses import dataclass
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
+import requests
 from django.conf import settings
 from twilio.base.exceptions import TwilioRestException
 from twilio.http.http_client import TwilioHttpClient
@@ -21,7 +24,16 @@ logger = logging.getLogger(__name__)
 DOWNLOAD_TIMEOUT = httpx.Timeout(30.0, connect=10.0)
 REST_TIMEOUT = 15.0
 
-__all__ = ["DownloadError", "TwilioRestException", "download_recording", "hang_up", "move_to_voicemail"]
+__all__ = [
+    "CallState",
+    "DownloadError",
+    "TwilioRestException",
+    "TwilioUnreachable",
+    "download_recording",
+    "fetch_call",
+    "hang_up",
+    "move_to_voicemail",
+]
 
 
 class DownloadError(Exception):
@@ -30,6 +42,19 @@ class DownloadError(Exception):
     def __init__(self, message: str, *, permanent: bool) -> None:
         super().__init__(message)
         self.permanent = permanent
+
+
+class TwilioUnreachable(Exception):
+    """Twilio's REST API did not answer (connection error, timeout): worth asking again later."""
+
+
+@dataclass(frozen=True)
+class CallState:
+    """A call as Twilio's REST API describes it (the fields we act on)."""
+
+    status: str  # queued, ringing, in-progress, completed, busy, failed, no-answer, canceled
+    duration_seconds: int | None = None
+    end_time: dt.datetime | None = None
 
 
 def _rebase(url: str) -> str:
@@ -63,6 +88,28 @@ def move_to_voicemail(call_sid: str, twiml: str) -> None:
     """Replace what a live call is doing (e.g. a dead socket) with ``twiml`` (absolute URLs inside)."""
     client().calls(call_sid).update(twiml=twiml)
     logger.info("moved call to voicemail")
+
+
+def fetch_call(call_sid: str) -> CallState | None:
+    """Twilio's view of a call (``GET .../Calls/{CallSid}.json``); None when Twilio does not know it (404).
+
+    Raises ``TwilioRestException`` for other error answers and ``TwilioUnreachable`` when Twilio could not be
+    reached at all.
+    """
+    try:
+        call = client().calls(call_sid).fetch()
+    except TwilioRestException as exc:
+        if exc.status == 404:
+            return None
+        raise
+    except requests.RequestException as exc:
+        raise TwilioUnreachable(f"{type(exc).__name__}: {exc}") from exc
+    duration = str(call.duration or "")
+    return CallState(
+        status=str(call.status or ""),
+        duration_seconds=int(duration) if duration.isdigit() else None,
+        end_time=call.end_time,
+    )
 
 
 def hang_up(call_sid: str) -> None:

@@ -165,3 +165,11 @@ def test_calls_cannot_be_added_or_edited_in_the_admin(owner_client, call):
     call.refresh_from_db()
     assert call.summary != "x"
     assert response.status_code in (200, 403, 405)
+
+
+def test_a_filler_shows_in_hebrew_with_what_the_caller_heard(owner_client, call):
+    factories.make_event(call, CallEvent.Kind.FILLER, 8200, reason="llm_slow", text="רגע, אני בודק")
+    html = page(owner_client, call)
+    assert re.search(
+        r'event-filler[^"]*">.*?משפט המתנה.*?<bdi class="event-detail" dir="auto">רגע, אני בודק</bdi>', html, re.S
+    )

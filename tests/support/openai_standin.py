@@ -8,6 +8,11 @@
 Scriptable: queue ``Reply`` objects per endpoint (text, tool calls, HTTP error status, delays) and read
 ``requests`` afterwards. Unscripted, it answers in plausible Hebrew, good enough for an end-to-end demo:
 ``python -m tests.support.openai_standin --port 8089`` then ``OPENAI_BASE_URL=http://127.0.0.1:8089/v1``.
+
+Faults: ``Reply(hang=True)`` accepts the request and never answers (``abandoned`` lists the requests whose
+client gave up and closed the connection); ``Reply(first_chunk_delay_s=3)`` starts the streamed response at
+once but sends its first token (or audio) only after that pause. ``--chat hang|slow`` does the same to every
+unscripted chat request of the command-line server.
 """
 
 from __future__ import annotations
@@ -15,7 +20,9 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import select
 import shutil
+import socket
 import subprocess
 import threading
 import time
@@ -46,6 +53,8 @@ class Reply:
     delay_s: float = 0.0  # before the response starts
     chunk_delay_s: float = 0.0  # between streamed chunks
     pcm: bytes | None = None  # /audio/speech body (24 kHz s16le)
+    hang: bool = False  # accept the request and never answer
+    first_chunk_delay_s: float = 0.0  # streamed: the response starts at once, its first content after this
 
 
 @dataclass
@@ -86,6 +95,9 @@ class OpenAIStandin:
         self.transcriptions: deque[Reply] = deque()
         self.speech: deque[Reply] = deque()
         self.requests: list[Recorded] = []
+        self.abandoned: list[Recorded] = []  # hung requests the client closed (it gave up waiting)
+        self.chat_default = Reply()  # what an unscripted chat request gets
+        self._stopping = threading.Event()
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -112,6 +124,7 @@ class OpenAIStandin:
         return self
 
     def stop(self) -> None:
+        self._stopping.set()  # hung requests give up too
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
@@ -128,7 +141,23 @@ class OpenAIStandin:
 
     def _next(self, queue: deque[Reply]) -> Reply:
         with self._lock:
-            return queue.popleft() if queue else Reply()
+            if queue:
+                return queue.popleft()
+            return self.chat_default if queue is self.chat else Reply()
+
+    def _hang(self, connection: socket.socket, recorded: Recorded) -> None:
+        """Never answer: wait until the client closes the connection (or the stand-in stops)."""
+        while not self._stopping.is_set():
+            readable, _, _ = select.select([connection], [], [], 0.05)
+            if readable:
+                try:
+                    closed = connection.recv(1, socket.MSG_PEEK) == b""
+                except OSError:
+                    closed = True
+                if closed:
+                    with self._lock:
+                        self.abandoned.append(recorded)
+                    return
 
     def _record(self, recorded: Recorded) -> None:
         with self._lock:
@@ -216,6 +245,9 @@ def _handler_for(standin: OpenAIStandin) -> type[BaseHTTPRequestHandler]:
             queue, answer = routes[self.path]
             reply = standin._next(queue)
             time.sleep(reply.delay_s)
+            if reply.hang:
+                self.close_connection = True
+                return standin._hang(self.connection, recorded)
             try:
                 if reply.status is not None:
                     self._error(reply.status, "scripted failure")
@@ -230,7 +262,9 @@ def _handler_for(standin: OpenAIStandin) -> type[BaseHTTPRequestHandler]:
             if not request.get("stream"):
                 return self._json(200, _chat_completion(reply, model))
             self._start_chunked("text/event-stream")
-            for chunk in _chat_chunks(reply, model):
+            for i, chunk in enumerate(_chat_chunks(reply, model)):
+                if i == 1:  # after the role-only chunk: the first token is slow to come
+                    time.sleep(reply.first_chunk_delay_s)
                 self._chunk(f"data: {json.dumps(chunk, ensure_ascii=False)}\n\n".encode())
                 time.sleep(reply.chunk_delay_s)
             self._chunk(b"data: [DONE]\n\n")
@@ -247,6 +281,7 @@ def _handler_for(standin: OpenAIStandin) -> type[BaseHTTPRequestHandler]:
                 return self._error(400, "the stand-in only speaks response_format=pcm")
             pcm = reply.pcm if reply.pcm is not None else hebrew_speech_pcm(request.get("input", ""))
             self._start_chunked("application/octet-stream")
+            time.sleep(reply.first_chunk_delay_s)
             step = 4801  # odd on purpose: real chunks do not respect sample boundaries
             for start in range(0, len(pcm), step):
                 self._chunk(pcm[start : start + step])
@@ -297,8 +332,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description="Local OpenAI API stand-in")
     parser.add_argument("--port", type=int, default=8089)
     parser.add_argument("--api-key", default=None, help="require this bearer token")
+    parser.add_argument("--chat", choices=("normal", "hang", "slow"), default="normal", help="unscripted chat")
     args = parser.parse_args()
-    standin = OpenAIStandin(api_key=args.api_key).start(args.port)
+    standin = OpenAIStandin(api_key=args.api_key)
+    standin.chat_default = {"hang": Reply(hang=True), "slow": Reply(first_chunk_delay_s=3.0)}.get(args.chat, Reply())
+    standin.start(args.port)
     print(f"openai stand-in listening on {standin.base_url}", flush=True)
     try:
         threading.Event().wait()

@@ -3,8 +3,10 @@
 - GET  /2010-04-01/Accounts/{AC}/Recordings/{RE}[.wav|.mp3]: the recording's audio, HTTP Basic auth
   (AccountSid:AuthToken) checked like Twilio does (401 otherwise). Scriptable per recording: fail with 500
   N times then succeed, 404 for good, or a zero-length body.
+- GET  /2010-04-01/Accounts/{AC}/Calls/{CA}.json: the call resource in the state a test scripted
+  (``set_call``); 404 for a call it was never told about, or a scripted error status (e.g. 503).
 - POST /2010-04-01/Accounts/{AC}/Calls/{CA}.json: call update (``Twiml``, ``Status``...), answered with a
-  realistic call resource.
+  realistic call resource (a ``Status`` sent becomes the scripted state).
 - POST /2010-04-01/Accounts/{AC}/Calls/{CA}/Recordings.json: start a recording, answered with a recording.
 
 Point the app at it with ``settings.TWILIO_API_BASE_URL = standin.base_url``; ``requests`` lists what came.
@@ -71,6 +73,15 @@ class ScriptedRecording:
 
 
 @dataclass
+class ScriptedCall:
+    status: str = "in-progress"
+    duration: int | None = None  # seconds, as Twilio reports it once the call ended
+    end_time: str | None = None  # RFC 2822, e.g. "Sun, 01 Mar 2026 12:01:05 +0000"
+    error_status: int = 0  # answer GET with this HTTP error instead (e.g. 503)
+    malformed: bool = False  # answer GET with 200 and a body that is not JSON
+
+
+@dataclass
 class Seen:
     method: str
     path: str
@@ -85,6 +96,7 @@ class TwilioStandin:
         self.account_sid = account_sid
         self.auth_token = auth_token
         self.recordings: dict[str, ScriptedRecording] = {}
+        self.calls: dict[str, ScriptedCall] = {}
         self.requests: list[Seen] = []
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
@@ -95,6 +107,15 @@ class TwilioStandin:
         """Serve ``audio`` for this RecordingSid; returns its RecordingUrl (no extension, as Twilio sends)."""
         self.recordings[recording_sid] = ScriptedRecording(audio=audio, **script)
         return self.recording_url(recording_sid)
+
+    def set_call(self, call_sid: str, status: str, **script: Any) -> ScriptedCall:
+        """What GET .../Calls/{call_sid}.json answers from now on."""
+        with self._lock:
+            self.calls[call_sid] = ScriptedCall(status=status, **script)
+            return self.calls[call_sid]
+
+    def call_fetches(self, call_sid: str) -> list[Seen]:
+        return [r for r in self.requests if r.method == "GET" and r.path.endswith(f"/Calls/{call_sid}.json")]
 
     def recording_url(self, recording_sid: str) -> str:
         return f"{self.base_url}{API}/{self.account_sid}/Recordings/{recording_sid}"
@@ -148,6 +169,17 @@ class TwilioStandin:
                 return script.fail_status, _error_json(20500, "Internal Server Error"), "application/json"
             return 200, script.audio, script.content_type
 
+    def _take_call(self, call_sid: str) -> ScriptedCall | None:
+        with self._lock:
+            return self.calls.get(call_sid)
+
+    def _update_call(self, call_sid: str, form: dict[str, list[str]]) -> ScriptedCall:
+        with self._lock:
+            script = self.calls.setdefault(call_sid, ScriptedCall())
+            if "Status" in form:
+                script.status = form["Status"][0]
+            return script
+
 
 def _error_json(code: int, message: str) -> bytes:
     status = 404 if code == 20404 else 500
@@ -161,8 +193,7 @@ def _error_json(code: int, message: str) -> bytes:
     ).encode()
 
 
-def _call_resource(account_sid: str, call_sid: str, form: dict[str, list[str]]) -> dict[str, Any]:
-    status = form.get("Status", ["in-progress"])[0]
+def _call_resource(account_sid: str, call_sid: str, script: ScriptedCall) -> dict[str, Any]:
     return {
         "sid": call_sid,
         "account_sid": account_sid,
@@ -172,10 +203,10 @@ def _call_resource(account_sid: str, call_sid: str, form: dict[str, list[str]]) 
         "from_formatted": "050-123-4567",
         "to": "+97233763805",
         "to_formatted": "03-376-3805",
-        "status": status,
+        "status": script.status,
         "start_time": "Sun, 01 Mar 2026 12:00:00 +0000",
-        "end_time": None,
-        "duration": None,
+        "end_time": script.end_time,
+        "duration": None if script.duration is None else str(script.duration),
         "price": None,
         "price_unit": "USD",
         "parent_call_sid": None,
@@ -218,6 +249,20 @@ def _handler_for(standin: TwilioStandin) -> type[BaseHTTPRequestHandler]:
             path = urlsplit(self.path).path
             authorized = standin._authorized(self.headers.get("Authorization"))
             standin._record(Seen("GET", path, authorized))
+            if match := _CALL.match(path):
+                if not authorized or match.group(1) != standin.account_sid:
+                    return self._unauthorized()
+                call = standin._take_call(match.group(2))
+                if call is None:
+                    return self._send(
+                        404, _error_json(20404, "The requested resource was not found"), "application/json"
+                    )
+                if call.malformed:
+                    return self._send(200, b"<html>not json", "text/html")
+                if call.error_status:
+                    return self._send(call.error_status, _error_json(20500, "Service Unavailable"), "application/json")
+                body = _call_resource(match.group(1), match.group(2), call)
+                return self._send(200, json.dumps(body).encode(), "application/json")
             match = _RECORDING.match(path)
             if not match:
                 return self._send(404, _error_json(20404, "Not found"), "application/json")
@@ -234,7 +279,7 @@ def _handler_for(standin: TwilioStandin) -> type[BaseHTTPRequestHandler]:
             if not authorized:
                 return self._unauthorized()
             if match := _CALL.match(path):
-                body = _call_resource(match.group(1), match.group(2), form)
+                body = _call_resource(match.group(1), match.group(2), standin._update_call(match.group(2), form))
                 return self._send(200, json.dumps(body).encode(), "application/json")
             if match := _CALL_RECORDINGS.match(path):
                 body = _recording_resource(match.group(1), match.group(2))

@@ -3,34 +3,19 @@ broker (Redis when the suite runs with TEST_SERVICES=1) runs a task queued from 
 
 from __future__ import annotations
 
-import subprocess
-import sys
-import time
-from pathlib import Path
-
 import pytest
 from django.conf import settings
 
 from agentlocator.celery import app
 from crm.models import Call, CallEvent, Utterance
 from crm.services import ensure_default_business
-from tests.support.live import ROOT, server_environment, stop_process
+from tests.support.celery_worker import celery_worker, wait_for
 from voice import tasks
+from voice.models import Job
 
 pytestmark = pytest.mark.slow
 
 FAKE_SUMMARY = "סיכום שיחה."  # the fake LLM's answer, which the worker uses (VOICE_LLM=fake)
-
-
-def _wait_for(predicate, timeout: float, what: str, log: Path, proc: subprocess.Popen) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        if proc.poll() is not None:
-            break
-        time.sleep(0.2)
-    raise AssertionError(f"{what} (worker exit code {proc.poll()}):\n{log.read_text(errors='replace')}")
 
 
 def test_a_real_worker_runs_a_queued_task_and_writes_to_the_database(transactional_db, tmp_path):
@@ -44,29 +29,7 @@ def test_a_real_worker_runs_a_queued_task_and_writes_to_the_database(transaction
     Utterance.objects.create(call=call, speaker="caller", text="אני רוצה הצעת מחיר", start_ms=0, end_ms=1500)
 
     log = tmp_path / "worker.log"
-    with open(log, "wb") as out:
-        worker = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "agentlocator",
-                "worker",
-                "--pool=solo",
-                "--loglevel=INFO",
-                "--without-gossip",
-                "--without-mingle",
-                "--without-heartbeat",
-                "--hostname=test-worker@%h",
-            ],
-            cwd=ROOT,
-            env=server_environment(CELERY_BROKER_URL=broker),
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        _wait_for(lambda: b" ready." in log.read_bytes(), 60, "the worker never became ready", log, worker)
+    with celery_worker(log, CELERY_BROKER_URL=broker) as worker:
         with app.connection_for_write(broker) as connection:
             tasks.after_call.apply_async(args=(call.pk,), connection=connection)
 
@@ -74,9 +37,7 @@ def test_a_real_worker_runs_a_queued_task_and_writes_to_the_database(transaction
             call.refresh_from_db()
             return bool(call.summary)
 
-        _wait_for(summarised, 60, "the task did not run in the worker", log, worker)
-    finally:
-        stop_process(worker)
+        wait_for(summarised, 60, "the task did not run in the worker", log, worker)
 
     assert call.summary == FAKE_SUMMARY
     assert call.lead is not None and call.lead.phone == "+972501112233"
@@ -84,3 +45,7 @@ def test_a_real_worker_runs_a_queued_task_and_writes_to_the_database(transaction
     output = log.read_text(errors="replace")
     assert "voice.tasks.after_call" in output  # registered by autodiscovery, received and run
     assert f"[{call.call_sid}] after-call summary stored" in output  # worker log lines carry the CallSid
+    # The run is on the job's row, though nobody queued it through voice.jobs (a message from before the table).
+    job = Job.objects.get(task="voice.tasks.after_call", key=str(call.pk))
+    assert (job.status, job.attempts, job.result) == (Job.Status.DONE, 1, "True")
+    assert job.worker.startswith("test-worker@")

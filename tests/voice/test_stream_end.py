@@ -97,7 +97,8 @@ async def test_a_socket_that_dies_mid_call_moves_the_caller_to_voicemail(server,
     (update,) = await eventually(moved)
     xml = update["Twiml"]
     assert xml.startswith("<?xml")
-    assert "<Record" in xml and "https://" in xml and "/webhook/recording_status" in xml
+    # URLs from PUBLIC_BASE_URL (the test server's own address), never from the socket's headers.
+    assert "<Record" in xml and server.url + "/webhook/recording_status" in xml
     fallback = await eventually(lambda: CallEvent.objects.filter(call__call_sid=call.call_sid, kind="fallback").first())
     assert fallback.payload == {"reason": "socket_dropped", "via": "rest_api"}
 

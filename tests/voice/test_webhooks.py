@@ -12,7 +12,7 @@ from crm.models import Business, Call, CallEvent, Lead, PhoneNumber, Utterance
 from crm.services import ensure_default_business
 from tests.support.celery_eager import eager_tasks
 from tests.support.twilio_fixtures import fixture, post_signed
-from voice.twilio.security import call_token, sign
+from voice.twilio.security import call_token_problem, sign
 
 pytestmark = pytest.mark.django_db
 
@@ -79,9 +79,11 @@ def test_incoming_call_connects_the_stream(client, token, settings):
     assert connect.get("action") == "http://testserver/webhook/stream_ended"
     stream = connect.find("Stream")
     assert stream.get("url") == "wss://testserver/ws/twilio-media"
-    assert stream.get("statusCallback") == "http://testserver/webhook/stream_status"
+    # Twilio retries its own callbacks through a short outage (connection overrides).
+    assert stream.get("statusCallback") == "http://testserver/webhook/stream_status#rc=3&rp=all"
     params = {p.get("name"): p.get("value") for p in stream.findall("Parameter")}
-    assert params["call_token"] == call_token(settings.SECRET_KEY, "CA0123456789abcdef0123456789abcdef")
+    sid = "CA0123456789abcdef0123456789abcdef"
+    assert call_token_problem(settings.SECRET_KEY, sid, params, max_age_s=settings.CALL_TOKEN_MAX_AGE_SECONDS) == ""
 
 
 def test_incoming_call_opens_the_call_with_business_and_lead(client, token):
@@ -143,7 +145,7 @@ def test_agent_disabled_goes_straight_to_voicemail(client, token):
     assert root[0].text == "אנחנו לא זמינים <כרגע>"
     record = root.find("Record")
     assert record.get("action") == "http://testserver/webhook/handle_recording"
-    assert record.get("recordingStatusCallback") == "http://testserver/webhook/recording_status"
+    assert record.get("recordingStatusCallback") == "http://testserver/webhook/recording_status#rc=3&rp=all"
     [fallback] = events("CA0123456789abcdef0123456789abcdef", "fallback")
     assert fallback.payload == {"reason": "agent_disabled"}
 
@@ -183,7 +185,7 @@ def test_public_base_url_with_a_trailing_slash_gives_no_double_slash(client, tok
         assert "//" not in url.removeprefix("https://")
 
 
-def test_forwarded_headers_from_a_tunnel_are_used(client, token):
+def test_a_signature_over_the_url_as_received_behind_a_tunnel_is_accepted_but_urls_stay_public(client, token):
     params = incoming()
     signature = sign(token, "https://abc.ngrok.app" + INCOMING, params)
     response = client.post(
@@ -194,11 +196,14 @@ def test_forwarded_headers_from_a_tunnel_are_used(client, token):
         HTTP_X_FORWARDED_HOST="abc.ngrok.app",
     )
     root = twiml(response)
-    assert root.find("Connect").get("action") == "https://abc.ngrok.app/webhook/stream_ended"
-    assert root.find("Connect/Stream").get("url") == "wss://abc.ngrok.app/ws/twilio-media"
+    # What we hand Twilio comes from PUBLIC_BASE_URL (the test settings' http://testserver), never the header.
+    assert root.find("Connect").get("action") == "http://testserver/webhook/stream_ended"
+    assert root.find("Connect/Stream").get("url") == "wss://testserver/ws/twilio-media"
+    assert b"ngrok" not in response.content
 
 
-def test_a_signature_over_the_internal_url_is_refused_behind_a_proxy(client, token):
+def test_a_signature_over_the_internal_url_is_refused_behind_a_proxy(client, token, settings):
+    settings.PUBLIC_BASE_URL = "https://voice.example.com"
     response = post_signed(
         client,
         token,
@@ -336,7 +341,7 @@ def test_a_business_that_asks_for_twilio_recordings_gets_one_per_call(
         post_signed(client, token, INCOMING, incoming())  # Twilio's retry asks for nothing more
     call_sid = incoming()["CallSid"]
     [request] = [r for r in twilio.requests if r.path.endswith(f"/Calls/{call_sid}/Recordings.json")]
-    assert request.form["RecordingStatusCallback"] == ["http://testserver/webhook/recording_status"]
+    assert request.form["RecordingStatusCallback"] == ["http://testserver/webhook/recording_status#rc=3&rp=all"]
 
 
 def test_no_twilio_recording_unless_the_business_asks(client, token, twilio, django_capture_on_commit_callbacks):

@@ -18,6 +18,8 @@ class AgentConfig:
     apology: str = "סליחה, הייתה לי תקלה קטנה. אפשר לחזור על זה?"
     idle_prompt: str = "אתם עדיין על הקו?"
     goodbye: str = "תודה רבה ויום טוב."
+    # Short holding phrases played while the caller waits for a slow answer (never the same twice in a row).
+    fillers: tuple[str, ...] = ("רגע, אני בודק.", "שנייה, אני בודק את זה.", "רק רגע, בבקשה.", "עוד רגע איתך.")
     known_facts_heading: str = "מה שכבר ידוע על המתקשר:"  # heads the known lead facts in the system prompt
     # Turn-taking, all in media-time milliseconds.
     eou_silence_ms: int = 600  # silence that ends an utterance
@@ -28,5 +30,7 @@ class AgentConfig:
     idle_prompt_ms: int = 8_000  # silence before asking "are you still there?"
     idle_hangup_prompts: int = 2  # hang up after this many unanswered idle prompts
     max_call_ms: int = 15 * 60_000
+    dtmf_pause_ms: int = 2_000  # keys pressed are one input until "#", this pause, or dtmf_max_keys keys
+    dtmf_max_keys: int = 32
     # What the CRM already knows about the caller (name, interest, ...), given to the LLM.
     lead_facts: dict[str, str] = field(default_factory=dict)

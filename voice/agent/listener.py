@@ -11,9 +11,11 @@ import asyncio
 from collections import deque
 from dataclasses import dataclass, field
 
+from voice.agent.aio import shielded
 from voice.agent.config import AgentConfig
 from voice.agent.failures import timed
-from voice.agent.ports import CallReporter
+from voice.agent.ports import CallReporter, UtteranceRecord
+from voice.agent.utterance import ms_since
 from voice.agent.vad import NoiseDropped, SpeechEnded, SpeechStarted, VadEvent, VoiceActivityDetector
 from voice.audio.clock import MediaClock
 from voice.audio.frames import FRAME_BYTES, Framer
@@ -51,6 +53,7 @@ class Listener:
         self._preroll: deque[bytes] = deque(maxlen=PREROLL_FRAMES)
         self._speech = bytearray()
         self._push_failed = False
+        self.transcribing = False  # the answer waits on the recogniser
 
     @property
     def in_speech(self) -> bool:
@@ -99,7 +102,24 @@ class Listener:
 
     async def transcribe(self, audio: bytes) -> str:
         """The recogniser's final text for one utterance; raises ``Failure("asr", ...)``."""
-        return await timed("asr", self._transcriber.end_of_utterance(audio), self._asr_timeout)
+        self.transcribing = True
+        try:
+            return await timed("asr", self._transcriber.end_of_utterance(audio), self._asr_timeout)
+        finally:
+            self.transcribing = False
+
+    async def words(self, item: CallerInput, latency: dict[str, int]) -> str | None:
+        """What the model is told the caller said: their utterance transcribed (its transcript row reported)
+        or the keys they pressed; None when there is nothing to answer. Raises ASR's ``Failure``."""
+        if item.audio is None or item.speech is None:
+            return f"[DTMF: {item.dtmf}]"
+        text = (await self.transcribe(item.audio)).strip()
+        latency["asr"] = ms_since(item.decided_at)
+        if not text:
+            return None
+        record = UtteranceRecord("caller", text, item.speech.start_ms, item.speech.end_ms)
+        await shielded(self._reporter.utterance(record))
+        return text
 
     async def close(self) -> None:
         await self._transcriber.close()

@@ -9,9 +9,11 @@ The session orchestrates four parts and decides who holds the floor (``Turns``):
 - the ``Agenda`` runs one piece of work at a time and keeps what the caller said meanwhile for after.
 Inbound frames drive everything (``media``): they feed the listener and trigger barge-in, idle prompts and
 the call-length limit. A turn runs as one task: transcribe -> reply (LLM -> sentences -> TTS -> pacer),
-with TTS running alongside the LLM so the caller hears sentence 1 while the rest is generated. Provider
-failures end in speech (an apology, the fallback voice) or in voicemail. What happened is reported through
-the ``CallReporter`` as soon as it happens, timed by the call's ``MediaClock``.
+with TTS running alongside the LLM so the caller hears sentence 1 while the rest is generated. While the
+caller waits for that answer an ``AnswerWait`` keeps them company (fillers) and gives up after a total
+deadline. Keys pressed are gathered by the ``Keypad`` into one input. Provider failures end in speech (an
+apology, the fallback voice, ready audio) or in voicemail. What happened is reported through the
+``CallReporter`` as soon as it happens, timed by the call's ``MediaClock``.
 """
 
 from __future__ import annotations
@@ -24,17 +26,20 @@ from voice.agent.agenda import Agenda
 from voice.agent.aio import shielded
 from voice.agent.config import AgentConfig
 from voice.agent.failures import Failure, report_failure
+from voice.agent.keypad import Keypad
 from voice.agent.listener import CallerInput, Listener
-from voice.agent.ports import CallReporter, MediaSink, UtteranceRecord
+from voice.agent.ports import CallReporter, MediaSink
+from voice.agent.ready_audio import ReadyAudio
 from voice.agent.sentences import split_sentences
-from voice.agent.speaker import Speaker
+from voice.agent.speaker import ReplyVoice, Speaker
 from voice.agent.thinking import Thinker
 from voice.agent.tools import CORE_TOOLS, ToolBox
 from voice.agent.turns import TurnEvent, Turns, TurnState
-from voice.agent.utterance import Utterance, ms_since
+from voice.agent.utterance import Utterance
 from voice.agent.vad import SpeechEnded, VadEvent
+from voice.agent.waiting import DEFAULT_DEADLINES, AnswerWait, Fillers, ResponseDeadlines
 from voice.audio.clock import MediaClock
-from voice.audio.pacer import Clock
+from voice.audio.pacer import Clock, LoopClock
 from voice.providers.base import Providers
 
 log = logging.getLogger(__name__)
@@ -59,6 +64,8 @@ class AgentSession:
         tts_timeout_s: float = 10.0,
         max_tool_rounds: int = 4,
         max_failures: int = 3,
+        deadlines: ResponseDeadlines | None = DEFAULT_DEADLINES,  # None: no fillers, no total deadline
+        ready: ReadyAudio | None = None,  # fillers and the apology, synthesised ahead (shared per process)
     ) -> None:
         self.config = config
         self.reporter = reporter
@@ -67,6 +74,7 @@ class AgentSession:
         # one (unit tests, benchmarks) is its own edge.
         self._owns_clock = media_clock is None
         self.media_clock = media_clock = media_clock if media_clock is not None else MediaClock()
+        self.clock: Clock = clock or LoopClock()  # wall time: the pacer's and the response deadlines'
         transcriber = providers.asr.new_transcriber(config.language)
         self.listener = Listener(config, transcriber, media_clock, reporter, asr_timeout_s=asr_timeout_s)
         tools = (tools or ToolBox()) + CORE_TOOLS
@@ -87,11 +95,16 @@ class AgentSession:
             media_clock,
             on_first_audio=self._holding_the_floor,
             on_heard=self.thinker.commit,
-            clock=clock,
+            clock=self.clock,
             lead_ms=lead_ms,
             tts_timeout_s=tts_timeout_s,
+            ready=ready,
         )
         self.pacer = self.speaker.pacer
+        self.deadlines = deadlines
+        self.fillers = Fillers(config.fillers)
+        self.keypad = Keypad(pause_ms=config.dtmf_pause_ms, max_keys=config.dtmf_max_keys)
+        self._voice: ReplyVoice | None = None
         self.agenda: Agenda[CallerInput] = Agenda(answer=self._turn, may_answer=self._may_answer, crashed=self._crashed)
         self._max_failures = max_failures
         self._failures = 0
@@ -148,9 +161,10 @@ class AgentSession:
             return
         self._idle_prompts = 0
         self._quiet_since_ms = self.media_ms
-        if self._interruptible():
+        if self._interruptible() and not self.keypad.collecting:  # an input's first key interrupts us
             await self._barge_in("dtmf")
-        self._take(CallerInput(dtmf=digit))
+        if (keys := self.keypad.press(digit, self.media_ms)) is not None:
+            self._take(CallerInput(dtmf=keys))
 
     async def stop(self) -> None:
         if self.stopped:
@@ -173,6 +187,8 @@ class AgentSession:
         now = self.media_ms
         if listener.in_speech:
             self._quiet_since_ms = now
+        if self.keypad.collecting and (keys := self.keypad.due(now)) is not None and not self.ending:
+            self._take(CallerInput(dtmf=keys))
         if now >= self.config.max_call_ms and not self.ending:
             await self._end_with_goodbye("max_duration")
         elif (
@@ -204,44 +220,25 @@ class AgentSession:
 
     # -- turns ---------------------------------------------------------------------------------------
     async def _turn(self, item: CallerInput) -> None:
-        t0 = item.decided_at
         self.turns.on(TurnEvent.END_OF_UTTERANCE)
         latency: dict[str, int] = {}
         if item.speech is not None:
             latency["eos_ms"] = item.speech.end_ms
-        if item.audio is not None and item.speech is not None:
-            try:
-                text = (await self.listener.transcribe(item.audio)).strip()
-            except Failure as failure:
-                await self._recover(failure, None)
-                return
-            latency["asr"] = ms_since(t0)
-            if not text:
-                self._done_speaking()
-                return
-            record = UtteranceRecord("caller", text, item.speech.start_ms, item.speech.end_ms)
-            await shielded(self.reporter.utterance(record))
-            self.thinker.caller_said(text)
-        else:
-            self.thinker.caller_said(f"[DTMF: {item.dtmf}]")
-        await self._reply(t0, latency)
-
-    async def _reply(self, t0: float, latency: dict[str, int]) -> None:
-        utt = self.speaker.new_utterance("reply")
-        utt.t0, utt.latency = t0, latency
-        voice = self.speaker.reply_voice(utt)
+        wait = self._answer_wait()
+        utt: Utterance | None = None
         try:
-            await self.thinker.reply(utt, voice)
-            if self.thinker.end_reason is not None:
-                for sentence in split_sentences(self.config.goodbye):
-                    voice.say(sentence)
-            await voice.finish()
+            async with wait or contextlib.nullcontext():
+                said = await self.listener.words(item, latency)
+                if said is None:
+                    self._done_speaking()
+                    return
+                self.thinker.caller_said(said)
+                utt = self.speaker.new_utterance("reply")
+                utt.t0, utt.latency = item.decided_at, latency
+                await self._generate(utt)
         except Failure as failure:
-            await voice.cancel()
-            await self._recover(failure, utt)
+            await self._recover(failure, utt, wait=wait)
             return
-        finally:
-            await voice.cancel()
         self._failures = 0
         if utt.has_audio:
             await self._finish_speaking(utt)
@@ -252,13 +249,43 @@ class AgentSession:
         if self.thinker.end_reason is not None:
             await shielded(self.reporter.end_call(self.thinker.end_reason))
 
+    async def _generate(self, utt: Utterance) -> None:
+        """The reply, spoken as it is generated, until all its audio is queued; raises ``Failure``."""
+        voice = self._voice = self.speaker.reply_voice(utt)
+        try:
+            await self.thinker.reply(utt, voice)
+            if self.thinker.end_reason is not None:
+                for sentence in split_sentences(self.config.goodbye):
+                    voice.say(sentence)
+            await voice.finish()
+        finally:
+            self._voice = None
+            await voice.cancel()
+
+    def _answer_wait(self) -> AnswerWait | None:
+        if self.deadlines is None:
+            return None
+        parts = (self.clock, self.speaker, self.fillers, self.reporter, self.media_clock)
+        return AnswerWait(self.deadlines, *parts, waiting_for=self._waiting_for)
+
+    def _waiting_for(self) -> str:
+        """What the answer being made waits on now."""
+        if self._voice is not None and self._voice.unspoken:
+            return "tts"
+        return "asr" if self.listener.transcribing else "llm"
+
     async def _say_prompt(self, text: str, kind: str) -> None:
         utt = self.speaker.new_utterance(kind)
+        budget_s = self.deadlines.first_ms / 1000 if self.deadlines is not None else None
         try:
-            await self.speaker.speak(utt, text)
+            await self.speaker.speak_prompt(utt, text, budget_s=budget_s)
         except Failure as failure:
             await self._recover(failure, utt, already_tried_voices=True)
             return
+        finally:
+            if kind == "greeting" and (ready := self.speaker.ready) is not None:  # made while it plays
+                config = self.config
+                ready.prepare([*config.fillers, config.apology], voice=config.voice, language=config.language)
         await self._finish_speaking(utt)
 
     async def _finish_speaking(self, utt: Utterance) -> None:
@@ -305,6 +332,7 @@ class AgentSession:
 
     async def _end_with_goodbye(self, reason: str) -> None:
         self._ending = True
+        self.keypad.clear()
         utt = self.speaker.utterance
         await self.agenda.cancel()
         if utt is not None and utt.unreported_audio:  # cut our own words short for the goodbye
@@ -325,9 +353,17 @@ class AgentSession:
         await shielded(self.reporter.end_call(reason))
 
     # -- failures ------------------------------------------------------------------------------------
-    async def _recover(self, failure: Failure, utt: Utterance | None, *, already_tried_voices: bool = False) -> None:
-        """Report the failure, then apologise (the fallback voice if TTS broke). After too many
-        failures in a row, or with no voice left, hand the caller to voicemail."""
+    async def _recover(
+        self,
+        failure: Failure,
+        utt: Utterance | None,
+        *,
+        already_tried_voices: bool = False,
+        wait: AnswerWait | None = None,
+    ) -> None:
+        """Report the failure, then apologise (the fallback voice if TTS broke, ready audio if no voice
+        answers in time). After too many failures in a row, or with no voice left, hand the caller to
+        voicemail."""
         log.warning("provider failure: %s", failure)
         await report_failure(self.reporter, self.media_ms, failure)
         self._failures += 1
@@ -335,9 +371,10 @@ class AgentSession:
             await self._voicemail(utt)
             return
         utt = utt or self.speaker.new_utterance("apology")
+        tts_broke = failure.role in ("tts", "fallback_tts")
+        budget = wait.silence_left() if wait is not None else None  # before the caller hears dead air
         try:
-            tts_broke = failure.role in ("tts", "fallback_tts")
-            await self.speaker.speak(utt, self.config.apology, fallback_first=tts_broke)
+            await self.speaker.apologise(utt, self.config.apology, tts_broke=tts_broke, budget_s=budget)
         except Failure as second:
             await report_failure(self.reporter, self.media_ms, second)
             await self._voicemail(utt)

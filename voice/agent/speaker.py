@@ -3,7 +3,8 @@ of what the caller actually heard.
 
 Each sentence is synthesised on its own and followed by a mark, so Twilio's echoes say which sentences
 played. A reply is spoken while it is still being generated (``ReplyVoice``); fixed texts (greeting,
-prompts, apology, goodbye) fall back to the second voice when the first fails (``speak``).
+prompts, apology, goodbye) fall back to the second voice when the first fails (``speak``). Ready audio
+(``ReadyAudio``: fillers, the apology) is queued as it is, with no provider in the way.
 """
 
 from __future__ import annotations
@@ -16,11 +17,13 @@ from voice.agent.aio import aclose, cancel, shielded
 from voice.agent.config import AgentConfig
 from voice.agent.failures import Failure, report_failure
 from voice.agent.ports import CallReporter, MediaSink, UtteranceRecord
+from voice.agent.ready_audio import ReadyAudio
 from voice.agent.sentences import split_sentences
 from voice.agent.utterance import Sentence, Utterance
+from voice.agent.waiting import POLL_S
 from voice.audio.clock import MediaClock
 from voice.audio.frames import FRAME_MS, Framer
-from voice.audio.pacer import Clock, Pacer
+from voice.audio.pacer import Clock, LoopClock, Pacer
 from voice.providers.base import Providers, TTSProvider
 
 
@@ -38,8 +41,11 @@ class Speaker:
         clock: Clock | None = None,
         lead_ms: int = 340,
         tts_timeout_s: float = 10.0,
+        ready: ReadyAudio | None = None,
     ) -> None:
-        self.pacer = Pacer(sink, lead_ms=lead_ms, clock=clock)
+        self._clock: Clock = clock or LoopClock()
+        self.pacer = Pacer(sink, lead_ms=lead_ms, clock=self._clock)
+        self.ready = ready
         self.utterance: Utterance | None = None  # the latest one
         self._config = config
         self._providers = providers
@@ -49,6 +55,8 @@ class Speaker:
         self._on_heard = on_heard
         self._tts_timeout = tts_timeout_s
         self._count = 0
+        self._fillers = 0
+        self._open_sentence: Sentence | None = None  # its audio has started and more is coming
 
     def new_utterance(self, kind: str) -> Utterance:
         self._count += 1
@@ -59,6 +67,46 @@ class Speaker:
     def playing(self) -> bool:
         """Audio of the latest utterance is queued or playing and not yet accounted for."""
         return self.utterance is not None and self.utterance.unreported_audio
+
+    # -- what the caller hears meanwhile (``waiting.FillerPlayer``) ----------------------------------
+    @property
+    def mid_sentence(self) -> bool:
+        return self._open_sentence is not None
+
+    def queued_ms(self) -> int:
+        return self.pacer.pushed_ms
+
+    def ahead_ms(self) -> int:
+        return self.pacer.buffered_ms()
+
+    def ready_clip(self, text: str) -> bytes | None:
+        if self.ready is None:
+            return None
+        return self.ready.clip(text, voice=self._config.voice, language=self._config.language)
+
+    def filler_ready(self, text: str) -> bool:
+        return self.ready_clip(text) is not None
+
+    def play_filler(self, text: str) -> bool:
+        """Queue a filler's ready audio with a mark of its own. It belongs to no utterance: the reply's
+        transcript and what the model sees stay the reply's; the timeline has a ``filler`` event."""
+        clip = self.ready_clip(text)
+        if clip is None:
+            return False
+        self._fillers += 1
+        self.pacer.push(clip)
+        self.pacer.push_mark(f"f{self._fillers}")
+        return True
+
+    async def speak_ready(self, utt: Utterance, text: str) -> bool:
+        """Say ``text`` with its ready audio, as one sentence of ``utt``; False when it is not ready."""
+        clip = self.ready_clip(text)
+        if clip is None:
+            return False
+        sentence = Sentence(text, f"t{utt.number}-s{len(utt.sentences) + 1}", self.pacer.pushed_ms, 0)
+        await self._queue_audio(utt, sentence, clip)
+        self.pacer.push_mark(sentence.mark)
+        return True
 
     # -- speaking ------------------------------------------------------------------------------------
     def reply_voice(self, utt: Utterance) -> ReplyVoice:
@@ -92,6 +140,53 @@ class Speaker:
         assert failure is not None
         raise failure
 
+    async def apologise(self, utt: Utterance, text: str, *, tts_broke: bool, budget_s: float | None) -> None:
+        """The apology: in the live voices while they answer within ``budget_s`` (the caller's silence
+        budget, clock seconds; None: no limit), else its ready audio, at once when TTS is what broke.
+        Raises ``Failure`` only when nothing could be played."""
+        if self.ready_clip(text) is None:
+            await self.speak(utt, text, fallback_first=tts_broke)
+            return
+        if not tts_broke and (budget_s is None or budget_s > 0):
+            try:
+                if await self._speak_within(utt, text, budget_s):
+                    return
+            except Failure as live:
+                await report_failure(self._reporter, self._media_clock.ms, live)
+        await self._reporter.event("fallback", self._media_clock.ms, {"role": "tts", "text": text, "ready": True})
+        await self.speak_ready(utt, text)
+
+    async def speak_prompt(self, utt: Utterance, text: str, *, budget_s: float | None) -> None:
+        """A prompt the caller waits for (greeting, idle prompt, goodbye): in the first voice while it
+        starts within ``budget_s`` (None: no limit), else at once in the second voice, so a hung TTS never
+        leaves the caller in silence at the start of a call. Raises ``Failure`` only if no voice worked."""
+        if budget_s is None or self._providers.fallback_tts is None:
+            await self.speak(utt, text)
+        elif not await self._speak_within(utt, text, budget_s):
+            await self.speak(utt, text, fallback_first=True)
+
+    async def _speak_within(self, utt: Utterance, text: str, budget_s: float | None) -> bool:
+        """Speak ``text`` live; False (the attempt cancelled, its stream closed) if no audio was queued
+        within ``budget_s``."""
+        if budget_s is None:
+            await self.speak(utt, text)
+            return True
+        queued = self.pacer.pushed_ms
+        live = asyncio.get_running_loop().create_task(self.speak(utt, text))
+        try:
+            deadline = self._clock.now() + budget_s
+            while not live.done() and self.pacer.pushed_ms == queued:
+                if self._clock.now() >= deadline:
+                    await cancel(live)
+                    payload = {"role": "tts", "message": f"no audio within {budget_s:.1f} s"}
+                    await self._reporter.event("error", self._media_clock.ms, payload)
+                    return False
+                await self._clock.sleep(POLL_S)
+            await live
+            return True
+        finally:
+            await cancel(live)
+
     async def synthesize(self, utt: Utterance, text: str, tts: TTSProvider, role: str) -> None:
         """One sentence: TTS -> whole frames -> pacer, then its mark. Raises ``Failure(role, ...)``."""
         loop = asyncio.get_running_loop()
@@ -105,6 +200,7 @@ class Speaker:
                     deadline.reschedule(loop.time() + self._tts_timeout)
                     utt.note_latency("tts_first_audio")
                     if frames := framer.push(chunk):
+                        self._open_sentence = sentence
                         await self._queue_audio(utt, sentence, frames)
         except asyncio.CancelledError:
             cancelled = True
@@ -112,6 +208,7 @@ class Speaker:
         except Exception as exc:
             raise Failure(role, exc) from exc
         finally:
+            self._open_sentence = None
             await aclose(stream)
             if not cancelled:  # a cancelled sentence is about to be cleared; queue nothing more
                 if tail := framer.flush():
@@ -197,13 +294,16 @@ class ReplyVoice:
         self._utt = utt
         self._tts = tts
         self._queue: asyncio.Queue[str | None] = asyncio.Queue()
+        self.unspoken = 0  # sentences said whose audio is not all queued yet: the answer waits on TTS
         self._worker = asyncio.get_running_loop().create_task(self._speak_queued())
 
     async def _speak_queued(self) -> None:
         while (sentence := await self._queue.get()) is not None:
             await self._speaker.synthesize(self._utt, sentence, self._tts, "tts")
+            self.unspoken -= 1
 
     def say(self, sentence: str) -> None:
+        self.unspoken += 1
         self._queue.put_nowait(sentence)
 
     @property

@@ -4,27 +4,52 @@ Media time is the caller's audio: every inbound byte is 1/8 ms (8 kHz mu-law), s
 inbound bytes seen. Agent audio is what we queue to Twilio; Twilio plays its buffer in order, so a new chunk
 starts where the previous one ends or now, whichever is later. ``clear`` drops what had not played yet.
 Everything is a bytearray append or a truncation: cheap enough to run on every 20 ms frame.
+
+Audio up to the media clock is settled: the caller said it and the agent's part of it has played (``clear``
+only drops what lies beyond now). ``take()`` hands the settled part over (to be spooled to storage as the
+call goes) and forgets it, so the tape holds only the last few seconds, not the whole call.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 SILENCE = 0xFF  # mu-law code for (positive) zero
+
+
+@dataclass(frozen=True)
+class TapeChunk:
+    """Settled audio of both tracks, equal length, starting at ``start`` (media time, in samples)."""
+
+    start: int
+    caller: bytes
+    agent: bytes
+
+    @property
+    def end(self) -> int:
+        return self.start + len(self.caller)
 
 
 class CallTape:
     """Caller and agent tracks of one call, both indexed by media time in samples."""
 
     def __init__(self) -> None:
+        self._start = 0  # media time of the first sample still held (everything before was taken)
         self._caller = bytearray()
         self._agent = bytearray()  # may run ahead of the caller track: audio queued but not yet played
 
     @property
     def now(self) -> int:
         """The media clock, in samples (bytes) of caller audio received."""
-        return len(self._caller)
+        return self._start + len(self._caller)
 
     @property
     def now_ms(self) -> int:
+        return self.now // 8
+
+    @property
+    def held_ms(self) -> int:
+        """Settled audio not taken yet, in ms."""
         return len(self._caller) // 8
 
     def inbound(self, payload: bytes) -> None:
@@ -43,7 +68,7 @@ class CallTape:
         del self._agent[len(self._caller) :]
 
     def tracks(self) -> tuple[bytes, bytes]:
-        """(caller, agent) mu-law of equal length, up to now.
+        """(caller, agent) mu-law of equal length, from the last ``take()`` (or the start) up to now.
 
         Agent audio still queued past the media clock when the stream stops was never played (the call
         ended first), so it is not part of what anybody heard.
@@ -53,3 +78,13 @@ class CallTape:
         if len(agent) < n:
             agent += bytes((SILENCE,)) * (n - len(agent))
         return bytes(self._caller), agent
+
+    def take(self) -> TapeChunk:
+        """The settled audio not taken yet, which the tape then forgets; agent audio queued beyond now stays."""
+        caller, agent = self.tracks()
+        chunk = TapeChunk(start=self._start, caller=caller, agent=agent)
+        n = len(caller)
+        del self._caller[:]
+        del self._agent[:n]
+        self._start += n
+        return chunk

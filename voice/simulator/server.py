@@ -54,12 +54,14 @@ class DaphneServer:
         port: int | None = None,
         health_timeout: float = 60,
     ) -> None:
-        self.env = env
         self.log_path = log_path  # daphne's stdout and stderr
         self.app = app
         self.port = port or free_port()
         self.health_timeout = health_timeout
         self.url = f"http://127.0.0.1:{self.port}"
+        # The project refuses to start without DEBUG and without a public address; a local server's public
+        # address is its own (callbacks handed to the simulator come back here).
+        self.env = {"PUBLIC_BASE_URL": self.url, **env}
         self.process: subprocess.Popen[bytes] | None = None
 
     @property

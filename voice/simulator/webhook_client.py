@@ -15,7 +15,7 @@ import httpx
 
 from voice.twilio.security import SIGNATURE_HEADER, sign
 
-DEFAULT_ACCOUNT_SID = "AC" + "0" * 32
+DEFAULT_ACCOUNT_SID = "AC0123456789abcdef0123456789abcdef"  # the account of the fixtures
 
 
 class SimulationError(Exception):

@@ -3,13 +3,15 @@
 Webhooks carry ``X-Twilio-Signature`` (HMAC of the public URL and the POST parameters with the account's
 auth token). The Media Streams socket upgrade may carry it too (signed ``wss://`` URL, empty params), but
 the real gate is the per-call token: issued in the TwiML as a ``<Parameter>``, it comes back in
-``start.customParameters``. It is an HMAC of the CallSid, so nothing needs to be stored to check it.
+``start.customParameters``. It is an HMAC of the CallSid and of its issue time (sent beside it, so it
+can expire), so nothing needs to be stored to check it.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -19,6 +21,7 @@ from twilio.request_validator import RequestValidator, get_signature_algorithm
 SIGNATURE_HEADER = "X-Twilio-Signature"
 SIGNATURE_SETTINGS_HEADER = "X-Twilio-Webhooks-Signature-Settings"
 CALL_TOKEN_PARAMETER = "call_token"
+CALL_TOKEN_ISSUED_PARAMETER = "call_token_issued"  # unix seconds, covered by the HMAC
 CALL_TOKEN_CHARS = 32  # 128 bits of HMAC-SHA256: far beyond guessing, short enough for a <Parameter>
 
 
@@ -44,13 +47,42 @@ def sign(auth_token: str, url: str, params: Mapping[str, Any] | None = None) -> 
     return signature
 
 
-def call_token(secret: str, call_sid: str) -> str:
-    """The per-call socket token for ``call_sid``."""
-    digest = hmac.new(secret.encode(), call_sid.encode(), hashlib.sha256).hexdigest()
+def call_token(secret: str, call_sid: str, issued_at: int = 0) -> str:
+    """The per-call socket token for ``call_sid`` issued at ``issued_at`` (unix seconds)."""
+    message = call_sid if not issued_at else f"{call_sid}|{issued_at}"
+    digest = hmac.new(secret.encode(), message.encode(), hashlib.sha256).hexdigest()
     return digest[:CALL_TOKEN_CHARS]
 
 
-def is_valid_call_token(secret: str, call_sid: str, token: str | None) -> bool:
+def call_token_parameters(secret: str, call_sid: str, now: float | None = None) -> dict[str, str]:
+    """The ``<Parameter>``s that authenticate the stream of ``call_sid``: the token and its issue time."""
+    issued_at = int(time.time() if now is None else now)
+    return {
+        CALL_TOKEN_PARAMETER: call_token(secret, call_sid, issued_at),
+        CALL_TOKEN_ISSUED_PARAMETER: str(issued_at),
+    }
+
+
+def call_token_problem(
+    secret: str, call_sid: str, parameters: Mapping[str, str], *, max_age_s: float, now: float | None = None
+) -> str:
+    """Why ``parameters`` (``start.customParameters``) do not authenticate ``call_sid`` now: "missing",
+    "malformed", "wrong" or "expired"; "" when they do."""
+    token, issued = parameters.get(CALL_TOKEN_PARAMETER), parameters.get(CALL_TOKEN_ISSUED_PARAMETER)
+    if not token or not call_sid:
+        return "missing"
+    if not issued or not issued.isdigit() or len(issued) > 12:
+        return "malformed"
+    if not hmac.compare_digest(call_token(secret, call_sid, int(issued)), token):
+        return "wrong"
+    age = (time.time() if now is None else now) - int(issued)
+    if not -5 <= age <= max_age_s:  # a few seconds of clock skew between web processes
+        return "expired"
+    return ""
+
+
+def is_valid_call_token(secret: str, call_sid: str, token: str | None, issued_at: int = 0) -> bool:
+    """The HMAC alone (no expiry): ``call_token_problem`` is what the socket uses."""
     if not token or not call_sid:
         return False
-    return hmac.compare_digest(call_token(secret, call_sid), token)
+    return hmac.compare_digest(call_token(secret, call_sid, issued_at), token)

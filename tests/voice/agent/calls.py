@@ -43,6 +43,9 @@ class Call:
         self.twilio = FakeTwilio(echo_marks=echo_marks)
         self.crm = MemoryReporter()
         providers = Providers(asr=self.asr, llm=self.llm, tts=self.tts, fallback_tts=fallback)
+        # The response deadlines are wall time on the pacer's clock, which runs 50x fast here: only the
+        # tests about waiting turn them on (with a clock they control).
+        session_options.setdefault("deadlines", None)
         self.session = AgentSession(config, providers, self.twilio, self.crm, clock=self.clock, **session_options)
         self.twilio.handler = self.session
 

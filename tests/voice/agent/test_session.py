@@ -261,6 +261,7 @@ async def test_dtmf_reaches_the_model_as_a_user_message(call):
     c = call(llm=FakeLLM(["בחרתם באפשרות אחת."]))
     await c.greeted()
     await c.session.dtmf("1")
+    await c.feed(silence(CONFIG.dtmf_pause_ms))  # the caller pauses: the key is the whole input
     await until(lambda: len(c.agent()) == 2)
     assert ("dtmf", 0, {"digit": "1"}) in c.crm.events
     assert c.llm.calls[0][-1] == {"role": "user", "content": "[DTMF: 1]"}

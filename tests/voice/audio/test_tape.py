@@ -1,5 +1,6 @@
 """CallTape: both sides of a call in media time, the agent's audio where Twilio actually played it."""
 
+import itertools
 import time
 
 from voice.audio.tape import SILENCE, CallTape
@@ -113,3 +114,60 @@ def test_a_minute_of_frames_costs_next_to_nothing():
             tape.clear()
     tape.tracks()
     assert time.process_time() - started < 0.25
+
+
+# -- taking the settled audio (what the spool writes as the call goes) -----------------------------------------
+def test_takes_put_together_are_the_whole_tape():
+    whole, taken = CallTape(), CallTape()
+    steps = [
+        ("in", caller(300)),
+        ("out", agent(A, 500)),
+        ("take", None),
+        ("in", caller(100)),
+        ("take", None),
+        ("in", caller(400)),
+        ("clear", None),
+        ("out", agent(B, 100)),
+        ("take", None),
+        ("in", caller(250)),
+    ]
+    chunks = []
+    for step, data in steps:
+        for tape in (whole, taken):
+            if step == "in":
+                tape.inbound(data)
+            elif step == "out":
+                tape.outbound(data)
+            elif step == "clear":
+                tape.clear()
+        if step == "take":
+            chunks.append(taken.take())
+    chunks.append(taken.take())
+
+    assert [c.start for c in chunks] == [0, 300 * 8, 400 * 8, 800 * 8]
+    assert all(c.end == n.start for c, n in itertools.pairwise(chunks))
+    caller_track, agent_track = whole.tracks()
+    assert b"".join(c.caller for c in chunks) == caller_track
+    assert b"".join(c.agent for c in chunks) == agent_track
+    assert taken.now == whole.now == 1050 * 8
+
+
+def test_agent_audio_queued_past_now_survives_a_take_and_plays_on():
+    tape = CallTape()
+    tape.inbound(caller(100))
+    tape.outbound(agent(A, 300))  # plays from 100 to 400 ms
+    first = tape.take()
+    tape.inbound(caller(400))
+
+    assert first.agent == silence(100)
+    assert tape.tracks()[1] == agent(A, 300) + silence(100)
+
+
+def test_a_take_frees_the_settled_audio():
+    tape = CallTape()
+    for _ in range(50):
+        tape.inbound(caller(20))
+    assert tape.held_ms == 1000
+    chunk = tape.take()
+    assert (chunk.start, len(chunk.caller), tape.held_ms, tape.now_ms) == (0, 8000, 0, 1000)
+    assert tape.take() == type(chunk)(start=8000, caller=b"", agent=b"")

@@ -1,0 +1,85 @@
+"""Abuse is bounded, against a real daphne: oversized bodies get 413 without growing the process, sockets
+that never authenticate are closed, and the Procfile runs daphne with its timeouts."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import time
+
+import httpx
+import pytest
+from websockets.asyncio.client import connect
+
+from tests.support.live import ROOT, run_daphne
+
+pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+
+
+def rss_mb_and_fds(pid: int) -> tuple[int, int]:
+    with open(f"/proc/{pid}/status") as f:
+        status = f.read()
+    rss_kb = int(re.search(r"VmRSS:\s+(\d+)", status).group(1))
+    return rss_kb // 1024, len(os.listdir(f"/proc/{pid}/fd"))
+
+
+@pytest.fixture
+def server(tmp_path):
+    with run_daphne(tmp_path, MEDIA_START_TIMEOUT_SECONDS="1") as live:
+        yield live
+
+
+def test_an_unsigned_100_mib_post_is_refused_with_413_and_memory_stays_flat(server):
+    rss_before, _ = rss_mb_and_fds(server.pid)
+    body = b"x" * (100 * 1024 * 1024)
+    response = httpx.post(
+        server.url + "/webhook/incoming_call",
+        content=body,
+        headers={"content-type": "application/x-www-form-urlencoded"},
+        timeout=120,
+    )
+    assert response.status_code == 413
+    rss_after, _ = rss_mb_and_fds(server.pid)
+    assert rss_after - rss_before < 30, (rss_before, rss_after)  # 100 MiB was ~+100 MB kept before
+    assert httpx.get(server.url + "/healthz").status_code == 200
+
+
+def test_a_chunked_body_without_content_length_is_cut_at_the_limit(server):
+    def chunks():
+        for _ in range(64):
+            yield b"x" * 8192  # 512 KiB in all, no Content-Length
+
+    response = httpx.post(server.url + "/webhook/incoming_call", content=chunks(), timeout=30)
+    assert response.status_code == 413
+
+
+def test_a_small_webhook_body_is_not_affected(server):
+    response = httpx.post(server.url + "/webhook/incoming_call", data={"CallSid": "CA1"}, timeout=10)
+    assert response.status_code == 403  # unsigned: refused by the signature check, not by size
+
+
+def test_300_sockets_that_never_send_start_are_closed(server):
+    async def attack() -> tuple[int, int, int]:
+        sockets = [await connect(server.ws_url + "/ws/twilio-media", proxy=None) for _ in range(300)]
+        _, fds_open = rss_mb_and_fds(server.pid)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and any(s.state.name == "OPEN" for s in sockets):  # noqa: ASYNC110
+            await asyncio.sleep(0.5)  # polling the peers' state: nothing to wait on
+        still_open = sum(1 for s in sockets if s.state.name == "OPEN")
+        for s in sockets:
+            await s.close()
+        await asyncio.sleep(0.5)
+        return fds_open, still_open, rss_mb_and_fds(server.pid)[1]
+
+    fds_open, still_open, fds_after = asyncio.run(attack())
+    assert fds_open >= 300
+    assert still_open == 0
+    assert fds_after < 50
+
+
+def test_the_procfile_dockerfile_and_compose_set_daphnes_timeouts():
+    for name in ("Procfile", "Dockerfile", "docker-compose.yml"):
+        text = (ROOT / name).read_text()
+        assert re.search(r"--http-timeout\W+\d+", text), name
+        assert re.search(r"--websocket_connect_timeout\W+\d+", text), name
