@@ -126,7 +126,7 @@ class Membership(models.Model):
         _("phone for transfers"),
         max_length=20,
         blank=True,
-        help_text=_("Where a live call goes when this person takes it (\"transfer to me\")."),
+        help_text=_('Where a live call goes when this person takes it ("transfer to me").'),
     )
 
     class Meta:
