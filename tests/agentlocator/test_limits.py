@@ -40,8 +40,12 @@ def test_an_unsigned_100_mib_post_is_refused_with_413_and_memory_stays_flat(serv
         timeout=120,
     )
     assert response.status_code == 413
-    rss_after, _ = rss_mb_and_fds(server.pid)
-    assert rss_after - rss_before < 30, (rss_before, rss_after)  # 100 MiB was ~+100 MB kept before
+    # daphne (Twisted) receives the whole body before the app runs and hands it over as one bytes object,
+    # so a short spike is daphne's; what matters is that nothing keeps it (before: ~+100 MB kept for good).
+    deadline = time.monotonic() + 10
+    while (grown := rss_mb_and_fds(server.pid)[0] - rss_before) >= 30 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert grown < 30, (rss_before, rss_before + grown)
     assert httpx.get(server.url + "/healthz").status_code == 200
 
 

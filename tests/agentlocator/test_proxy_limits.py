@@ -113,3 +113,14 @@ def test_an_oversized_body_is_refused_through_the_proxy_with_413(proxy):
         timeout=60,
     )
     assert response.status_code == 413
+
+
+def test_a_body_declared_larger_than_8_mib_is_refused_by_the_proxy_itself(proxy):
+    # Only the headers are sent: a proxy that passed the request on would wait for the body.
+    host, port = proxy.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        sock.sendall(
+            b"POST /webhook/incoming_call HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            b"Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 104857600\r\n\r\n"
+        )
+        assert sock.recv(4096).startswith(b"HTTP/1.1 413")
