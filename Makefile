@@ -17,9 +17,11 @@ $(STAMP): requirements.txt requirements-dev.txt
 
 venv: $(STAMP)
 
-# A first start writes .env from .env.example with a fresh random SECRET_KEY (never committed).
+# A first start writes .env from .env.example with a fresh random SECRET_KEY (never committed), and what a local
+# trial needs without editing it: local-only Twilio credentials and, with no provider key in the environment,
+# scripted/offline providers (scripts/make_env.py; `show_urls` below says at every start what is a trial).
 .env: | $(STAMP)
-	@$(BIN)/python scripts/make_env.py .env.example .env
+	@WEB_PORT=$(WEB_PORT) $(BIN)/python scripts/make_env.py .env.example .env
 
 migrate: venv .env
 	$(BIN)/python manage.py migrate --noinput

@@ -273,6 +273,8 @@ VOICE_FIRST_RESPONSE_DEADLINE_MS = env.int("VOICE_FIRST_RESPONSE_DEADLINE_MS", d
 VOICE_TOTAL_RESPONSE_DEADLINE_MS = env.int("VOICE_TOTAL_RESPONSE_DEADLINE_MS", default=7000)
 VOICE_DTMF_PAUSE_MS = env.int("VOICE_DTMF_PAUSE_MS", default=2000)
 VOICE_READY_AUDIO_VOICE = env.str("VOICE_READY_AUDIO_VOICE", default="offline")  # offline (espeak) | main
+# Play the greeting and fixed lines from storage (made once per text and voice, voice.speech_cache).
+VOICE_SPEECH_CACHE = env.bool("VOICE_SPEECH_CACHE", default=True)
 if not 0 < VOICE_FIRST_RESPONSE_DEADLINE_MS < VOICE_TOTAL_RESPONSE_DEADLINE_MS:
     raise ImproperlyConfigured(
         "VOICE_FIRST_RESPONSE_DEADLINE_MS must be above 0 and below VOICE_TOTAL_RESPONSE_DEADLINE_MS"

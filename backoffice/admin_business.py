@@ -13,9 +13,13 @@ from django.urls import path, reverse
 from django.utils.translation import gettext_lazy as _
 
 from backoffice.admin_scoping import ScopedAdmin
+from backoffice.business_hours_form import CLOSED_DATES_FIELD, HOURS_FIELDS
 from backoffice.forms import MAX_GREETING_CHARS, BusinessForm, PhoneNumberForm
+from backoffice.line_check import line_check_urls
+from backoffice.membership_form import MembershipForm
 from crm import selectors
 from crm.models import Business, Membership, PhoneNumber
+from crm.opening_hours import WEEKDAY_LABELS, WEEKDAYS, format_ranges
 from crm.staff_groups import sync_staff_groups
 
 logger = logging.getLogger(__name__)
@@ -53,6 +57,7 @@ class MembershipInline(admin.TabularInline):
     """Who works here. Accounts are created by a superuser, who also assigns them; owners see the list."""
 
     model = Membership
+    form = MembershipForm  # the phone for "transfer to me", validated and stored in E.164
     extra = 0
     autocomplete_fields = ["user"]
 
@@ -90,8 +95,54 @@ class BusinessAdmin(ScopedAdmin):
             _("What the agent says"),
             {
                 "fields": ["greeting", "system_prompt"],
-                "description": _("The greeting is spoken as the call is answered; the prompt guides every reply."),
+                "description": _(
+                    "The greeting is spoken as the call is answered; the prompt guides every reply. "
+                    "{business} is replaced by the business's name."
+                ),
             },
+        ),
+        (
+            _("The business"),
+            {
+                "fields": ["address", "knowledge"],
+                "description": _(
+                    "What the agent may tell callers. It answers about services, prices and policies only from "
+                    "this text, and never makes up what is not in it."
+                ),
+            },
+        ),
+        (
+            _("Opening hours"),
+            {
+                "fields": [*HOURS_FIELDS, CLOSED_DATES_FIELD, "after_hours"],
+                "description": _(
+                    "Ranges like 09:00-13:00, 16:00-19:00; an empty day is closed. A night past midnight is two "
+                    "ranges (until 24:00, then from 00:00 the next day). With no hours at all the business "
+                    "counts as always open. Times are in the business's time zone."
+                ),
+            },
+        ),
+        (
+            _("How the agent speaks"),
+            {
+                "fields": [
+                    "addresses_callers",
+                    "speaks_as",
+                    "apology",
+                    "idle_prompt",
+                    "goodbye",
+                    "fillers",
+                    "after_hours_line",
+                ],
+                "description": _(
+                    "{business} is replaced by the business's name, and {next_open} (after hours) by when it "
+                    "opens again. Lines left at their default follow the choices above."
+                ),
+            },
+        ),
+        (
+            _("Transfer to a person"),
+            {"fields": ["transfer_number", "transfer_ring_seconds"]},
         ),
         (_("Voice and language"), {"fields": ["voice_name", "language", "time_zone"]}),
         (
@@ -154,15 +205,37 @@ class BusinessAdmin(ScopedAdmin):
             self.admin_site.admin_view(self.preview_greeting_view),
             name="crm_business_preview_greeting",
         )
-        return [preview, *urls]
+        return [preview, *line_check_urls(self), *urls]
 
     def render_change_form(self, request: HttpRequest, context, add=False, change=False, form_url="", obj=None):
         if obj is not None:
             context["preview_greeting_url"] = reverse("admin:crm_business_preview_greeting", args=[obj.pk])
+            if self.has_change_permission(request, obj):  # owners (and superusers): the line check is theirs
+                context["line_check_url"] = reverse("admin:crm_business_line_check", args=[obj.pk])
         return super().render_change_form(request, context, add, change, form_url, obj)
 
     def preview_greeting_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
         return _preview_greeting(self, request, object_id)
+
+
+def _hours_display(day: str):
+    # Staff who may only look see the settings read-only; the day's box is a form field, not a model field,
+    # so the admin shows it through this method (found by the field's name).
+    @admin.display(description=WEEKDAY_LABELS[day])
+    def display(self: BusinessAdmin, obj: Business) -> str:
+        return format_ranges(obj.opening_hours.get(day, [])) or str(_("Closed"))
+
+    return display
+
+
+@admin.display(description=_("Closed dates"))
+def _closed_dates_display(self: BusinessAdmin, obj: Business) -> str:
+    return ", ".join(obj.closed_dates)
+
+
+for _day in WEEKDAYS:
+    setattr(BusinessAdmin, f"hours_{_day}", _hours_display(_day))
+BusinessAdmin.closed_dates_text = _closed_dates_display  # type: ignore[attr-defined]
 
 
 def _preview_greeting(model_admin: BusinessAdmin, request: HttpRequest, object_id: str) -> HttpResponse:

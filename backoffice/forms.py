@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import os
+import re
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django import forms
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
+from backoffice.business_hours_form import BusinessHoursFields
+from crm import defaults
 from crm.models import Business, Lead, Membership, PhoneNumber
 from crm.phones import normalize_phone
 
@@ -16,6 +20,14 @@ MAX_SYSTEM_PROMPT_CHARS = 8000
 MAX_GREETING_CHARS = 500
 MAX_FALLBACK_AUDIO_BYTES = 5 * 1024 * 1024
 FALLBACK_AUDIO_EXTENSIONS = (".wav", ".mp3")
+# The knowledge text goes into every turn's prompt too: a few thousand characters, no more.
+MAX_KNOWLEDGE_CHARS = defaults.MAX_KNOWLEDGE_CHARS
+MAX_LINE_CHARS = 300  # a fixed line is spoken whole, and nobody listens to a paragraph on hold
+MAX_FILLERS = 12
+_PLACEHOLDER = re.compile(r"\{[^{}]*\}")
+# Which {placeholders} a text may use; anything else in braces is a typo the caller would hear.
+_ALLOWED_PLACEHOLDERS = {"after_hours_line": {"{business}", "{next_open}"}}
+_TEXTS_WITH_PLACEHOLDERS = ("greeting", "system_prompt", "knowledge", *defaults.FIXED_LINE_FIELDS)
 
 
 def clean_phone(value: str) -> str:
@@ -30,7 +42,23 @@ def clean_phone(value: str) -> str:
     return phone
 
 
-class BusinessForm(forms.ModelForm):
+def _check_placeholders(field: str, text: str) -> None:
+    allowed = _ALLOWED_PLACEHOLDERS.get(field, {"{business}"})
+    unknown = [p for p in _PLACEHOLDER.findall(text) if p not in allowed]
+    if unknown:
+        raise ValidationError(
+            _("%(unknown)s is not something the agent can fill in. Use %(allowed)s."),
+            code="unknown_placeholder",
+            params={"unknown": unknown[0], "allowed": ", ".join(sorted(allowed))},
+        )
+
+
+def _one_line_each(text: str) -> str:
+    """A textarea's lines, \r\n as \n, each stripped, empty ones dropped."""
+    return "\n".join(line.strip() for line in (text or "").splitlines() if line.strip())
+
+
+class BusinessForm(BusinessHoursFields, forms.ModelForm):
     class Meta:
         model = Business
         fields = [
@@ -40,6 +68,18 @@ class BusinessForm(forms.ModelForm):
             "agent_mode",
             "greeting",
             "system_prompt",
+            "address",
+            "knowledge",
+            "addresses_callers",
+            "speaks_as",
+            "after_hours",
+            "apology",
+            "idle_prompt",
+            "goodbye",
+            "fillers",
+            "after_hours_line",
+            "transfer_number",
+            "transfer_ring_seconds",
             "voice_name",
             "language",
             "time_zone",
@@ -56,6 +96,14 @@ class BusinessForm(forms.ModelForm):
             "greeting": forms.Textarea(attrs={"rows": 3, "dir": "auto", "cols": 80}),
             "system_prompt": forms.Textarea(attrs={"rows": 12, "dir": "auto", "cols": 80}),
             "fallback_message": forms.Textarea(attrs={"rows": 3, "dir": "auto", "cols": 80}),
+            "transfer_number": forms.TextInput(attrs={"dir": "ltr"}),
+            "address": forms.TextInput(attrs={"dir": "auto", "size": 60}),
+            "knowledge": forms.Textarea(attrs={"rows": 12, "dir": "auto", "cols": 80}),
+            "apology": forms.Textarea(attrs={"rows": 2, "dir": "auto", "cols": 80}),
+            "idle_prompt": forms.Textarea(attrs={"rows": 2, "dir": "auto", "cols": 80}),
+            "goodbye": forms.Textarea(attrs={"rows": 2, "dir": "auto", "cols": 80}),
+            "fillers": forms.Textarea(attrs={"rows": 5, "dir": "auto", "cols": 80}),
+            "after_hours_line": forms.Textarea(attrs={"rows": 3, "dir": "auto", "cols": 80}),
             "name": forms.TextInput(attrs={"dir": "auto"}),
             "voice_name": forms.TextInput(attrs={"dir": "ltr"}),
             "language": forms.TextInput(attrs={"dir": "ltr", "size": 8}),
@@ -65,7 +113,7 @@ class BusinessForm(forms.ModelForm):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         # Emptiness is checked below with messages that say why it matters, not "this field is required".
-        for name in ("greeting", "system_prompt", "fallback_message", "voice_name"):
+        for name in ("greeting", "system_prompt", "fallback_message", "voice_name", *defaults.FIXED_LINE_FIELDS):
             if name in self.fields:
                 self.fields[name].required = False
 
@@ -99,6 +147,77 @@ class BusinessForm(forms.ModelForm):
             )
         return prompt
 
+    def clean_knowledge(self) -> str:
+        knowledge = (self.cleaned_data.get("knowledge") or "").strip().replace("\r\n", "\n")
+        if len(knowledge) > MAX_KNOWLEDGE_CHARS:
+            raise ValidationError(
+                _(
+                    "The business information is too long (%(count)d characters; at most %(max)d). "
+                    "Keep what callers ask about."
+                ),
+                code="long_knowledge",
+                params={"count": len(knowledge), "max": MAX_KNOWLEDGE_CHARS},
+            )
+        return knowledge
+
+    def _clean_line(self, field: str) -> str:
+        line = " ".join((self.cleaned_data.get(field) or "").split())
+        if not line:
+            raise ValidationError(_("This line is empty: the agent would have nothing to say."), code="empty_line")
+        if len(line) > MAX_LINE_CHARS:
+            raise ValidationError(
+                _("This line is too long (%(count)d characters; at most %(max)d)."),
+                code="long_line",
+                params={"count": len(line), "max": MAX_LINE_CHARS},
+            )
+        return line
+
+    def clean_apology(self) -> str:
+        return self._clean_line("apology")
+
+    def clean_idle_prompt(self) -> str:
+        return self._clean_line("idle_prompt")
+
+    def clean_goodbye(self) -> str:
+        return self._clean_line("goodbye")
+
+    def clean_after_hours_line(self) -> str:
+        return self._clean_line("after_hours_line")
+
+    def clean_fillers(self) -> str:
+        fillers = _one_line_each(self.cleaned_data.get("fillers") or "")
+        lines = fillers.splitlines()
+        if not lines:
+            raise ValidationError(_("Write at least one filler, one per line."), code="no_fillers")
+        if len(lines) > MAX_FILLERS:
+            raise ValidationError(
+                _("Too many fillers (%(count)d; at most %(max)d)."),
+                code="too_many_fillers",
+                params={"count": len(lines), "max": MAX_FILLERS},
+            )
+        long = [line for line in lines if len(line) > MAX_LINE_CHARS]
+        if long:
+            raise ValidationError(
+                _("“%(line)s” is too long for a filler."), code="long_filler", params={"line": long[0][:40]}
+            )
+        return fillers
+
+    def clean_time_zone(self) -> str:
+        zone = (self.cleaned_data.get("time_zone") or "").strip()
+        try:
+            ZoneInfo(zone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValidationError(
+                _("“%(zone)s” is not a time zone. Write it like Asia/Jerusalem."),
+                code="invalid_time_zone",
+                params={"zone": zone},
+            ) from None
+        return zone
+
+    def clean_transfer_number(self) -> str:
+        number = (self.cleaned_data.get("transfer_number") or "").strip()
+        return clean_phone(number) if number else ""
+
     def clean_voice_name(self) -> str:
         voice = (self.cleaned_data.get("voice_name") or "").strip()
         if not voice:
@@ -126,6 +245,13 @@ class BusinessForm(forms.ModelForm):
 
     def clean(self):
         cleaned = super().clean()
+        for field in _TEXTS_WITH_PLACEHOLDERS:
+            if cleaned.get(field):
+                try:
+                    _check_placeholders(field, cleaned[field])
+                except ValidationError as error:
+                    self.add_error(field, error)
+        self._follow_speech_choices(cleaned)
         message = (cleaned.get("fallback_message") or "").strip()
         cleaned["fallback_message"] = message
         has_audio = bool(cleaned.get("fallback_audio"))
@@ -142,6 +268,24 @@ class BusinessForm(forms.ModelForm):
                 ),
             )
         return cleaned
+
+    def _follow_speech_choices(self, cleaned: dict) -> None:
+        """A fixed line still at its default for the old way of speaking (to callers, of itself) becomes
+        the default for the new one; a line the owner wrote is kept as written."""
+        addresses, speaks_as = cleaned.get("addresses_callers"), cleaned.get("speaks_as")
+        old = (self.instance.addresses_callers, self.instance.speaks_as)
+        if not addresses or not speaks_as or (addresses, speaks_as) == old:
+            return
+        was, becomes = defaults.fixed_lines(*old), defaults.fixed_lines(addresses, speaks_as)
+        for field in defaults.FIXED_LINE_FIELDS:
+            if field in cleaned and _one_line_each(cleaned[field]) == _one_line_each(was[field]):
+                cleaned[field] = becomes[field]
+
+    def save(self, commit: bool = True) -> Business:
+        stored = self.hours_and_dates()
+        if stored is not None:
+            self.instance.opening_hours, self.instance.closed_dates = stored
+        return super().save(commit)
 
 
 class PhoneNumberForm(forms.ModelForm):

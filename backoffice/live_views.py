@@ -1,5 +1,5 @@
-"""The admin's live pages: calls in progress, and one call's conversation as it happens, with the two
-things staff may do to it (end it, send the caller to voicemail).
+"""The admin's live pages: calls in progress, and one call's conversation as it happens, with the three
+things staff may do to it (end it, send the caller to voicemail, take it on their own phone).
 
 The pages are server-rendered; static/crm/live.js then follows /ws/staff/calls/[<CallSid>/] (backoffice.live_consumer)
 and adds what crm.live_updates broadcasts. Mounted on the Call admin by ``live_urls`` (its ``get_urls``), so every
@@ -18,13 +18,15 @@ from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
 from backoffice import live_calls
 from backoffice.admin_timeline import PROBLEM_KINDS, TECHNICAL_KINDS, build_timeline
-from crm.models import Call, CallEvent, Utterance
+from crm.call_events import add_event
+from crm.models import Call, CallEvent, Membership, Utterance
 from crm.phones import display_phone
-from voice import twilio_rest
+from voice import transfer, twilio_rest
 from voice.webhooks import voicemail_twiml
 
 log = logging.getLogger(__name__)
@@ -46,7 +48,22 @@ def live_urls(model_admin: ModelAdmin) -> list[URLPattern]:
             wrap(require_POST(views.voicemail_view)),
             name="crm_call_live_voicemail",
         ),
+        path(
+            "<int:call_id>/live/transfer/",
+            wrap(require_POST(views.transfer_view)),
+            name="crm_call_live_transfer",
+        ),
     ]
+
+
+TRANSFERRED_TO_STAFF = "transferred_to_staff"
+NO_PHONE = gettext_lazy("To take calls on your phone, add your phone number to your membership of this business.")
+
+
+def transfer_phone(user: Any, call: Call) -> str:
+    """The user's own phone for this call's business (their membership's), "" when they have none."""
+    membership = Membership.objects.filter(user=user, business=call.business).only("phone").first()
+    return membership.phone if membership is not None else ""
 
 
 class LiveViews:
@@ -87,6 +104,7 @@ class LiveViews:
             call=call,
             caller=display_phone(call.from_number) or "—",
             live=live_calls.is_live(call),
+            transfer_phone=display_phone(transfer_phone(request.user, call)),
             timeline=build_timeline(call),
             labels=page_labels(),
         )
@@ -119,6 +137,31 @@ class LiveViews:
             messages.success(request, _("The caller was moved to voicemail."))
         else:
             messages.success(request, _("The call was ended."))
+        return back
+
+    def transfer_view(self, request: HttpRequest, call_id: int) -> HttpResponse:
+        """The "transfer to me" action: the live call rings the staff member's own phone (their membership's)."""
+        call = self._call(request, call_id)
+        back = HttpResponseRedirect(reverse(f"{self.admin_site.name}:crm_call_live_call", args=[call.pk]))
+        phone = transfer_phone(request.user, call)
+        if not phone:
+            messages.error(request, NO_PHONE)
+            return back
+        if not live_calls.is_live(call):
+            messages.warning(request, _("This call has already ended."))
+            return back
+        try:
+            twilio_rest.redirect_call(call.call_sid, transfer.dial_twiml(call, phone))
+        except Exception as exc:  # Twilio refused (call over, bad credentials) or is unreachable
+            log.warning("transfer to staff failed: %s", exc)
+            messages.error(request, _("Twilio did not accept the request: %(error)s") % {"error": _short(exc)})
+            return back
+        add_event(
+            call,
+            CallEvent.Kind.HANGUP,
+            {"reason": TRANSFERRED_TO_STAFF, "voicemail": False, "by": request.user.get_username(), "to": phone},
+        )
+        messages.success(request, _("The call is ringing your phone."))
         return back
 
 

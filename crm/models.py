@@ -18,6 +18,18 @@ class Business(models.Model):
         ECHO = "echo", _("Echo (diagnostic)")
         SINK = "sink", _("Sink (diagnostic)")
 
+    class CallerAddress(models.TextChoices):
+        PLURAL = defaults.ADDRESS_PLURAL, _("In the plural (“you” as אתם)")
+        NEUTRAL = defaults.ADDRESS_NEUTRAL, _("Gender-neutral phrasing")
+
+    class AgentGender(models.TextChoices):
+        MASCULINE = defaults.SPEAKS_MASCULINE, _("Masculine")
+        FEMININE = defaults.SPEAKS_FEMININE, _("Feminine")
+
+    class AfterHours(models.TextChoices):
+        AGENT = "agent", _("The agent answers, says we are closed and takes a message")
+        VOICEMAIL = "voicemail", _("Straight to voicemail")
+
     name = models.CharField(_("name"), max_length=200, default=defaults.DEFAULT_BUSINESS_NAME)
     is_default = models.BooleanField(
         _("default business"), default=False, help_text=_("Answers calls to numbers no business claims.")
@@ -33,7 +45,15 @@ class Business(models.Model):
     )
     greeting = models.TextField(_("greeting"), default=defaults.DEFAULT_GREETING)
     system_prompt = models.TextField(_("system prompt"), default=defaults.DEFAULT_SYSTEM_PROMPT)
-    voice_name = models.CharField(_("voice"), max_length=100, default=defaults.DEFAULT_VOICE)
+    voice_name = models.CharField(
+        _("voice"),
+        max_length=100,
+        default=defaults.DEFAULT_VOICE,
+        help_text=_(
+            "Google's he-IL voices: A and C are female, B and D male. Choose the one that matches how the agent "
+            "speaks of itself."
+        ),
+    )
     fallback_message = models.TextField(_("voicemail message"), default=defaults.DEFAULT_FALLBACK_MESSAGE)
     fallback_audio = models.FileField(
         _("voicemail audio"),
@@ -75,6 +95,46 @@ class Business(models.Model):
     )
     transfer_ring_seconds = models.PositiveIntegerField(
         _("ring the transfer number for (s)"), default=25, validators=[MinValueValidator(5), MaxValueValidator(60)]
+    )
+
+    # What the agent knows about the business (crm.business_hours reads the hours; the prompt gets it all).
+    address = models.CharField(_("address"), max_length=300, blank=True)
+    # {"sun": [["09:00", "13:00"], ["16:00", "19:00"]], ...}; a day without ranges is closed; no day at all
+    # means hours are not set and the business counts as open at all times (crm.opening_hours).
+    opening_hours = models.JSONField(_("opening hours"), default=dict, blank=True)
+    closed_dates = models.JSONField(
+        _("closed dates"), default=list, blank=True, help_text=_("Holidays and closures: ISO dates.")
+    )
+    knowledge = models.TextField(
+        _("what the agent may tell callers"),
+        blank=True,
+        help_text=_("Services, prices, directions, policies: the agent answers only from this text."),
+    )
+    addresses_callers = models.CharField(
+        _("the agent addresses callers"), max_length=8, choices=CallerAddress.choices, default=CallerAddress.PLURAL
+    )
+    speaks_as = models.CharField(
+        _("the agent speaks of itself in the"),
+        max_length=10,
+        choices=AgentGender.choices,
+        default=AgentGender.MASCULINE,
+        help_text=_("Choose a voice of the same gender."),
+    )
+    after_hours = models.CharField(_("after hours"), max_length=10, choices=AfterHours.choices, default="agent")
+
+    # The fixed lines (defaults in crm.defaults; {business} and {next_open} are filled in per call).
+    apology = models.TextField(_("apology"), default=defaults.DEFAULT_LINES["apology"])
+    idle_prompt = models.TextField(_("idle prompt"), default=defaults.DEFAULT_LINES["idle_prompt"])
+    goodbye = models.TextField(_("goodbye"), default=defaults.DEFAULT_LINES["goodbye"])
+    fillers = models.TextField(
+        _("fillers"),
+        default=defaults.DEFAULT_LINES["fillers"],
+        help_text=_("Short holding phrases while a slow answer comes, one per line."),
+    )
+    after_hours_line = models.TextField(
+        _("after-hours line"),
+        default=defaults.DEFAULT_LINES["after_hours_line"],
+        help_text=_("Said instead of the greeting when the business is closed; {next_open} says when it opens."),
     )
 
     members = models.ManyToManyField(
@@ -284,6 +344,7 @@ class CallEvent(models.Model):
         SUMMARY = "summary", _("Summary")
         LEAD_UPDATED = "lead_updated", _("Lead updated")
         HANGUP = "hangup", _("Hang-up")
+        TRANSFER = "transfer", _("Transfer to a person")
         STREAM_STOPPED = "stream_stopped", _("Stream stopped")
 
     call = models.ForeignKey(Call, on_delete=models.CASCADE, related_name="events")

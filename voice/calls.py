@@ -1,5 +1,5 @@
 """A call's life as Twilio reports it: open the Call, apply its status, the stream's start, and the decisions
-taken when the stream ends (hang up or voicemail, rescue a dropped stream).
+taken when the stream ends (hang up, voicemail or a person, rescue a dropped stream).
 
 Small synchronous functions the webhook views, the socket store and the Celery tasks call. They only write
 the Call row; timeline events go through ``crm.call_events`` and status broadcasts through
@@ -18,6 +18,7 @@ from django.utils import timezone
 
 from crm.models import Call, CallEvent
 from crm.services import business_for_number, find_or_create_lead
+from voice.agent.tools import HAND_OVER
 
 log = logging.getLogger(__name__)
 
@@ -155,19 +156,28 @@ def is_duplicate_stream_status(call: Call, params: Mapping[str, str]) -> bool:
     ).exists()
 
 
-def stream_end_decision(call: Call) -> tuple[bool, str]:
-    """After the socket closed: (hang up?, why). The agent ending the conversation is recorded as a
-    "hangup" event with ``voicemail`` False (and outcome "conversation"); everything else is voicemail."""
+HANG_UP, VOICEMAIL, TRANSFER = "hangup", "voicemail", "transfer"  # what the caller gets after the stream
+TRANSFER_REASON = HAND_OVER  # the agent's end reason when it hands the caller to a person
+
+
+def stream_end_decision(call: Call) -> tuple[str, str]:
+    """After the socket closed: (``HANG_UP``, ``VOICEMAIL`` or ``TRANSFER``, why). The agent ending the
+    conversation is recorded as a "hangup" event with ``voicemail`` False (and outcome "conversation"); with
+    the reason ``TRANSFER_REASON`` it handed the caller to a person, who is dialled when the business has a
+    transfer number (else voicemail: the number was removed mid-call). Everything else is voicemail."""
     last_hangup = call.events.filter(kind=CallEvent.Kind.HANGUP).order_by("-id").first()
     if last_hangup is not None:
-        if not last_hangup.payload.get("voicemail"):
-            return True, str(last_hangup.payload.get("reason", "agent_ended"))
-        return False, "agent_requested_voicemail"
+        reason = str(last_hangup.payload.get("reason", "agent_ended"))
+        if last_hangup.payload.get("voicemail"):
+            return VOICEMAIL, "agent_requested_voicemail"
+        if reason == TRANSFER_REASON:
+            return (TRANSFER, reason) if call.business.transfer_number else (VOICEMAIL, "no_transfer_number")
+        return HANG_UP, reason
     if call.outcome == Call.Outcome.CONVERSATION:
-        return True, "conversation"
+        return HANG_UP, "conversation"
     if not call.stream_sid:
-        return False, "stream_never_started"
-    return False, "stream_broke"
+        return VOICEMAIL, "stream_never_started"
+    return VOICEMAIL, "stream_broke"
 
 
 def needs_rescue(call: Call) -> bool:

@@ -3,7 +3,9 @@
 The modes are ``crm.models.Business.AgentMode`` (defined once, there). SINK and ECHO are diagnostics
 (inbound path, outbound path). AI is the conversation core with the providers chosen in settings and the
 CRM tools (``voice.lead_tools``); when it cannot be built the caller is sent to voicemail, never left silent.
-Its response deadlines, DTMF pause and the process's ready audio (fillers, apology) come from settings.
+Its response deadlines, DTMF pause and the process's ready audio (fillers, apology) come from settings; the
+call's greeting and fixed lines are played from storage when they were made before (``voice.speech_cache``),
+and made in the background when they were not.
 Every handler reads the call's one media clock, which the socket advances.
 """
 
@@ -14,18 +16,22 @@ import functools
 import logging
 from dataclasses import dataclass
 
+from asgiref.sync import sync_to_async
+from channels.db import database_sync_to_async
 from django.conf import settings
 
 from crm.models import Business
+from voice import speech_cache
 from voice.agent.config import AgentConfig
 from voice.agent.modes import EchoHandler, SinkHandler
 from voice.agent.ports import CallReporter, MediaSink, StreamHandler
-from voice.agent.ready_audio import ReadyAudio, ready_voices
+from voice.agent.ready_audio import Key, ReadyAudio, ready_voices
 from voice.agent.session import AgentSession
 from voice.agent.waiting import ResponseDeadlines
 from voice.audio.clock import MediaClock
 from voice.lead_tools import LEAD_TOOLS
 from voice.providers.base import Providers
+from voice.tasks import queue_speech_warm_up
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +96,50 @@ class _Unavailable:
         pass
 
 
+class _StoredSpeechFirst:
+    """The AI session, started once the call's stored speech (greeting, fixed lines) is loaded, so the
+    greeting plays from storage instead of waiting on TTS. Loading runs in a thread (storage may be remote)
+    and any trouble there only means the lines are spoken live; what is missing is queued to be made."""
+
+    def __init__(self, session: AgentSession, ready: ReadyAudio, call_id: int) -> None:
+        self.session = session
+        self._ready = ready
+        self._call_id = call_id
+
+    async def start(self) -> None:
+        config = self.session.config
+        clips: dict[Key, bytes] = {}
+        missing: list[str] = []
+        try:
+            load = sync_to_async(speech_cache.stored_clips, thread_sensitive=False)
+            clips, missing = await load(config, speech_cache.provider_name())
+        except Exception as exc:
+            log.warning("stored speech unavailable, speaking live: %s", exc)
+        self.session.speaker.ready = self._ready.with_stored(clips)
+        await self.session.start()
+        if missing:
+            try:
+                await database_sync_to_async(_queue_warm_up)(missing, config, self._call_id)
+            except Exception as exc:  # the next call asks again
+                log.warning("could not queue the speech warm-up: %s", exc)
+
+    async def media(self, payload: bytes) -> None:
+        await self.session.media(payload)
+
+    async def mark(self, name: str) -> None:
+        await self.session.mark(name)
+
+    async def dtmf(self, digit: str) -> None:
+        await self.session.dtmf(digit)
+
+    async def stop(self) -> None:
+        await self.session.stop()
+
+
+def _queue_warm_up(texts: list[str], config: AgentConfig, call_id: int) -> None:
+    queue_speech_warm_up(texts, voice=config.voice, language=config.language, call_id=call_id)
+
+
 @functools.cache
 def _shared_providers() -> Providers:
     """One set of provider clients per process: they hold connection pools worth reusing across calls."""
@@ -116,7 +166,8 @@ def _agent_session(
     deadlines = ResponseDeadlines(
         first_ms=settings.VOICE_FIRST_RESPONSE_DEADLINE_MS, total_ms=settings.VOICE_TOTAL_RESPONSE_DEADLINE_MS
     )
-    return AgentSession(
+    ready = _shared_ready_audio()
+    session = AgentSession(
         config,
         providers,
         sink,
@@ -124,8 +175,11 @@ def _agent_session(
         tools=LEAD_TOOLS,
         media_clock=media_clock,
         deadlines=deadlines,
-        ready=_shared_ready_audio(),
+        ready=ready,
     )
+    if not settings.VOICE_SPEECH_CACHE:
+        return session
+    return _StoredSpeechFirst(session, ready, call_info.call_id)
 
 
 def build_handler(

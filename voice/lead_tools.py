@@ -3,6 +3,10 @@
 The Django edge's side of the tool registry (``voice.agent.tools``): the schemas come from the one list of
 lead facts (``crm.lead_facts.LEAD_FACTS``), the handlers write through the call's ``CallReporter``, which
 applies them with the one merge policy. ``voice.handlers`` hands ``LEAD_TOOLS`` to every AI session.
+
+``transfer_to_human`` writes nothing: it hands the caller to the business's person (the session says the
+transfer line and ends the stream; ``voice.transfer`` dials them). It is offered only to calls whose business
+has a transfer number.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from crm.lead_facts import LEAD_FACT_FIELDS, LEAD_FACTS, NOTE
+from voice.agent.config import AgentConfig
 from voice.agent.ports import CallReporter
 from voice.agent.tools import Tool, ToolBox, ToolOutcome
 from voice.providers.base import ToolSpec
@@ -52,4 +57,30 @@ ADD_NOTE = Tool(
     _add_note,
 )
 
-LEAD_TOOLS = ToolBox([SAVE_LEAD_DETAILS, ADD_NOTE])
+
+async def _transfer_to_human(args: Mapping[str, Any], reporter: CallReporter) -> ToolOutcome:
+    return ToolOutcome(hand_over=True)
+
+
+def transfer_offered(config: AgentConfig) -> bool:
+    """A person can take this call: the business has a transfer number (``voice.business_config``)."""
+    return config.transfer_available
+
+
+TRANSFER_TO_HUMAN = Tool(
+    ToolSpec(
+        name="transfer_to_human",
+        description="Hand the caller to a person of the business when they ask for one, or when you cannot "
+        "help them. A short line saying so is played for you; the call then leaves you.",
+        parameters={
+            "type": "object",
+            "properties": {"reason": {"type": "string", "description": "Why the caller needs a person"}},
+            "required": ["reason"],
+        },
+    ),
+    _transfer_to_human,
+    offered=transfer_offered,
+    hands_over=True,
+)
+
+LEAD_TOOLS = ToolBox([SAVE_LEAD_DETAILS, ADD_NOTE, TRANSFER_TO_HUMAN])

@@ -1,16 +1,22 @@
-"""Django settings -> the provider registry's plain arguments (the core never reads settings itself)."""
+"""Django settings -> the provider registry's plain arguments (the core never reads settings itself).
+
+Every voice built here reads Hebrew numbers, times, prices and phone numbers as words
+(``voice.providers.normalizing_tts``).
+"""
 
 from __future__ import annotations
 
 from django.conf import settings
 
 from voice.providers.base import Providers
+from voice.providers.normalizing_tts import with_spoken_text
 from voice.providers.registry import build_providers
 
 
 def providers_from_settings() -> Providers:
-    """The ASR/LLM/TTS providers named by VOICE_ASR / VOICE_LLM / VOICE_TTS, configured from settings."""
-    return build_providers(
+    """The ASR/LLM/TTS providers named by VOICE_ASR / VOICE_LLM / VOICE_TTS, configured from settings;
+    their voices get the text normalised for speech."""
+    providers = build_providers(
         settings.VOICE_ASR,
         settings.VOICE_LLM,
         settings.VOICE_TTS,
@@ -27,3 +33,4 @@ def providers_from_settings() -> Providers:
         # Only for VOICE_LLM=fake (benchmarks, demos): what the fake agent answers every turn.
         fake_reply=settings.FAKE_REPLY_TEXT,
     )
+    return with_spoken_text(providers)

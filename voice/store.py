@@ -35,15 +35,16 @@ from crm.live_updates import broadcast, status_data, utterance_data
 from crm.models import Call, CallEvent, Lead, Utterance
 from crm.services import find_or_create_lead
 from voice import calls
-from voice.agent.config import AgentConfig
 from voice.agent.ports import UtteranceRecord
+from voice.business_config import agent_config_for
 from voice.handlers import CallInfo
 
 log = logging.getLogger(__name__)
 
 
 def load_call_info(call_sid: str) -> CallInfo | None:
-    """The call's mode (snapshot taken when it rang, else the business's) and agent configuration."""
+    """The call's mode (snapshot taken when it rang, else the business's) and agent configuration (the
+    business's settings and hours as they stand now, ``voice.business_config``)."""
     call = Call.objects.select_related("business", "lead").filter(call_sid=call_sid).first()
     if call is None:
         return None
@@ -51,17 +52,7 @@ def load_call_info(call_sid: str) -> CallInfo | None:
     facts: dict[str, str] = {}
     if call.lead is not None:
         facts = {f: getattr(call.lead, f) for f in LEAD_FACT_FIELDS if getattr(call.lead, f)}
-    config = AgentConfig(
-        greeting=business.greeting,
-        system_prompt=business.system_prompt,
-        language=business.language,
-        voice=business.voice_name,
-        eou_silence_ms=business.eou_silence_ms,
-        barge_in_min_ms=business.barge_in_min_ms,
-        idle_prompt_ms=business.idle_prompt_seconds * 1000,
-        max_call_ms=business.max_call_minutes * 60_000,
-        lead_facts=facts,
-    )
+    config = agent_config_for(business, facts, timezone.now())
     return CallInfo(
         call_id=call.pk,
         call_sid=call.call_sid,

@@ -28,7 +28,7 @@ from django.utils import timezone
 from crm.call_events import add_event
 from crm.models import Call, CallEvent, Recording
 from crm.recordings import mark_recording_failed
-from voice import call_digest, call_tape, jobs, recording_ingest
+from voice import call_digest, call_tape, jobs, recording_ingest, speech_cache
 from voice.call_digest import LANGUAGE, Digest
 from voice.calls import needs_rescue
 from voice.job_task import JobTask
@@ -240,6 +240,23 @@ def rescue_dropped_call(self: JobTask, call_id: int, base: str) -> bool:
         return True
 
 
+# -- speech made ahead (the greeting and the fixed lines) ----------------------------------------------------
+@shared_task(base=JobTask, bind=True, acks_late=True, max_retries=3, soft_time_limit=120, time_limit=150)
+def warm_speech(self: JobTask, digest: str, texts: list[str], voice: str, language: str, provider: str) -> int:
+    """Synthesise and store the lines a call found missing (``voice.speech_cache``); returns how many are
+    stored now. ``digest`` names the job (the same lines are one job). Lines TTS could not make are tried
+    again with back-off, then left to the next call, which speaks them live meanwhile."""
+    if provider != speech_cache.provider_name():  # the TTS was changed since: the next call asks again
+        return 0
+    tts = providers_from_settings().tts
+    failed = speech_cache.warm(texts, voice=voice, language=language, provider=provider, tts=tts)
+    if failed and self.request.retries < self.max_retries:
+        raise self.retry(countdown=backoff(self.request.retries))
+    if failed:
+        self.give_up(f"no speech for {len(failed)} line(s)")
+    return len(texts) - len(failed)
+
+
 # -- queueing: what the webhooks and the socket call ----------------------------------------------------------
 # Each records its job (voice/jobs.py) and publishes once the transaction commits; the same job asked for again
 # while pending, running or done sends no second message.
@@ -284,6 +301,14 @@ def queue_rescue(call_id: int, base: str) -> None:
     """After a socket died mid-conversation: check back shortly and move the call to voicemail if needed.
     Each ask is a fresh look (the task decides from the call's state), so a done check runs again."""
     jobs.enqueue(rescue_dropped_call, (call_id, base), call_id=call_id, countdown=RESCUE_DELAY_S, redo=True)
+
+
+def queue_speech_warm_up(texts: list[str], *, voice: str, language: str, call_id: int | None = None) -> bool:
+    """Make the missing ``texts`` in ``voice`` in a worker, once this transaction commits, so later calls
+    play them from storage. True when queued (the same lines already pending or running are one job)."""
+    provider = speech_cache.provider_name()
+    digest = speech_cache.warm_up_digest(texts, voice=voice, language=language, provider=provider)
+    return jobs.enqueue(warm_speech, (digest, list(texts), voice, language, provider), call_id=call_id, redo=True)
 
 
 # -- the job reconciler -------------------------------------------------------------------------------------

@@ -33,6 +33,7 @@ __all__ = [
     "fetch_call",
     "hang_up",
     "move_to_voicemail",
+    "redirect_call",
 ]
 
 
@@ -88,6 +89,13 @@ def move_to_voicemail(call_sid: str, twiml: str) -> None:
     """Replace what a live call is doing (e.g. a dead socket) with ``twiml`` (absolute URLs inside)."""
     client().calls(call_sid).update(twiml=twiml)
     logger.info("moved call to voicemail")
+
+
+def redirect_call(call_sid: str, twiml: str) -> None:
+    """Replace what a live call is doing with ``twiml`` (e.g. a ``<Dial>`` to a person): Twilio ends the
+    ``<Connect><Stream>`` at once, without asking its action URL."""
+    client().calls(call_sid).update(twiml=twiml)
+    logger.info("redirected call to new TwiML")
 
 
 def fetch_call(call_sid: str) -> CallState | None:

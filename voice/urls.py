@@ -18,6 +18,8 @@ urlpatterns = [
     webhook("stream_status", webhooks.stream_status),
     webhook("stream_ended", webhooks.stream_ended),
     webhook("call_status", webhooks.call_status),
+    # Twilio: the <Dial> to a person ended (voice.transfer).
+    webhook("dial_status", webhooks.dial_status),
     # Twilio's <Play> of the business's uploaded voicemail greeting.
     path(
         "voice/fallback-audio/<int:business_id>/<str:token>",

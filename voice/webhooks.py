@@ -16,8 +16,15 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, HttpResponseForbidden
+from django.http import (
+    HttpRequest,
+    HttpResponse,
+    HttpResponseBadRequest,
+    HttpResponseForbidden,
+    HttpResponseNotFound,
+)
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
@@ -25,7 +32,8 @@ from crm.call_events import add_event
 from crm.live_updates import broadcast_status
 from crm.models import Business, Call, CallEvent
 from crm.services import business_for_number
-from voice import calls, tasks
+from voice import calls, tasks, transfer
+from voice.call_routing import route_call
 from voice.log_context import call_sid_var
 from voice.public_url import absolute_url, callback_url, public_base_url, request_url, signed_urls, stream_url
 from voice.twilio import twiml
@@ -89,7 +97,7 @@ def voicemail_twiml(request: HttpRequest | None, business: Business) -> str:
     return voicemail_twiml_at(public_base_url(), business)
 
 
-def _connect_twiml(call: Call) -> str:
+def connect_twiml(call: Call) -> str:
     return twiml.connect_stream(
         stream_url=stream_url(),
         action_url=absolute_url(reverse("voice:stream_ended")),
@@ -121,13 +129,14 @@ def incoming_call(request: HttpRequest) -> HttpResponse:
             "repeat": not created,
         },
     )
-    if not call.business.agent_enabled:
-        log.info("agent disabled for business %s: voicemail", call.business.pk)
-        add_event(call, CallEvent.Kind.FALLBACK, {"reason": "agent_disabled"})
+    route = route_call(call.business, timezone.now())
+    if route.to_voicemail:
+        log.info("business %s: %s", call.business.pk, route.name)
+        add_event(call, CallEvent.Kind.FALLBACK, route.fallback)
         return twiml_response(voicemail_twiml(None, call.business))
     if created:  # Twilio retries a slow webhook: ask for its own recording once per call
         tasks.queue_twilio_call_recording(call, callback_url(RECORDING_STATUS_PATH))
-    return twiml_response(_connect_twiml(call))
+    return twiml_response(connect_twiml(call))
 
 
 @twilio_signed
@@ -184,8 +193,9 @@ def call_status(request: HttpRequest) -> HttpResponse:
 
 @twilio_signed
 def stream_ended(request: HttpRequest) -> HttpResponse:
-    """The <Connect action>: the socket closed. Hang up when the agent ended the conversation; when the
-    stream failed, never started, or the agent asked for it, the caller goes to voicemail (never dead air)."""
+    """The <Connect action>: the socket closed. Hang up when the agent ended the conversation; dial the
+    business's person when the agent handed the caller over; when the stream failed, never started, or the
+    agent asked for it, the caller goes to voicemail (never dead air)."""
     call = calls.find_call(request.POST.get("CallSid"))
     if call is None:
         log.warning("stream ended for an unknown call: voicemail of the called number's business")
@@ -195,14 +205,37 @@ def stream_ended(request: HttpRequest) -> HttpResponse:
         # The caller hung up (that is why the stream stopped): there is nobody to play voicemail to.
         add_event(call, CallEvent.Kind.WEBHOOK, {"webhook": "stream_ended", "call_status": caller_status})
         return twiml_response(twiml.hangup())
-    hang_up, reason = calls.stream_end_decision(call)
-    add_event(
-        call,
-        CallEvent.Kind.WEBHOOK,
-        {"webhook": "stream_ended", "decision": "hangup" if hang_up else "voicemail", "reason": reason},
-    )
-    if hang_up:
+    decision, reason = calls.stream_end_decision(call)
+    add_event(call, CallEvent.Kind.WEBHOOK, {"webhook": "stream_ended", "decision": decision, "reason": reason})
+    if decision == calls.HANG_UP:
         return twiml_response(twiml.hangup())
+    if decision == calls.TRANSFER:
+        log.info("the agent hands the caller to a person: dialling the business's transfer number")
+        return twiml_response(transfer.dial_twiml(call, call.business.transfer_number))
     log.info("stream ended without a finished conversation (%s): voicemail", reason)
     add_event(call, CallEvent.Kind.FALLBACK, {"reason": reason})
+    return twiml_response(voicemail_twiml(None, call.business))
+
+
+@twilio_signed
+def dial_status(request: HttpRequest) -> HttpResponse:
+    """The <Dial action>: the person's leg ended. Answered: hang up (the caller talked to them). No answer,
+    busy, failed or canceled: the business's voicemail. The outcome and the person's leg duration go on the
+    timeline once; a repeated callback gets the same answer and writes nothing."""
+    problem = transfer.dial_problem(request.POST)
+    if problem:
+        log.warning("dial status refused: %s", problem)
+        return HttpResponseBadRequest(problem)
+    with transaction.atomic():  # the row lock serialises concurrent duplicates
+        call = calls.lock_call(request.POST.get("CallSid"))
+        if call is None:
+            log.warning("dial status for an unknown call")
+            return HttpResponseNotFound("unknown call")
+        if transfer.is_duplicate_dial_status(call, request.POST):
+            log.info("duplicate dial status %s: ignored", request.POST.get("DialCallStatus", ""))
+        else:
+            transfer.record_dial_outcome(call, request.POST)
+    if transfer.person_answered(request.POST) or transfer.caller_gone(request.POST):
+        return twiml_response(twiml.hangup())
+    log.info("the person did not take the call (%s): voicemail", request.POST.get("DialCallStatus", ""))
     return twiml_response(voicemail_twiml(None, call.business))

@@ -13,7 +13,9 @@ from django.urls import reverse
 from django.utils import translation
 
 from backoffice.forms import MAX_SYSTEM_PROMPT_CHARS
+from crm import defaults
 from crm.models import Business, PhoneNumber
+from crm.opening_hours import WEEKDAYS, format_ranges
 from tests.backoffice.conftest import logged_in
 from tests.support import factories
 
@@ -36,6 +38,20 @@ def settings_form(business: Business, **changes) -> dict:
         "idle_prompt_seconds": business.idle_prompt_seconds,
         "max_call_minutes": business.max_call_minutes,
         "fallback_message": business.fallback_message,
+        "address": business.address,
+        "knowledge": business.knowledge,
+        "addresses_callers": business.addresses_callers,
+        "speaks_as": business.speaks_as,
+        "after_hours": business.after_hours,
+        "apology": business.apology,
+        "idle_prompt": business.idle_prompt,
+        "goodbye": business.goodbye,
+        "fillers": business.fillers,
+        "after_hours_line": business.after_hours_line,
+        "transfer_number": business.transfer_number,
+        "transfer_ring_seconds": business.transfer_ring_seconds,
+        **{f"hours_{day}": format_ranges(business.opening_hours.get(day, [])) for day in WEEKDAYS},
+        "closed_dates_text": "\n".join(business.closed_dates),
         "record_calls": "on",
         "phone_numbers-TOTAL_FORMS": "0",
         "phone_numbers-INITIAL_FORMS": "0",
@@ -208,3 +224,119 @@ def test_preview_button_is_on_the_settings_page(owner_client, business_a):
     body = owner_client.get(reverse("admin:crm_business_change", args=[business_a.pk])).content.decode()
     assert reverse("admin:crm_business_preview_greeting", args=[business_a.pk]) in body
     assert "crm/business_preview.js" in body
+
+
+# -- the business, its hours and how the agent speaks (issue 13) ---------------------------------------------
+def form_of(response):
+    return response.context["adminform"].form
+
+
+def test_owner_sets_hours_closures_knowledge_and_speech(owner_client, business_a):
+    response = save(
+        owner_client,
+        business_a,
+        address="הרצל 5, חיפה",
+        knowledge="ניקוי אבנית: 250 שקלים.",
+        hours_sun="16:00-19:00, 09:00-13:00",
+        hours_thu="20:00-24:00",
+        hours_fri="00:00-02:00",
+        closed_dates_text="13/04/2025\n2025-04-12",
+        after_hours=Business.AfterHours.VOICEMAIL,
+    )
+    assert response.status_code == 302
+    business_a.refresh_from_db()
+    assert business_a.opening_hours == {
+        "sun": [["09:00", "13:00"], ["16:00", "19:00"]],
+        "thu": [["20:00", "24:00"]],
+        "fri": [["00:00", "02:00"]],
+    }
+    assert business_a.closed_dates == ["2025-04-12", "2025-04-13"]
+    assert (business_a.address, business_a.knowledge) == ("הרצל 5, חיפה", "ניקוי אבנית: 250 שקלים.")
+    assert business_a.after_hours == Business.AfterHours.VOICEMAIL
+    page = owner_client.get(reverse("admin:crm_business_change", args=[business_a.pk]))
+    assert form_of(page).initial["hours_sun"] == "09:00-13:00, 16:00-19:00"
+    assert form_of(page).initial["closed_dates_text"] == "2025-04-12\n2025-04-13"
+
+
+@pytest.mark.parametrize(
+    ("changes", "field", "code"),
+    [
+        ({"hours_mon": "17:00-09:00"}, "hours_mon", "range_ends_before_start"),
+        ({"hours_tue": "09:00-13:00, 12:00-15:00"}, "hours_tue", "overlapping_ranges"),
+        ({"hours_wed": "מתשע עד חמש"}, "hours_wed", "invalid_range"),
+        ({"closed_dates_text": "2025-02-30"}, "closed_dates_text", "invalid_date"),
+        ({"knowledge": "א" * 4001}, "knowledge", "long_knowledge"),
+        ({"fillers": "  \n "}, "fillers", "no_fillers"),
+        ({"goodbye": " "}, "goodbye", "empty_line"),
+        ({"greeting": "שלום מ{busines}"}, "greeting", "unknown_placeholder"),
+        ({"apology": "נפתח {next_open}"}, "apology", "unknown_placeholder"),
+        ({"time_zone": "Asia/Haifa"}, "time_zone", "invalid_time_zone"),
+        ({"transfer_number": "call me"}, "transfer_number", "invalid_phone"),
+    ],
+)
+def test_bad_settings_are_refused_with_a_reason_and_nothing_changes(owner_client, business_a, changes, field, code):
+    before = Business.objects.values().get(pk=business_a.pk)
+    response = save(owner_client, business_a, **changes)
+    assert field in errors_of(response)
+    assert form_of(response).has_error(field, code=code)
+    assert Business.objects.values().get(pk=business_a.pk) == before
+
+
+def test_errors_are_in_hebrew_and_quote_what_was_typed(owner_client, business_a):
+    with translation.override("he"):
+        response = owner_client.post(
+            reverse("admin:crm_business_change", args=[business_a.pk]),
+            settings_form(business_a, hours_mon="17:00-09:00", knowledge="א" * 4001),
+            HTTP_ACCEPT_LANGUAGE="he",
+        )
+        errors = errors_of(response)
+    assert "17:00-09:00" in errors["hours_mon"][0] and "מסתיים לפני" in errors["hours_mon"][0]
+    assert "4001" in errors["knowledge"][0] and "4000" in errors["knowledge"][0]
+
+
+def test_knowledge_at_the_limit_and_the_after_hours_placeholder_are_accepted(owner_client, business_a):
+    response = save(
+        owner_client, business_a, knowledge="א" * 4000, after_hours_line="סגורים. נפתח {next_open} ב{business}."
+    )
+    assert response.status_code == 302
+
+
+def test_default_lines_follow_a_change_of_speech_but_edited_lines_are_kept(owner_client, business_a):
+    response = save(
+        owner_client,
+        business_a,
+        speaks_as=Business.AgentGender.FEMININE,
+        addresses_callers=Business.CallerAddress.NEUTRAL,
+        goodbye="ביי ביי!",
+    )
+    assert response.status_code == 302
+    business_a.refresh_from_db()
+    lines = defaults.fixed_lines(defaults.ADDRESS_NEUTRAL, defaults.SPEAKS_FEMININE)
+    assert business_a.fillers == lines["fillers"] and "בודקת" in business_a.fillers
+    assert business_a.idle_prompt == lines["idle_prompt"]
+    assert business_a.after_hours_line == lines["after_hours_line"]
+    assert business_a.goodbye == "ביי ביי!"
+
+
+def test_fillers_are_stored_one_per_line(owner_client, business_a):
+    assert save(owner_client, business_a, fillers=" רגע.\r\n\r\nשנייה. \r\n").status_code == 302
+    business_a.refresh_from_db()
+    assert business_a.fillers == "רגע.\nשנייה."
+
+
+def test_the_new_fieldsets_and_labels_are_in_hebrew(owner_client, business_a):
+    with translation.override("he"):
+        body = owner_client.get(
+            reverse("admin:crm_business_change", args=[business_a.pk]), HTTP_ACCEPT_LANGUAGE="he"
+        ).content.decode()
+        for title in ("The business", "Opening hours", "How the agent speaks", "Transfer to a person", "Sunday"):
+            assert translation.gettext(title) != title
+            assert translation.gettext(title) in body
+    assert 'name="hours_sun"' in body and 'name="closed_dates_text"' in body
+
+
+def test_sales_staff_see_the_hours_read_only(staff_client, business_a):
+    business_a.opening_hours = {"sun": [["09:00", "13:00"]]}
+    business_a.save()
+    body = staff_client.get(reverse("admin:crm_business_change", args=[business_a.pk])).content.decode()
+    assert "09:00-13:00" in body and 'name="hours_sun"' not in body

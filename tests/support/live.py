@@ -83,6 +83,9 @@ def server_environment(**overrides: str) -> dict[str, str]:
             "VOICE_ASR": "fake",
             "VOICE_LLM": "fake",
             "VOICE_TTS": "fake",
+            # Stored greetings are made by Celery jobs; a later test's worker would otherwise store fake-voice
+            # clips in the shared media folder. The speech-cache tests turn it on with their own folder.
+            "VOICE_SPEECH_CACHE": "false",
         }
     )
     if settings.REDIS_URL:

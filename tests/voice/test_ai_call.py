@@ -29,6 +29,7 @@ from tests.support.media_socket import stream_stopped
 from tests.support.openai_standin import SPEECH_RATE, OpenAIStandin, Reply, hebrew_speech_pcm
 from voice.agent.config import AgentConfig
 from voice.audio import mulaw, wav
+from voice.business_config import fill_business
 from voice.simulator.client import CallOptions, CallSummary, pad_to_frames, simulate_call
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True), pytest.mark.timeout(180)]
@@ -136,7 +137,7 @@ def assert_conversation_stored(data: Stored, business, script: Script, reply: st
     """agent (greeting) -> caller (transcript) -> agent (reply), in media-time order, with latencies."""
     rows = data.utterances
     assert [(u.speaker, u.text) for u in rows] == [
-        ("agent", business.greeting),
+        ("agent", fill_business(business.greeting, business)),
         ("caller", TRANSCRIPT),
         ("agent", reply),
     ]
@@ -165,16 +166,18 @@ def assert_asked_like_openai(standin: OpenAIStandin, business, script: Script, s
     chat = standin.requests_to("/v1/chat/completions")[0].json
     assert chat["stream"] is True and chat["model"] == "gpt-4o-mini"
     messages = chat["messages"]
-    assert messages[0]["role"] == "system" and messages[0]["content"].startswith(business.system_prompt)
+    assert messages[0]["role"] == "system" and messages[0]["content"].startswith(
+        fill_business(business.system_prompt, business)
+    )
     assert messages[1:] == [
-        {"role": "assistant", "content": business.greeting},
+        {"role": "assistant", "content": fill_business(business.greeting, business)},
         {"role": "user", "content": TRANSCRIPT},
     ]
     assert "save_lead_details" in [tool["function"]["name"] for tool in chat["tools"]]
 
     speech = [r.json for r in standin.requests_to("/v1/audio/speech")]
     assert all(s["response_format"] == "pcm" for s in speech)
-    assert " ".join(s["input"] for s in speech) == f"{business.greeting} {spoken}"
+    assert " ".join(s["input"] for s in speech) == f"{fill_business(business.greeting, business)} {spoken}"
     for request in standin.requests:
         assert request.headers["authorization"] == f"Bearer {API_KEY}"
 
@@ -202,7 +205,7 @@ async def test_a_turn_with_a_tool_call_end_to_end(ai_server, standin, settings, 
     standin.transcriptions.append(Reply(text=TRANSCRIPT))
     standin.chat.append(Reply(tool_calls=[("save_lead_details", {"name": "דנה", "interest": "דירה"})]))
     standin.chat.append(Reply(text=REPLY))
-    script = caller_script(tmp_path, business.greeting, REPLY)
+    script = caller_script(tmp_path, fill_business(business.greeting, business), REPLY)
 
     summary = await simulate_call(call_options(ai_server, settings, script))
 
@@ -264,7 +267,7 @@ async def test_a_tool_calls_arguments_are_stored_and_shown_on_the_call_page(ai_s
     standin.transcriptions.append(Reply(text=TRANSCRIPT))
     standin.chat.append(Reply(tool_calls=[("save_lead_details", arguments)]))
     standin.chat.append(Reply(text=REPLY))
-    script = caller_script(tmp_path, business.greeting, REPLY)
+    script = caller_script(tmp_path, fill_business(business.greeting, business), REPLY)
 
     summary = await simulate_call(call_options(ai_server, settings, script))
 
@@ -281,7 +284,7 @@ async def test_the_management_command_holds_an_ai_conversation(ai_server, standi
     business = await ai_business()
     standin.transcriptions.append(Reply(text=TRANSCRIPT))
     standin.chat.append(Reply(text=REPLY))
-    script = caller_script(tmp_path, business.greeting, REPLY)
+    script = caller_script(tmp_path, fill_business(business.greeting, business), REPLY)
     caller_wav = tmp_path / "caller.wav"
     caller_wav.write_bytes(wav.mulaw_to_wav(script.audio))
     out = tmp_path / "agent.wav"
@@ -317,7 +320,7 @@ async def test_a_failing_llm_still_answers_the_caller(ai_server, standin, settin
     apology = AgentConfig().apology
     standin.transcriptions.append(Reply(text=TRANSCRIPT))
     standin.chat.extend([Reply(status=500), Reply(status=500)])  # the SDK retries once
-    script = caller_script(tmp_path, business.greeting, apology)
+    script = caller_script(tmp_path, fill_business(business.greeting, business), apology)
 
     summary = await simulate_call(call_options(ai_server, settings, script))
 
@@ -330,7 +333,7 @@ async def test_a_failing_llm_still_answers_the_caller(ai_server, standin, settin
     await stream_stopped(summary.call_sid)
     data = await stored(summary.call_sid)
     assert [(u.speaker, u.text) for u in data.utterances] == [
-        ("agent", business.greeting),
+        ("agent", fill_business(business.greeting, business)),
         ("caller", TRANSCRIPT),
         ("agent", apology),
     ]

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from crm.lead_facts import LEAD_FACT_FIELDS
 from tests.support.agent_doubles import MemoryReporter
-from voice.lead_tools import ADD_NOTE, LEAD_TOOLS, SAVE_LEAD_DETAILS
+from voice.agent.config import AgentConfig
+from voice.lead_tools import ADD_NOTE, LEAD_TOOLS, SAVE_LEAD_DETAILS, TRANSFER_TO_HUMAN
 
 
 def test_the_lead_tool_schema_is_the_list_of_lead_facts():
-    assert [tool.name for tool in LEAD_TOOLS] == ["save_lead_details", "add_note"]
+    # Issue 13: handing the caller to a person joined the edge's tools (offered per call, see below).
+    assert [tool.name for tool in LEAD_TOOLS] == ["save_lead_details", "add_note", "transfer_to_human"]
     properties = SAVE_LEAD_DETAILS.spec.parameters["properties"]
     assert tuple(properties) == LEAD_FACT_FIELDS
     assert all(p["type"] == "string" and p["description"] for p in properties.values())
@@ -33,3 +35,14 @@ async def test_a_note_is_added_for_the_sales_team():
     reporter = MemoryReporter()
     outcome = await ADD_NOTE.handler({"note": "מעדיפה וואטסאפ"}, reporter)
     assert reporter.notes == ["מעדיפה וואטסאפ"] and outcome.changed == {"note": "מעדיפה וואטסאפ"}
+
+
+async def test_transfer_to_human_hands_over_and_writes_nothing():
+    reporter = MemoryReporter()
+    outcome = await TRANSFER_TO_HUMAN.handler({"reason": "ביקשה נציג"}, reporter)
+    assert outcome.hand_over and outcome.changed is None and reporter.lead_updates == []
+    assert TRANSFER_TO_HUMAN.hands_over and TRANSFER_TO_HUMAN.spec.parameters["required"] == ["reason"]
+
+
+def test_transfer_to_human_is_not_offered_by_default():
+    assert [tool.name for tool in LEAD_TOOLS.offered_to(AgentConfig())] == ["save_lead_details", "add_note"]

@@ -20,6 +20,7 @@ from tests.support.media_socket import stream_stopped
 from tests.support.openai_standin import OpenAIStandin, Reply
 from tests.voice.test_ai_call import API_KEY, REPLY, TRANSCRIPT, ai_business, speech_seconds, stored
 from voice.agent.config import AgentConfig
+from voice.business_config import fill_business
 from voice.simulator.client import CallOptions, CallSummary, pad_to_frames, simulate_call
 from voice.simulator.silence import last_voiced_ms, longest_silence_ms
 
@@ -72,7 +73,9 @@ async def test_a_hung_llm_is_never_silence_it_ends_in_the_apology(ai_server, sta
     standin.chat.append(Reply(hang=True))  # accepted, never answered
 
     tail_s = TOTAL_DEADLINE_S + speech_seconds(apology) + 3.0
-    summary, waiting_from = await call_and_wait(ai_server, settings, tmp_path, business.greeting, tail_s)
+    summary, waiting_from = await call_and_wait(
+        ai_server, settings, tmp_path, fill_business(business.greeting, business), tail_s
+    )
 
     silence_ms = longest_silence_ms(summary.agent_audio, waiting_from)
     print(f"\nhung LLM: longest silence while waiting {silence_ms} ms")
@@ -84,7 +87,7 @@ async def test_a_hung_llm_is_never_silence_it_ends_in_the_apology(ai_server, sta
     await stream_stopped(summary.call_sid)
     data = await stored(summary.call_sid)
     assert [(u.speaker, u.text) for u in data.utterances] == [
-        ("agent", business.greeting),
+        ("agent", fill_business(business.greeting, business)),
         ("caller", TRANSCRIPT),
         ("agent", apology),
     ]
@@ -104,7 +107,9 @@ async def test_a_slow_first_token_gets_a_filler_then_the_reply(ai_server, standi
     standin.chat.append(Reply(text=REPLY, first_chunk_delay_s=3.0))
 
     tail_s = 3.0 + speech_seconds(REPLY) + 3.0
-    summary, waiting_from = await call_and_wait(ai_server, settings, tmp_path, business.greeting, tail_s)
+    summary, waiting_from = await call_and_wait(
+        ai_server, settings, tmp_path, fill_business(business.greeting, business), tail_s
+    )
 
     silence_ms = longest_silence_ms(summary.agent_audio, waiting_from)
     print(f"\nslow first token (3 s): longest silence while waiting {silence_ms} ms")
@@ -115,7 +120,7 @@ async def test_a_slow_first_token_gets_a_filler_then_the_reply(ai_server, standi
     data = await stored(summary.call_sid)
     # The filler is an event, not a line of the transcript: the reply's row is the reply.
     assert [(u.speaker, u.text) for u in data.utterances] == [
-        ("agent", business.greeting),
+        ("agent", fill_business(business.greeting, business)),
         ("caller", TRANSCRIPT),
         ("agent", REPLY),
     ]
@@ -133,7 +138,7 @@ async def test_a_slow_first_token_gets_a_filler_then_the_reply(ai_server, standi
 async def test_a_hundred_keys_make_a_handful_of_llm_requests(ai_server, standin, settings, tmp_path):
     business = await ai_business()
     standin.chat_default = Reply(text="בסדר.")
-    lead = silence(round((speech_seconds(business.greeting) + GREETING_MARGIN_S) * 1000))
+    lead = silence(round((speech_seconds(fill_business(business.greeting, business)) + GREETING_MARGIN_S) * 1000))
     options = CallOptions(
         base_url=ai_server.url,
         auth_token=settings.TWILIO_AUTH_TOKEN,

@@ -15,7 +15,7 @@ from websockets.exceptions import ConnectionClosed
 from crm.models import Call, CallEvent
 from crm.services import ensure_default_business
 from tests.support.live import run_daphne
-from tests.support.media_socket import OpenedCall, media_socket, next_message, ring, send_frame, start
+from tests.support.media_socket import OpenedCall, media_socket, next_message, ring, send_frame, start, stream_stopped
 from voice.simulator.webhook_client import DEFAULT_ACCOUNT_SID, new_sid
 from voice.twilio import messages
 from voice.twilio.security import SIGNATURE_HEADER, call_token_parameters, sign
@@ -99,6 +99,7 @@ async def test_two_sockets_with_one_token_only_the_first_is_served(live, setting
         await start(second, OpenedCall(call.call_sid, new_sid("MZ"), call.parameters))
         assert await refused(second) == 4403
         await send_frame(first, call, b"\xff" * 160, chunk=2)  # the first stream is still served
+    await stream_stopped(call.call_sid)  # the server's after-stream writes are done (the DB flush follows)
     assert (await timeline(call.call_sid)).count("stream_started") == 1
     assert "the call already has a stream" in live.log()
 
@@ -189,6 +190,7 @@ async def test_a_dropped_socket_never_sends_twilio_a_host_from_the_request(setti
             if twilio.call_updates(call_sid):
                 break
             await asyncio.sleep(0.05)
+        await stream_stopped(call_sid)
         (update,) = twilio.call_updates(call_sid)
         assert "/webhook/recording_status" in update["Twiml"]
         assert "evil" not in update["Twiml"]

@@ -8,19 +8,30 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from voice.agent.prompt import BusinessContext
+
 
 @dataclass(frozen=True)
 class AgentConfig:
     greeting: str = "שלום, הגעתם לנציג הדיגיטלי שלנו. איך אפשר לעזור?"
     system_prompt: str = "אתה נציג שירות ומכירות אדיב שמדבר עברית. ענה בקצרה, במשפט או שניים."
     language: str = "he-IL"
-    voice: str = "he-IL-Wavenet-A"
+    voice: str = "he-IL-Wavenet-B"
     apology: str = "סליחה, הייתה לי תקלה קטנה. אפשר לחזור על זה?"
     idle_prompt: str = "אתם עדיין על הקו?"
     goodbye: str = "תודה רבה ויום טוב."
     # Short holding phrases played while the caller waits for a slow answer (never the same twice in a row).
     fillers: tuple[str, ...] = ("רגע, אני בודק.", "שנייה, אני בודק את זה.", "רק רגע, בבקשה.", "עוד רגע איתך.")
+    # Said instead of the greeting when the business is closed (the edge fills in when it opens again).
+    after_hours_line: str = "שלום, אנחנו סגורים כרגע. אפשר להשאיר לי הודעה או לבקש שנחזור אליכם."
+    # Said before the call is handed to a person.
+    transfer_line: str = "אני מעביר אתכם לנציג, רק רגע."
+    transfer_available: bool = False  # a person can take this call (the business has a transfer number)
     known_facts_heading: str = "מה שכבר ידוע על המתקשר:"  # heads the known lead facts in the system prompt
+    # Who the agent answers for (name, hours, knowledge, how it speaks), for the system prompt
+    # (``voice.agent.prompt``). None: the system prompt is ``system_prompt`` and the known facts only.
+    business: BusinessContext | None = None
+    open_now: bool = True  # False: the call came after hours (the greeting is then the after-hours line)
     # Turn-taking, all in media-time milliseconds.
     eou_silence_ms: int = 600  # silence that ends an utterance
     barge_in_min_ms: int = 300  # caller speech this long while the agent speaks interrupts it

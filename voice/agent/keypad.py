@@ -2,12 +2,19 @@
 
 A caller typing a phone number presses ten keys in two seconds; answering each key would start (and clear)
 ten replies. Keys are collected until ``#``, a pause of ``pause_ms`` of media time, or ``max_keys`` keys
-(a bound on what one input can carry), and only then handed to the model as one message.
+(a bound on what one input can carry), and only then handed to the model as one message. One input is
+not for the model: "0" on its own ("0", or "0#") asks for a person, as on every phone menu.
 """
 
 from __future__ import annotations
 
 END_KEY = "#"  # ends an input; on its own it is the input
+PERSON_KEY = "0"  # on its own: the caller asks for a person
+
+
+def asks_for_a_person(keys: str) -> bool:
+    """This whole input asks for a person ("0" then a pause, or "0#": the keypad hands over "0")."""
+    return keys == PERSON_KEY
 
 
 class Keypad:

@@ -6,13 +6,17 @@ first call with that voice starts, and kept as whole frames. The voices are trie
 (``ready_voices``): by default the offline voice (espeak-ng: local, nothing in common with a network TTS
 that hangs), the main TTS when it is missing or failed. A phrase that could not be made is tried again
 by the next call; until then the session does without it (no filler, the live apology).
+
+Lines made further ahead (the greeting and the business's fixed lines, synthesised once and kept in storage
+by the Django edge) come in per call through ``with_stored``: they are played before anything made here.
 """
 
 from __future__ import annotations
 
 import asyncio
+import copy
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
 
@@ -62,10 +66,19 @@ class ReadyAudio:
         self._timeout = timeout_s
         self._clips: dict[Key, bytes] = {}
         self._making: dict[Key, asyncio.Task[None]] = {}
+        self._stored: dict[Key, bytes] = {}  # one call's lines made ahead of the call (``with_stored``)
+
+    def with_stored(self, clips: Mapping[Key, bytes]) -> ReadyAudio:
+        """A view for one call: ``clips`` (whole frames, made before the call) first, then what this
+        process makes. It shares this instance's clips, so what it makes serves every later call too."""
+        view = copy.copy(self)
+        view._stored = {key: audio for key, audio in clips.items() if audio and len(audio) % FRAME_BYTES == 0}
+        return view
 
     def clip(self, text: str, *, voice: str, language: str) -> bytes | None:
         """The ready audio for ``text`` (whole 160-byte frames), or None if it is not ready."""
-        return self._clips.get((voice, language, text))
+        key = (voice, language, text)
+        return self._stored.get(key) or self._clips.get(key)
 
     def prepare(self, texts: Iterable[str], *, voice: str, language: str) -> None:
         """Start making whatever is not ready yet, in the background; returns at once."""
@@ -73,7 +86,11 @@ class ReadyAudio:
         for text in texts:
             key = (voice, language, text)
             making = self._making.get(key)
-            if key in self._clips or (making is not None and not making.done() and making.get_loop() is loop):
+            if (
+                key in self._stored
+                or key in self._clips
+                or (making is not None and not making.done() and making.get_loop() is loop)
+            ):
                 continue
             self._making[key] = loop.create_task(self._make(key))
 
@@ -89,7 +106,7 @@ class ReadyAudio:
         for role, tts in self._voices:
             try:
                 async with asyncio.timeout(self._timeout):
-                    audio = await _synthesize(tts, text, voice=voice, language=language)
+                    audio = await synthesize_clip(tts, text, voice=voice, language=language)
             except Exception as exc:  # the next voice, or the next call, tries again
                 log.warning("ready audio: %s could not say %r: %s", role, text, exc)
                 continue
@@ -99,7 +116,8 @@ class ReadyAudio:
         log.error("ready audio: no voice could say %r", text)
 
 
-async def _synthesize(tts: TTSProvider, text: str, *, voice: str, language: str) -> bytes:
+async def synthesize_clip(tts: TTSProvider, text: str, *, voice: str, language: str) -> bytes:
+    """All of ``tts``'s audio for ``text`` as whole frames, quiet edges trimmed (b"": nothing audible)."""
     framer = Framer()
     out = bytearray()
     stream = tts.synthesize(text, voice=voice, language=language)

@@ -11,7 +11,8 @@ Inbound frames drive everything (``media``): they feed the listener and trigger 
 the call-length limit. A turn runs as one task: transcribe -> reply (LLM -> sentences -> TTS -> pacer),
 with TTS running alongside the LLM so the caller hears sentence 1 while the rest is generated. While the
 caller waits for that answer an ``AnswerWait`` keeps them company (fillers) and gives up after a total
-deadline. Keys pressed are gathered by the ``Keypad`` into one input. Provider failures end in speech (an
+deadline. Keys pressed are gathered by the ``Keypad`` into one input ("0" alone asks for a person, when the
+session was handed a tool that hands over). Provider failures end in speech (an
 apology, the fallback voice, ready audio) or in voicemail. What happened is reported through the
 ``CallReporter`` as soon as it happens, timed by the call's ``MediaClock``.
 """
@@ -26,14 +27,14 @@ from voice.agent.agenda import Agenda
 from voice.agent.aio import shielded
 from voice.agent.config import AgentConfig
 from voice.agent.failures import Failure, report_failure
-from voice.agent.keypad import Keypad
+from voice.agent.keypad import Keypad, asks_for_a_person
 from voice.agent.listener import CallerInput, Listener
 from voice.agent.ports import CallReporter, MediaSink
 from voice.agent.ready_audio import ReadyAudio
 from voice.agent.sentences import split_sentences
 from voice.agent.speaker import ReplyVoice, Speaker
 from voice.agent.thinking import Thinker
-from voice.agent.tools import CORE_TOOLS, ToolBox
+from voice.agent.tools import CORE_TOOLS, HAND_OVER, ToolBox
 from voice.agent.turns import TurnEvent, Turns, TurnState
 from voice.agent.utterance import Utterance
 from voice.agent.vad import SpeechEnded, VadEvent
@@ -77,7 +78,8 @@ class AgentSession:
         self.clock: Clock = clock or LoopClock()  # wall time: the pacer's and the response deadlines'
         transcriber = providers.asr.new_transcriber(config.language)
         self.listener = Listener(config, transcriber, media_clock, reporter, asr_timeout_s=asr_timeout_s)
-        tools = (tools or ToolBox()) + CORE_TOOLS
+        tools = ((tools or ToolBox()) + CORE_TOOLS).offered_to(config)
+        self._hand_over_tool = tools.hand_over_tool  # None: nobody to hand the caller to
         self.thinker = Thinker(
             config,
             providers.llm,
@@ -164,7 +166,7 @@ class AgentSession:
         if self._interruptible() and not self.keypad.collecting:  # an input's first key interrupts us
             await self._barge_in("dtmf")
         if (keys := self.keypad.press(digit, self.media_ms)) is not None:
-            self._take(CallerInput(dtmf=keys))
+            await self._keys(keys)
 
     async def stop(self) -> None:
         if self.stopped:
@@ -188,7 +190,7 @@ class AgentSession:
         if listener.in_speech:
             self._quiet_since_ms = now
         if self.keypad.collecting and (keys := self.keypad.due(now)) is not None and not self.ending:
-            self._take(CallerInput(dtmf=keys))
+            await self._keys(keys)
         if now >= self.config.max_call_ms and not self.ending:
             await self._end_with_goodbye("max_duration")
         elif (
@@ -211,6 +213,13 @@ class AgentSession:
             # While thinking, the caller went on talking: answer that too, right after.
             self._take(CallerInput(audio=audio, speech=speech))
         # Otherwise it was too short to interrupt us (a "mm-hm" while we speak): ignored.
+
+    async def _keys(self, keys: str) -> None:
+        """A whole keypad input: a person when the caller asks for one and there is one, else the model."""
+        if asks_for_a_person(keys) and self._hand_over_tool is not None:
+            await self._end_with_goodbye(HAND_OVER)
+        else:
+            self._take(CallerInput(dtmf=keys))
 
     def _take(self, item: CallerInput) -> None:
         if self.agenda.idle and self.turns.state is TurnState.LISTENING:
@@ -255,7 +264,8 @@ class AgentSession:
         try:
             await self.thinker.reply(utt, voice)
             if self.thinker.end_reason is not None:
-                for sentence in split_sentences(self.config.goodbye):
+                closing = self.config.transfer_line if self.thinker.hand_over else self.config.goodbye
+                for sentence in split_sentences(closing):
                     voice.say(sentence)
             await voice.finish()
         finally:
@@ -343,9 +353,13 @@ class AgentSession:
         self.agenda.start(self._goodbye(reason))
 
     async def _goodbye(self, reason: str) -> None:
+        line = self.config.goodbye
+        if reason == HAND_OVER and (tool := self._hand_over_tool) is not None:  # the caller pressed "0"
+            await self.thinker.use_tool(tool.name, {"reason": "caller pressed 0"}, call_id="dtmf-0")
+            line = self.config.transfer_line
         utt = self.speaker.new_utterance("goodbye")
         try:
-            await self.speaker.speak(utt, self.config.goodbye)
+            await self.speaker.speak(utt, line)
         except Failure as failure:
             await report_failure(self.reporter, self.media_ms, failure)
         if utt.has_audio:

@@ -4,7 +4,8 @@ of what the caller actually heard.
 Each sentence is synthesised on its own and followed by a mark, so Twilio's echoes say which sentences
 played. A reply is spoken while it is still being generated (``ReplyVoice``); fixed texts (greeting,
 prompts, apology, goodbye) fall back to the second voice when the first fails (``speak``). Ready audio
-(``ReadyAudio``: fillers, the apology) is queued as it is, with no provider in the way.
+(``ReadyAudio``: fillers, the apology, and prompts such as the greeting when they were made before the call)
+is queued as it is, with no provider in the way.
 """
 
 from __future__ import annotations
@@ -159,7 +160,10 @@ class Speaker:
     async def speak_prompt(self, utt: Utterance, text: str, *, budget_s: float | None) -> None:
         """A prompt the caller waits for (greeting, idle prompt, goodbye): in the first voice while it
         starts within ``budget_s`` (None: no limit), else at once in the second voice, so a hung TTS never
-        leaves the caller in silence at the start of a call. Raises ``Failure`` only if no voice worked."""
+        leaves the caller in silence at the start of a call. Raises ``Failure`` only if no voice worked.
+        A prompt made ahead (``ReadyAudio``: the greeting from storage) plays at once, with no TTS at all."""
+        if await self.speak_ready(utt, text):
+            return
         if budget_s is None or self._providers.fallback_tts is None:
             await self.speak(utt, text)
         elif not await self._speak_within(utt, text, budget_s):

@@ -17,8 +17,9 @@ from voice.agent.aio import aclose, shielded
 from voice.agent.config import AgentConfig
 from voice.agent.failures import Failure
 from voice.agent.ports import CallReporter
+from voice.agent.prompt import build_system_prompt
 from voice.agent.sentences import SentenceSplitter
-from voice.agent.tools import ToolBox
+from voice.agent.tools import HAND_OVER, ToolBox
 from voice.agent.utterance import Utterance
 from voice.audio.clock import MediaClock
 from voice.providers.base import LLMProvider, TextDelta, ToolCall
@@ -52,6 +53,7 @@ class Thinker:
         self.history: list[dict[str, Any]] = []  # the conversation as the LLM sees it (no system prompt)
         self.facts = dict(config.lead_facts)  # what we know about the caller, for the system prompt
         self.end_reason: str | None = None  # set when the model ends the call (the end_call tool)
+        self.hand_over = False  # set when a tool hands the caller to a person (end_reason is then HAND_OVER)
         self._config = config
         self._llm = llm
         self._tools = tools
@@ -74,10 +76,10 @@ class Thinker:
             self.history.append({"role": "assistant", "content": said})
 
     def messages(self) -> list[dict[str, Any]]:
-        system = self._config.system_prompt
-        if self.facts:
-            known = "\n".join(f"- {key}: {value}" for key, value in self.facts.items())
-            system += f"\n\n{self._config.known_facts_heading}\n{known}"
+        config = self._config
+        system = build_system_prompt(
+            config.system_prompt, config.business, self.facts, facts_heading=config.known_facts_heading
+        )
         return [{"role": "system", "content": system}, *self.history]
 
     async def reply(self, utt: Utterance, voice: Voice) -> None:
@@ -122,6 +124,11 @@ class Thinker:
         await voice.check()
         return text, calls
 
+    async def use_tool(self, name: str, arguments: dict[str, Any], *, call_id: str) -> dict[str, Any]:
+        """Run a tool on the caller's behalf, not the model's (DTMF "0" asks for a person): reported like
+        the model's tool calls."""
+        return await self._run_tool(ToolCall(id=call_id, name=name, arguments=arguments))
+
     async def _run_tool(self, call: ToolCall) -> dict[str, Any]:
         args = call.arguments or {}
         changed: dict[str, Any] = {}
@@ -138,6 +145,8 @@ class Thinker:
                     changed = result["changed"] = outcome.changed
                 if outcome.end_reason is not None:
                     self.end_reason = outcome.end_reason
+                if outcome.hand_over:
+                    self.hand_over, self.end_reason = True, HAND_OVER
         except Exception as exc:  # the CRM refused: tell the model, keep talking
             log.exception("tool %s failed", call.name)
             result = {"ok": False, "error": str(exc)}

@@ -2,8 +2,11 @@
 
 The core knows what a tool is (a schema for the model and an async handler) and one tool of its own,
 ``end_call``: ending the conversation is conversation control. Tools that know the CRM (saving what the
-caller told us, notes for the sales team) are built by the Django edge (``voice.lead_tools``) and handed
-in; a session built without them still talks, it just cannot write to the lead.
+caller told us, notes for the sales team, handing the caller to a person) are built by the Django edge
+(``voice.lead_tools``) and handed in; a session built without them still talks, it just cannot write to
+the lead. A tool may be offered only to some calls (``offered``: a person to hand over to exists), and a
+tool may hand the call over (``ToolOutcome.hand_over``): the session then says its transfer line and the
+stream ends with the ``HAND_OVER`` reason, which the edge turns into a ``<Dial>``.
 """
 
 from __future__ import annotations
@@ -12,8 +15,11 @@ from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from voice.agent.config import AgentConfig
 from voice.agent.ports import CallReporter
 from voice.providers.base import ToolSpec
+
+HAND_OVER = "transfer"  # the end reason of a call handed to a person (the edge dials them)
 
 
 @dataclass(frozen=True)
@@ -23,6 +29,7 @@ class ToolOutcome:
     changed: dict[str, Any] | None = None  # what the CRM changed (None: the tool writes nothing)
     facts: dict[str, str] = field(default_factory=dict)  # facts the prompt knows about the caller from now on
     end_reason: str | None = None  # the call should end after this reply's goodbye
+    hand_over: bool = False  # the call goes to a person after this reply (the transfer line, not the goodbye)
 
 
 # A handler gets the model's arguments and the call's reporter (the only door to the CRM).
@@ -33,6 +40,9 @@ ToolHandler = Callable[[Mapping[str, Any], CallReporter], Awaitable[ToolOutcome]
 class Tool:
     spec: ToolSpec
     handler: ToolHandler
+    # Whether this call is offered the tool (None: always). Read once, when the session is built.
+    offered: Callable[[AgentConfig], bool] | None = None
+    hands_over: bool = False  # calling it hands the caller to a person (DTMF "0" runs it too)
 
     @property
     def name(self) -> str:
@@ -64,6 +74,15 @@ class ToolBox:
     @property
     def specs(self) -> list[ToolSpec]:
         return [tool.spec for tool in self._tools.values()]
+
+    def offered_to(self, config: AgentConfig) -> ToolBox:
+        """The tools this call's model is shown (and may run)."""
+        return ToolBox(tool for tool in self if tool.offered is None or tool.offered(config))
+
+    @property
+    def hand_over_tool(self) -> Tool | None:
+        """The tool that hands the caller to a person, when this box has one."""
+        return next((tool for tool in self if tool.hands_over), None)
 
 
 async def _end_call(args: Mapping[str, Any], reporter: CallReporter) -> ToolOutcome:

@@ -29,7 +29,7 @@ from voice.providers.base import ProviderError
 log = logging.getLogger(__name__)
 
 RATE = 8000
-DEFAULT_VOICE = "he-IL-Wavenet-A"
+DEFAULT_VOICE = "he-IL-Wavenet-B"
 _GOOGLE_ERRORS = (google_exceptions.GoogleAPIError, grpc.RpcError, TimeoutError)
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 # twilio ships no type hints: what its builder returns is annotated where we return it.
-from twilio.twiml.voice_response import Connect, VoiceResponse
+from twilio.twiml.voice_response import Connect, Dial, VoiceResponse
 
 CONTENT_TYPE = "text/xml; charset=utf-8"
 HEBREW = "he-IL"
@@ -69,6 +69,37 @@ def voicemail(
     )
     response.say(thanks, language=HEBREW, voice=HEBREW_VOICE)
     response.hangup()
+    xml: str = response.to_xml()
+    return xml
+
+
+def dial(
+    *,
+    number: str,
+    action_url: str,
+    timeout_s: int,
+    caller_id: str = "",
+    recording_status_url: str = "",
+) -> str:
+    """``<Dial action timeout callerId record><Number>`` : ring a person; when their leg ends Twilio asks
+    ``action_url`` (DialCallStatus, DialCallDuration) what the caller gets next. ``recording_status_url``
+    set: the bridged call is recorded (both parties, one channel each) and reported there."""
+    if not number.startswith("+"):
+        raise ValueError("dial an E.164 number (+...)")
+    response = VoiceResponse()
+    options: dict[str, object] = {"action": action_url, "method": "POST", "timeout": timeout_s}
+    if caller_id:
+        options["caller_id"] = caller_id
+    if recording_status_url:
+        options |= {
+            "record": "record-from-answer-dual",
+            "recording_status_callback": recording_status_url,
+            "recording_status_callback_method": "POST",
+            "recording_status_callback_event": "completed",
+        }
+    verb = Dial(**options)
+    verb.number(number)
+    response.append(verb)
     xml: str = response.to_xml()
     return xml
 

@@ -18,14 +18,23 @@ from crm.call_events import write_event
 from crm.models import Business, Call, Lead, PhoneNumber, Recording, Utterance
 
 DEMO_NAME = "מרפאת השיניים של ד״ר אלון (דמו)"
-DEMO_NUMBER = "+97233763805"
+
+# Fictional numbers only. Israel's numbering plan reserves no range for fiction (nothing like the US 555-01xx),
+# so the demo uses a block the plan has not allocated: 054-000-xxxx. Partner's 054 numbers continue with a
+# digit 2-9 ("5[49][2-9]" in libphonenumber's metadata), so `phonenumbers` finds these possible (they parse
+# and are stored like any number) but not valid: no subscriber can have one. tests/backoffice/test_seed_demo.py
+# checks every number the command writes.
+FICTIONAL_PREFIX = "+97254000"
+DEMO_NUMBER = FICTIONAL_PREFIX + "0100"  # the demo line; simulate_call calls it by default
+# DEMO_NUMBER first; when another business uses it, the next free one after the leads' numbers (never theirs).
+SPARE_LINES = (100, *range(110, 200))
 
 LEADS = [
-    ("+972501234567", "דנה כהן", Lead.Status.QUALIFIED, "הלבנת שיניים", 0),
-    ("+972527654321", "Yossi Levi", Lead.Status.CONTACTED, "שתל + כתר", -2),
-    ("+972541112233", "מיכל אברהם", Lead.Status.NEW, "בדיקה תקופתית", 3),
-    ("+972586667788", "", Lead.Status.NEW, "", None),
-    ("+972733334455", "אבי ואנונו", Lead.Status.WON, "יישור שיניים Invisalign", None),
+    (FICTIONAL_PREFIX + "0101", "דנה כהן", Lead.Status.QUALIFIED, "הלבנת שיניים", 0),
+    (FICTIONAL_PREFIX + "0102", "Yossi Levi", Lead.Status.CONTACTED, "שתל + כתר", -2),
+    (FICTIONAL_PREFIX + "0103", "מיכל אברהם", Lead.Status.NEW, "בדיקה תקופתית", 3),
+    (FICTIONAL_PREFIX + "0104", "", Lead.Status.NEW, "", None),
+    (FICTIONAL_PREFIX + "0105", "אבי ואנונו", Lead.Status.WON, "יישור שיניים Invisalign", None),
 ]
 
 # (speaker, text, start_ms, end_ms, extra)
@@ -51,7 +60,7 @@ CONVERSATION: list[tuple[str, str, int, int, dict[str, Any]]] = [
         19600,
         {"latency": {"asr": 280, "llm_first_token": 1150, "tts_first_audio": 1420, "first_frame": 1450}},
     ),
-    ("caller", "למספר הזה, 050-1234567", 20300, 22600, {}),
+    ("caller", "למספר הזה, 054-000-0101", 20300, 22600, {}),
     (
         "agent",
         "תודה! שלחנו תזכורת. יום טוב ונתראה ביום ראשון.",
@@ -63,7 +72,7 @@ CONVERSATION: list[tuple[str, str, int, int, dict[str, Any]]] = [
 
 # (kind, offset_ms, payload)
 EVENTS: list[tuple[str, int, dict[str, Any]]] = [
-    ("webhook", -900, {"path": "/webhook/incoming_call", "from": "+972501234567"}),
+    ("webhook", -900, {"path": "/webhook/incoming_call", "from": LEADS[0][0]}),
     ("stream_started", 0, {"tracks": "inbound"}),
     ("greeting", 400, {"text": CONVERSATION[0][1]}),
     ("barge_in", 11900, {"heard_ms": 2800}),
@@ -99,6 +108,15 @@ def demo_wav(seconds: float) -> bytes:
     return write_wav(np.stack([left, right], axis=1))
 
 
+def free_demo_line() -> str | None:
+    """DEMO_NUMBER, or the first fictional line after it that no business uses: never another business's."""
+    for n in SPARE_LINES:
+        number = f"{FICTIONAL_PREFIX}{n:04d}"
+        if not PhoneNumber.objects.filter(number=number).exists():
+            return number
+    return None
+
+
 class Command(BaseCommand):
     help = "Create a demo business with Hebrew leads, calls, transcripts and timelines (for a first look)."
 
@@ -126,7 +144,12 @@ class Command(BaseCommand):
 
     def create_demo(self) -> Business:
         business = Business.objects.create(name=DEMO_NAME)
-        PhoneNumber.objects.update_or_create(number=DEMO_NUMBER, defaults={"business": business, "label": "ראשי"})
+        line = free_demo_line()
+        if line is None:
+            self.stdout.write("Every demo line is taken by another business: the demo business gets no number.")
+        else:
+            PhoneNumber.objects.create(number=line, business=business, label="ראשי")
+        self.demo_line = line or DEMO_NUMBER
         today = timezone.localdate()
         leads = []
         for phone, name, status, interest, follow_up in LEADS:
@@ -189,7 +212,7 @@ class Command(BaseCommand):
             business=business,
             lead=lead,
             from_number=lead.phone,
-            to_number=DEMO_NUMBER,
+            to_number=self.demo_line,
             status=Call.Status.COMPLETED,
             agent_mode=business.agent_mode,
             outcome=outcome,

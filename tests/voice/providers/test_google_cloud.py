@@ -166,7 +166,7 @@ async def test_tts_uses_its_default_voice_for_a_foreign_voice_name(standin):
     tts = GoogleTTS(endpoint=standin.address, plaintext=True)
     chunks = [c async for c in tts.synthesize("שלום", voice="alloy", language="he-IL")]
     assert chunks and not b"".join(chunks).startswith(b"RIFF")
-    assert standin.tts_requests[0].voice.name == "he-IL-Wavenet-A"
+    assert standin.tts_requests[0].voice.name == "he-IL-Wavenet-B"
 
 
 async def test_tts_failure_is_a_provider_error(standin):

@@ -12,6 +12,12 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from voice.simulator.client import CallOptions, SimulationError, load_caller_audio, simulate_call
 from voice.simulator.webhook_client import DEFAULT_ACCOUNT_SID
 
+# Fictional numbers: possible Israeli mobiles in a block the numbering plan has not allocated (054-000-xxxx,
+# which `phonenumbers` finds possible but not valid), so a simulated call never names a real person's line.
+# The called number is seed_demo's demo line; with no business claiming it, the default business answers.
+DEFAULT_FROM = "+972540000199"
+DEFAULT_TO = "+972540000100"
+
 
 class Command(BaseCommand):
     help = (
@@ -22,8 +28,8 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--url", default="http://127.0.0.1:8000", help="server base URL (http or https)")
         parser.add_argument("--wav", help="what the caller says (any WAV; converted to 8 kHz mu-law)")
-        parser.add_argument("--from", dest="from_number", default="+972501234567", help="caller number")
-        parser.add_argument("--to", dest="to_number", default="+97233763805", help="called (business) number")
+        parser.add_argument("--from", dest="from_number", default=DEFAULT_FROM, help="caller number")
+        parser.add_argument("--to", dest="to_number", default=DEFAULT_TO, help="called (business) number")
         parser.add_argument("--speed", type=float, default=1.0, help="media time per wall-clock second")
         parser.add_argument("--silence", type=float, default=3.0, help="seconds of silence before hanging up")
         parser.add_argument("--dtmf", default="", help="digits to press after speaking")
@@ -43,7 +49,10 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **opts: Any) -> None:
         token = opts["auth_token"] or os.environ.get("TWILIO_AUTH_TOKEN") or settings.TWILIO_AUTH_TOKEN
         if not token:
-            raise CommandError("no Twilio auth token: set TWILIO_AUTH_TOKEN or pass --auth-token")
+            raise CommandError(
+                "no Twilio auth token: set TWILIO_AUTH_TOKEN in .env or pass --auth-token (a first `make run` "
+                "writes a local-trial token into a new .env; delete .env to have it written again)"
+            )
         if opts["speed"] <= 0:
             raise CommandError("--speed must be positive")
         options = CallOptions(

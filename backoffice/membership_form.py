@@ -1,0 +1,20 @@
+"""A membership as the business page edits it: the staff member's phone for "transfer to me" is stored in
+E.164 (the form ``<Dial>`` needs), whatever way it was typed, or refused with a clear error."""
+
+from __future__ import annotations
+
+from django import forms
+
+from backoffice.forms import clean_phone
+from crm.models import Membership
+
+
+class MembershipForm(forms.ModelForm):
+    class Meta:
+        model = Membership
+        fields = ["user", "role", "phone"]
+        widgets = {"phone": forms.TextInput(attrs={"dir": "ltr"})}
+
+    def clean_phone(self) -> str:
+        phone = (self.cleaned_data.get("phone") or "").strip()
+        return clean_phone(phone) if phone else ""  # empty: this person takes no calls
