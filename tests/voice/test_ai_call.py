@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import re
 import subprocess
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -24,9 +23,10 @@ from crm.models import Call, CallEvent, Utterance
 from crm.services import ensure_default_business
 from tests.support.caller_audio import caller_says, silence
 from tests.support.factories import make_user
-from tests.support.live import ROOT, LiveServer, run_daphne, server_environment, simulate_call_argv
+from tests.support.live import ROOT, LiveServer, server_environment, simulate_call_argv
 from tests.support.media_socket import stream_stopped
 from tests.support.openai_standin import SPEECH_RATE, OpenAIStandin, Reply, hebrew_speech_pcm
+from tests.voice.conftest import API_KEY
 from voice.agent.config import AgentConfig
 from voice.audio import mulaw, wav
 from voice.business_config import fill_business
@@ -35,33 +35,12 @@ from voice.simulator.client import CallOptions, CallSummary, pad_to_frames, simu
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True), pytest.mark.timeout(180)]
 
 SPEED = 3.0  # media time per wall-clock second on the caller's side
-API_KEY = "sk-test"
 TRANSCRIPT = "שמי דנה ואני מתעניינת בדירה"
 REPLY = "נעים מאוד דנה. מתי נוח שנחזור אלייך?"
 FRAME = 160  # 20 ms of 8 kHz mu-law
 
 
 # -- servers ----------------------------------------------------------------------------------------
-@pytest.fixture
-def standin() -> Iterator[OpenAIStandin]:
-    with OpenAIStandin(api_key=API_KEY) as server:
-        yield server
-
-
-@pytest.fixture
-def ai_server(transactional_db, tmp_path, standin) -> Iterator[LiveServer]:
-    """daphne with every voice provider on OpenAI's API, served by the stand-in."""
-    with run_daphne(
-        tmp_path,
-        VOICE_ASR="openai",
-        VOICE_LLM="openai",
-        VOICE_TTS="openai",
-        OPENAI_BASE_URL=standin.base_url,
-        OPENAI_API_KEY=API_KEY,
-    ) as server:
-        yield server
-
-
 @sync_to_async
 def ai_business():
     """The default business (AI mode), with the idle prompt pushed out of this short call's way."""

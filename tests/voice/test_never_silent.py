@@ -10,15 +10,14 @@ The caller's side runs at real speed, as the server paces its audio by the wall 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
 
 import pytest
 
 from tests.support.caller_audio import caller_says, silence
-from tests.support.live import LiveServer, run_daphne
+from tests.support.live import LiveServer
 from tests.support.media_socket import stream_stopped
-from tests.support.openai_standin import OpenAIStandin, Reply
-from tests.voice.test_ai_call import API_KEY, REPLY, TRANSCRIPT, ai_business, speech_seconds, stored
+from tests.support.openai_standin import Reply
+from tests.voice.test_ai_call import REPLY, TRANSCRIPT, ai_business, speech_seconds, stored
 from voice.agent.config import AgentConfig
 from voice.business_config import fill_business
 from voice.simulator.client import CallOptions, CallSummary, pad_to_frames, simulate_call
@@ -30,25 +29,6 @@ MAX_SILENCE_MS = 1600
 TOTAL_DEADLINE_S = 7.0  # VOICE_TOTAL_RESPONSE_DEADLINE_MS's default
 KEYS = "0123456789" * 10
 GREETING_MARGIN_S = 3.0  # the greeting starts late on a busy machine: never talk over it
-
-
-@pytest.fixture
-def standin() -> Iterator[OpenAIStandin]:
-    with OpenAIStandin(api_key=API_KEY) as server:
-        yield server
-
-
-@pytest.fixture
-def ai_server(transactional_db, tmp_path, standin) -> Iterator[LiveServer]:
-    with run_daphne(
-        tmp_path,
-        VOICE_ASR="openai",
-        VOICE_LLM="openai",
-        VOICE_TTS="openai",
-        OPENAI_BASE_URL=standin.base_url,
-        OPENAI_API_KEY=API_KEY,
-    ) as server:
-        yield server
 
 
 async def call_and_wait(
