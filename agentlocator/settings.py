@@ -275,6 +275,11 @@ VOICE_DTMF_PAUSE_MS = env.int("VOICE_DTMF_PAUSE_MS", default=2000)
 VOICE_READY_AUDIO_VOICE = env.str("VOICE_READY_AUDIO_VOICE", default="offline")  # offline (espeak) | main
 # Play the greeting and fixed lines from storage (made once per text and voice, voice.speech_cache).
 VOICE_SPEECH_CACHE = env.bool("VOICE_SPEECH_CACHE", default=True)
+# Who decides that the caller speaks (voice.agent.voicing): silero (the Silero network, batched across the
+# process's calls every VOICE_VAD_TICK_MS, gated by webrtcvad) or webrtc (webrtcvad alone: no model loaded,
+# but on a noisy line an utterance may not end for seconds).
+VOICE_VAD = env.str("VOICE_VAD", default="silero")
+VOICE_VAD_TICK_MS = env.int("VOICE_VAD_TICK_MS", default=20)
 if not 0 < VOICE_FIRST_RESPONSE_DEADLINE_MS < VOICE_TOTAL_RESPONSE_DEADLINE_MS:
     raise ImproperlyConfigured(
         "VOICE_FIRST_RESPONSE_DEADLINE_MS must be above 0 and below VOICE_TOTAL_RESPONSE_DEADLINE_MS"
@@ -283,6 +288,10 @@ if VOICE_DTMF_PAUSE_MS <= 0:
     raise ImproperlyConfigured("VOICE_DTMF_PAUSE_MS must be above 0")
 if VOICE_READY_AUDIO_VOICE not in ("offline", "main"):
     raise ImproperlyConfigured("VOICE_READY_AUDIO_VOICE must be offline or main")
+if VOICE_VAD not in ("silero", "webrtc"):
+    raise ImproperlyConfigured("VOICE_VAD must be silero or webrtc")
+if not 1 <= VOICE_VAD_TICK_MS <= 100:
+    raise ImproperlyConfigured("VOICE_VAD_TICK_MS must be between 1 and 100")
 
 # --- Logging: stdout, one line per event; voice code adds the CallSid through a context variable.
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")

@@ -1,26 +1,39 @@
-"""The caller's side of the audio, made once per run: a synthetic voiced signal that webrtcvad hears as
-speech, cut into 20 ms frames and base64-encoded up front so that sending a frame costs one f-string."""
+"""The caller's side of the audio, made once per run: Hebrew speech from espeak-ng (the server's Silero
+VAD hears only real speech as speech), cut into 20 ms frames and base64-encoded up front so that sending
+a frame costs one f-string."""
 
 from __future__ import annotations
 
+import asyncio
 import binascii
-import math
+import concurrent.futures
+import subprocess
+import tempfile
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
+from voice.agent.silero_batch import SileroBatch
 from voice.agent.vad import VoiceActivityDetector
+from voice.agent.voicing import SileroVoicing
 from voice.audio import mulaw
 from voice.audio.frames import FRAME_BYTES, FRAME_MS, MULAW_SILENCE, SAMPLE_RATE
+from voice.audio.wav import read_wav_file_8k_mono
+
+_TALK = "שלום, אני רוצה לשמוע על המחירים שלכם ועל השעות שבהן אתם פתוחים בשבוע הבא"
 
 
-def voiced(ms: int, f0: float = 140.0) -> bytes:
-    """Speech-like mu-law: a gliding pitch with rich harmonics and a syllable-rate envelope."""
-    t = np.arange(ms * SAMPLE_RATE // 1000) / SAMPLE_RATE
-    phase = 2 * math.pi * np.cumsum(f0 + 20 * np.sin(2 * math.pi * 3 * t)) / SAMPLE_RATE
-    signal = sum(np.sin(k * phase) / k for k in range(1, 25))
-    envelope = 0.6 + 0.4 * np.sin(2 * math.pi * 4 * t)
-    return mulaw.encode((signal * envelope * 6000).astype(np.int16))
+def voiced(ms: int, voice: str = "he") -> bytes:
+    """``ms`` of Hebrew speech (espeak-ng, leading and trailing silence cut, repeated as needed), mu-law."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "talk.wav"
+        subprocess.run(["espeak-ng", "-v", voice, "-w", str(path), _TALK], check=True, timeout=60)
+        pcm = read_wav_file_8k_mono(str(path))
+    loud = np.flatnonzero(np.abs(pcm) > 500)
+    pcm = pcm[loud[0] : loud[-1] + 1]
+    need = ms * SAMPLE_RATE // 1000
+    return mulaw.encode(np.tile(pcm, need // len(pcm) + 1)[:need])
 
 
 def b64_frames(audio: bytes) -> list[str]:
@@ -36,14 +49,21 @@ def b64_frames(audio: bytes) -> list[str]:
 def barge_in_frame(speech: bytes, barge_in_min_ms: int, eou_silence_ms: int) -> int:
     """Index (from the first speech frame) of the frame on which the server's VAD, configured like the
     business, decides that talking over the agent is a barge-in. Computed with the server's own VAD."""
-    vad = VoiceActivityDetector(eou_silence_ms=eou_silence_ms)
-    lead_in = MULAW_SILENCE * FRAME_BYTES * 25
-    audio = lead_in + speech
-    for i in range(len(audio) // FRAME_BYTES):
-        vad.push(audio[i * FRAME_BYTES : (i + 1) * FRAME_BYTES])
-        if vad.in_speech and vad.speech_ms() >= barge_in_min_ms:
-            return i - 25
-    raise ValueError("the barge-in speech is too short to interrupt the agent")
+
+    async def decide() -> int:
+        vad = VoiceActivityDetector(eou_silence_ms=eou_silence_ms)
+        voicing = SileroVoicing(SileroBatch())
+        lead_in = MULAW_SILENCE * FRAME_BYTES * 25
+        audio = lead_in + speech
+        for i in range(len(audio) // FRAME_BYTES):
+            frame = audio[i * FRAME_BYTES : (i + 1) * FRAME_BYTES]
+            vad.decide(await voicing.voiced(mulaw.decode(frame)), frame=frame)
+            if vad.in_speech and vad.speech_ms() >= barge_in_min_ms:
+                return i - 25
+        raise ValueError("the barge-in speech is too short to interrupt the agent")
+
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:  # the caller may be inside an event loop
+        return pool.submit(asyncio.run, decide()).result()
 
 
 @dataclass(frozen=True)
@@ -55,7 +75,7 @@ class CallerAudio:
 
     @classmethod
     def build(cls, *, speech_ms: int, barge_ms: int, barge_in_min_ms: int, eou_silence_ms: int) -> CallerAudio:
-        barge = voiced(barge_ms, f0=180.0)
+        barge = voiced(barge_ms, voice="he+f3")
         return cls(
             speech=b64_frames(voiced(speech_ms)),
             barge=b64_frames(barge),

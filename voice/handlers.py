@@ -27,6 +27,8 @@ from voice.agent.modes import EchoHandler, SinkHandler
 from voice.agent.ports import CallReporter, MediaSink, StreamHandler
 from voice.agent.ready_audio import Key, ReadyAudio, ready_voices
 from voice.agent.session import AgentSession
+from voice.agent.silero_batch import SileroBatch
+from voice.agent.voicing import SileroVoicing, Voicing, WebrtcVoicing
 from voice.agent.waiting import ResponseDeadlines
 from voice.audio.clock import MediaClock
 from voice.lead_tools import LEAD_TOOLS
@@ -154,6 +156,24 @@ def _shared_ready_audio() -> ReadyAudio:
     return ReadyAudio(ready_voices(_shared_providers(), settings.VOICE_READY_AUDIO_VOICE))
 
 
+@functools.cache
+def _shared_silero() -> SileroBatch:
+    """One Silero model per process: every call's windows go through it together (``silero_batch``)."""
+    return SileroBatch(tick_ms=settings.VOICE_VAD_TICK_MS)
+
+
+def _voicing(config: AgentConfig) -> Voicing:
+    """The call's VAD votes: Silero, or webrtcvad alone when so configured or when the model cannot be
+    loaded (its ``failure`` then goes on the call's timeline with the first frame)."""
+    if settings.VOICE_VAD != "silero":
+        return WebrtcVoicing(config.vad_aggressiveness)
+    try:
+        return SileroVoicing(_shared_silero(), fallback_aggressiveness=config.vad_aggressiveness)
+    except Exception as exc:  # onnxruntime or the model file missing: the call still runs, on webrtcvad
+        log.error("Silero VAD unavailable, using webrtcvad: %s", exc)
+        return WebrtcVoicing(config.vad_aggressiveness, failure=f"{type(exc).__name__}: {exc}")
+
+
 def _agent_session(
     call_info: CallInfo, sink: MediaSink, reporter: CallReporter, media_clock: MediaClock
 ) -> StreamHandler:
@@ -176,6 +196,7 @@ def _agent_session(
         media_clock=media_clock,
         deadlines=deadlines,
         ready=ready,
+        voicing=_voicing(config),
     )
     if not settings.VOICE_SPEECH_CACHE:
         return session

@@ -1,8 +1,10 @@
 """The caller's side of a call: every inbound frame goes to the recogniser and the VAD, and the speech the
 VAD finds is kept (with a little audio from before its decision) for the end-of-utterance transcription.
 
-The listener says what it heard, frame by frame; what to do about it (answer, barge in, ignore a "mm-hm")
-is the session's decision.
+Each frame is voted on by the call's ``Voicing`` (Silero gated by webrtcvad, by default); while we speak,
+a frame the ``EchoGuard`` takes for our own voice coming back is not the caller's. The listener says what
+it heard, frame by frame, and whether the caller has talked long enough to take the floor from us
+(``talks_over_us``); what to do about it (answer, barge in, ignore a "mm-hm") is the session's decision.
 """
 
 from __future__ import annotations
@@ -13,10 +15,13 @@ from dataclasses import dataclass, field
 
 from voice.agent.aio import shielded
 from voice.agent.config import AgentConfig
+from voice.agent.echo_guard import EchoGuard
 from voice.agent.failures import timed
 from voice.agent.ports import CallReporter, UtteranceRecord
 from voice.agent.utterance import ms_since
 from voice.agent.vad import NoiseDropped, SpeechEnded, SpeechStarted, VadEvent, VoiceActivityDetector
+from voice.agent.voicing import Voicing, WebrtcVoicing
+from voice.audio import mulaw
 from voice.audio.clock import MediaClock
 from voice.audio.frames import FRAME_BYTES, Framer
 from voice.providers.base import Transcriber
@@ -43,8 +48,14 @@ class Listener:
         reporter: CallReporter,
         *,
         asr_timeout_s: float,
+        voicing: Voicing | None = None,  # None: webrtcvad alone, at the business's aggressiveness
+        echo: EchoGuard | None = None,
     ) -> None:
         self.vad = VoiceActivityDetector.from_config(config, clock=clock)
+        self.voicing: Voicing = voicing if voicing is not None else WebrtcVoicing(config.vad_aggressiveness)
+        self._echo = echo
+        self._barge_in_ms = config.barge_in_min_ms
+        self._voicing_failure_reported = False
         self._transcriber = transcriber
         self._clock = clock
         self._reporter = reporter
@@ -62,6 +73,11 @@ class Listener:
     def speech_ms(self) -> int:
         """How long the caller has been speaking (see ``VoiceActivityDetector.speech_ms``)."""
         return self.vad.speech_ms()
+
+    def talks_over_us(self) -> bool:
+        """The caller has spoken ``barge_in_min_ms`` (echo of our own voice not counted): were we speaking,
+        we would stop. A cough, a click or a short "כן" stays below it."""
+        return self.vad.in_speech and self.vad.speech_ms() >= self._barge_in_ms
 
     async def hear(self, payload: bytes) -> list[VadEvent | None]:
         """One inbound payload (already counted by the media clock): what the VAD made of each whole frame.
@@ -84,7 +100,16 @@ class Listener:
             if not self._push_failed:
                 self._push_failed = True
                 await self._reporter.event("error", self._clock.ms, {"role": "asr", "message": str(exc)})
-        event = self.vad.push(frame, behind=behind)
+        pcm = mulaw.decode(frame)
+        voiced = await self.voicing.voiced(pcm)
+        if self.voicing.failure is not None and not self._voicing_failure_reported:
+            self._voicing_failure_reported = True
+            payload = {"role": "vad", "message": self.voicing.failure, "fallback": "webrtcvad"}
+            await self._reporter.event("error", self._clock.ms, payload)
+        # The guard hears every frame (it learns the line's echo from them), not only the voiced ones.
+        if self._echo is not None and self._echo.is_echo(pcm):
+            voiced = False
+        event = self.vad.decide(voiced, frame=frame, behind=behind)
         if isinstance(event, SpeechStarted):
             self._speech = bytearray().join(self._preroll)
             self._speech += frame
@@ -122,4 +147,5 @@ class Listener:
         return text
 
     async def close(self) -> None:
+        await self.voicing.close()
         await self._transcriber.close()

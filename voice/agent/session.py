@@ -26,6 +26,7 @@ from typing import Any
 from voice.agent.agenda import Agenda
 from voice.agent.aio import shielded
 from voice.agent.config import AgentConfig
+from voice.agent.echo_guard import EchoGuard
 from voice.agent.failures import Failure, report_failure
 from voice.agent.keypad import Keypad, asks_for_a_person
 from voice.agent.listener import CallerInput, Listener
@@ -38,6 +39,7 @@ from voice.agent.tools import CORE_TOOLS, HAND_OVER, ToolBox
 from voice.agent.turns import TurnEvent, Turns, TurnState
 from voice.agent.utterance import Utterance
 from voice.agent.vad import SpeechEnded, VadEvent
+from voice.agent.voicing import Voicing
 from voice.agent.waiting import DEFAULT_DEADLINES, AnswerWait, Fillers, ResponseDeadlines
 from voice.audio.clock import MediaClock
 from voice.audio.pacer import Clock, LoopClock
@@ -67,6 +69,7 @@ class AgentSession:
         max_failures: int = 3,
         deadlines: ResponseDeadlines | None = DEFAULT_DEADLINES,  # None: no fillers, no total deadline
         ready: ReadyAudio | None = None,  # fillers and the apology, synthesised ahead (shared per process)
+        voicing: Voicing | None = None,  # the caller's VAD votes (None: webrtcvad alone)
     ) -> None:
         self.config = config
         self.reporter = reporter
@@ -77,7 +80,11 @@ class AgentSession:
         self.media_clock = media_clock = media_clock if media_clock is not None else MediaClock()
         self.clock: Clock = clock or LoopClock()  # wall time: the pacer's and the response deadlines'
         transcriber = providers.asr.new_transcriber(config.language)
-        self.listener = Listener(config, transcriber, media_clock, reporter, asr_timeout_s=asr_timeout_s)
+        # Our own voice coming back on the line is not the caller: the guard hears what the speaker sends.
+        echo = EchoGuard(lambda: self.speaker.playing_ms())
+        self.listener = Listener(
+            config, transcriber, media_clock, reporter, asr_timeout_s=asr_timeout_s, voicing=voicing, echo=echo
+        )
         tools = ((tools or ToolBox()) + CORE_TOOLS).offered_to(config)
         self._hand_over_tool = tools.hand_over_tool  # None: nobody to hand the caller to
         self.thinker = Thinker(
@@ -101,6 +108,7 @@ class AgentSession:
             lead_ms=lead_ms,
             tts_timeout_s=tts_timeout_s,
             ready=ready,
+            on_queued=echo.sent,
         )
         self.pacer = self.speaker.pacer
         self.deadlines = deadlines
@@ -183,7 +191,7 @@ class AgentSession:
         listener = self.listener
         if isinstance(event, SpeechEnded):
             await self._end_of_speech(event)
-        elif listener.in_speech and listener.speech_ms() >= self.config.barge_in_min_ms and self._interruptible():
+        elif listener.talks_over_us() and self._interruptible():
             await self._barge_in("speech")
 
         now = self.media_ms

@@ -43,9 +43,10 @@ class Speaker:
         lead_ms: int = 340,
         tts_timeout_s: float = 10.0,
         ready: ReadyAudio | None = None,
+        on_queued: Callable[[bytes, int], None] | None = None,  # our audio as it is queued (the echo guard)
     ) -> None:
         self._clock: Clock = clock or LoopClock()
-        self.pacer = Pacer(sink, lead_ms=lead_ms, clock=self._clock)
+        self.pacer = Pacer(sink, lead_ms=lead_ms, clock=self._clock, on_queued=on_queued)
         self.ready = ready
         self.utterance: Utterance | None = None  # the latest one
         self._config = config
@@ -73,6 +74,10 @@ class Speaker:
     @property
     def mid_sentence(self) -> bool:
         return self._open_sentence is not None
+
+    def playing_ms(self) -> int | None:
+        """Where our audio playing now sits (None: none is playing)."""
+        return self.pacer.playing_ms()
 
     def queued_ms(self) -> int:
         return self.pacer.pushed_ms

@@ -1,20 +1,20 @@
-"""Voice activity detection in media time.
+"""Voice activity detection in media time: per-frame votes turned into utterances.
 
-webrtcvad classifies each 20 ms frame; hysteresis turns those votes into utterances. All times are
-media time, read from the call's ``MediaClock``, so feeding frames faster than real time gives the same
-result.
+A ``Voicing`` (``voice.agent.voicing``: Silero gated by webrtcvad, or webrtcvad alone) says whether each
+20 ms frame is voice; the detector's hysteresis turns those votes into the start and end of utterances. All
+times are media time, read from the call's ``MediaClock``, so feeding frames faster than real time gives
+the same result.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-import webrtcvad
-
 from voice.agent.config import AgentConfig
+from voice.agent.voicing import WebrtcVoicing
+from voice.audio import mulaw
 from voice.audio.clock import MediaClock
-from voice.audio.frames import FRAME_BYTES, FRAME_MS, SAMPLE_RATE
-from voice.audio.mulaw import decode_to_pcm_bytes
+from voice.audio.frames import FRAME_BYTES, FRAME_MS
 
 
 @dataclass(frozen=True)
@@ -51,7 +51,8 @@ class VoiceActivityDetector:
         max_utterance_ms: int = 15_000,
         clock: MediaClock | None = None,
     ) -> None:
-        self._vad = webrtcvad.Vad(aggressiveness)
+        self._aggressiveness = aggressiveness
+        self._webrtc: WebrtcVoicing | None = None  # for ``push`` only (made on first use)
         self._start_frames = max(1, start_ms // FRAME_MS)
         self._end_frames = max(1, eou_silence_ms // FRAME_MS)
         self._min_ms = min_utterance_ms
@@ -80,15 +81,18 @@ class VoiceActivityDetector:
     def now_ms(self) -> int:
         return self.clock.ms
 
-    def is_voiced(self, frame: bytes) -> bool:
-        return bool(self._vad.is_speech(decode_to_pcm_bytes(frame), SAMPLE_RATE))  # webrtcvad is untyped
-
     def push(self, frame: bytes, *, behind: int = 0) -> VadEvent | None:
-        """One 160-byte mu-law frame; returns the event it caused, if any. ``behind``: bytes of audio the
-        clock has already counted that come after this frame (the rest of a payload of several frames)."""
+        """One 160-byte mu-law frame, voted on by webrtcvad alone (the benchmark's and the tests' quick
+        detector; a call's listener votes with its own ``Voicing`` and calls ``decide``)."""
         if len(frame) != FRAME_BYTES:
             raise ValueError("VAD frames are 160 bytes (20 ms of 8 kHz mu-law)")
-        voiced = self.is_voiced(frame)
+        if self._webrtc is None:
+            self._webrtc = WebrtcVoicing(self._aggressiveness)
+        return self.decide(self._webrtc.hears(mulaw.decode(frame)), frame=frame, behind=behind)
+
+    def decide(self, voiced: bool, *, frame: bytes, behind: int = 0) -> VadEvent | None:
+        """The vote on one frame; returns the event it caused, if any. ``behind``: bytes of audio the clock
+        has already counted that come after this frame (the rest of a payload of several frames)."""
         if self._own_clock:
             self.clock.advance(frame)
         now = self.clock.ms_before(behind)  # where this frame ends

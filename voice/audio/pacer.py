@@ -21,6 +21,7 @@ import asyncio
 import contextlib
 import itertools
 from collections import deque
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol, cast
 
 from voice.audio.frames import FRAME_BYTES, FRAME_MS
@@ -69,10 +70,12 @@ class Pacer:
         play_grace_ms: int = 1500,
         batch_ms: int = 40,
         max_message_ms: int = 200,
+        on_queued: Callable[[bytes, int], None] | None = None,  # frames and their position, as queued
     ) -> None:
         if batch_ms < FRAME_MS or batch_ms % FRAME_MS or max_message_ms < batch_ms or max_message_ms % FRAME_MS:
             raise ValueError("batch_ms and max_message_ms are whole frames, batch_ms <= max_message_ms")
         self._sink = sink
+        self._on_queued = on_queued
         self._batch = batch_ms // FRAME_MS  # frames per message once past the lead
         self._max_frames = max_message_ms // FRAME_MS
         self._lead = lead_ms / 1000
@@ -103,6 +106,8 @@ class Pacer:
         if not frames or self._closed:
             return
         self._queue.extend(frames[i : i + FRAME_BYTES] for i in range(0, len(frames), FRAME_BYTES))
+        if self._on_queued is not None:
+            self._on_queued(frames, self.pushed_ms)
         self.pushed_ms += len(frames) // FRAME_BYTES * FRAME_MS
         self._kick()
 
@@ -130,6 +135,8 @@ class Pacer:
         # Marks come back in order: anything earlier has played too.
         for other in [n for n, p in self._pending_marks.items() if p <= position]:
             del self._pending_marks[other]
+        if self.echoed_ms >= self.sent_ms:  # Twilio has played everything we sent: play-out ended by now
+            self._play_end = min(self._play_end, self._clock.now())
         return True
 
     def heard_ms(self) -> int:
@@ -137,6 +144,13 @@ class Pacer:
         buffered = max(0.0, self._play_end - self._clock.now())
         estimate = self.sent_ms - round(buffered * 1000)
         return max(self.echoed_ms, min(estimate, self.sent_ms), 0)
+
+    def playing_ms(self) -> int | None:
+        """The position playing now, or None when nothing is (all sent has played, by the estimate or
+        by Twilio's marks)."""
+        if self.sent_ms == 0 or self._clock.now() >= self._play_end:
+            return None
+        return self.heard_ms()
 
     def buffered_ms(self) -> int:
         """Audio queued here or sent and not yet played."""

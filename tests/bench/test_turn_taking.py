@@ -1,0 +1,204 @@
+"""Turn-taking targets, checked on the generated phone-line corpus (``bench.turn_corpus``) through the real
+listener in media time (``bench.turn_taking``).
+
+The "after" detector (Silero gated by webrtcvad, with the echo guard) must: find the end of speech in
+stationary noise promptly, never barge in on the agent's own echo or on a cough, click or door, barge in
+quickly on every real interruption, and neither merge nor split utterances. The "before" detector
+(webrtcvad alone) is run once on brown noise to show the corpus can fail a detector at all.
+
+The corpus is made once per module (espeak-ng and sox, cached on disk) and the "after" run covers it
+once; every test reads that run.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from bench.turn_corpus import (
+    BACKCHANNEL,
+    INTERRUPTION,
+    NOISE,
+    SPEECH_DBFS,
+    UTTERANCE,
+    Scenario,
+    Segment,
+    build_corpus,
+    dbfs,
+    missing_tools,
+)
+from bench.turn_taking import ScenarioResult, run_corpus, score, summarise
+from voice.agent.config import AgentConfig
+from voice.agent.vad import SpeechEnded, SpeechStarted
+from voice.audio import mulaw
+
+MISSING = missing_tools()
+pytestmark = [
+    pytest.mark.skipif(bool(MISSING), reason=f"the turn-taking corpus needs {', '.join(MISSING)}"),
+    pytest.mark.timeout(120),
+]
+
+CONFIG = AgentConfig()
+STATIONARY = [f"{colour} noise {snr} dB" for colour in ("white", "pink", "brown") for snr in (20, 10)]
+ECHO = ["echo -15 dB", "echo -25 dB", "echo -35 dB"]
+BURSTS = ["cough", "click", "door"]
+INTERRUPTS = [
+    f"{kind}{suffix}" for kind in ("interrupt", "short interrupt") for suffix in ("", " echo -15 dB", " echo -25 dB")
+]
+SEGMENTATION = ["two utterances", "pausy utterance"]
+
+
+@pytest.fixture(scope="module")
+def corpus() -> dict[str, Scenario]:
+    scenarios = build_corpus(groups=[*STATIONARY, *ECHO, *BURSTS, *INTERRUPTS, *SEGMENTATION, "back-channel"])
+    return {s.name: s for s in scenarios}
+
+
+@pytest.fixture(scope="module")
+def after(corpus: dict[str, Scenario]) -> dict[str, ScenarioResult]:
+    run = run_corpus(list(corpus.values()), mode="after", config=CONFIG)
+    failed = [r.name for r in run.results if r.voicing_failure]
+    assert not failed, f"Silero fell back to webrtcvad in {failed}"
+    return {r.name: r for r in run.results}
+
+
+def _in(group_names: list[str], results: dict[str, ScenarioResult]) -> list[ScenarioResult]:
+    chosen = [r for r in results.values() if r.group in group_names]
+    assert chosen, f"no scenario in {group_names}"
+    return chosen
+
+
+def test_the_end_of_speech_in_stationary_noise_is_decided_within_eou_silence_plus_300_ms(after):
+    """Today's floor. The issue's target is +150 ms; one white-noise sentence at SNR 10 dB still ends
+    +225 ms late (Silero's probability trails the last syllable), see the strict xfail below."""
+    limit = CONFIG.eou_silence_ms + 300
+    late = [
+        f"{r.name}: {'never (>' if undecided else ''}{delay}{')' if undecided else ''} ms"
+        for r in _in(STATIONARY, after)
+        for delay, undecided in zip(r.reply_delays_ms, r.censored, strict=True)
+        if undecided or delay > limit
+    ]
+    assert not late, f"end of speech decided later than {limit} ms after it: {late}"
+
+
+@pytest.mark.xfail(strict=True, reason="issue 12's target (+150 ms) is not met yet on white noise at SNR 10 dB")
+def test_the_end_of_speech_in_stationary_noise_is_decided_within_eou_silence_plus_150_ms(after):
+    limit = CONFIG.eou_silence_ms + 150
+    late = [
+        f"{r.name}: {'never (>' if undecided else ''}{delay}{')' if undecided else ''} ms"
+        for r in _in(STATIONARY, after)
+        for delay, undecided in zip(r.reply_delays_ms, r.censored, strict=True)
+        if undecided or delay > limit
+    ]
+    assert not late, f"end of speech decided later than {limit} ms after it: {late}"
+
+
+def test_the_agents_own_echo_at_minus_15_db_or_quieter_never_barges_in(after):
+    false = [f"{r.name} at {r.barge_in_ms} ms" for r in _in(ECHO + INTERRUPTS, after) if r.false_barge_in]
+    assert not false, f"barged in on the agent's own echo: {false}"
+
+
+def test_coughs_clicks_and_doors_never_barge_in(after):
+    false = [f"{r.name} at {r.barge_in_ms} ms" for r in _in(BURSTS, after) if r.barge_in_ms is not None]
+    assert not false, f"barged in on a noise: {false}"
+
+
+def test_every_interruption_of_a_second_or_more_barges_in(corpus, after):
+    """Today's floor: 15 of 18 interruptions barge in. The three missed are short words ("תעצור",
+    "רגע, רגע", 0.5-0.65 s) that Silero scores below its start threshold."""
+    missed = [r.name for r in _in(INTERRUPTS, after) if r.missed_barge_ins]
+    assert len(missed) <= 3, missed
+    assert all(name.startswith("short-interrupt") for name in missed), missed
+
+
+@pytest.mark.xfail(strict=True, reason="issue 12's target is not met yet: Silero's onset and the echo guard slow it")
+def test_every_real_interruption_of_half_a_second_or_more_barges_in_within_barge_in_min_plus_100_ms(corpus, after):
+    limit = CONFIG.barge_in_min_ms + 100
+    slow = []
+    for r in _in(INTERRUPTS, after):
+        (segment,) = [s for s in corpus[r.name].truth if s.kind == INTERRUPTION]
+        assert segment.duration_ms >= 500
+        if r.missed_barge_ins:
+            slow.append(f"{r.name} ({segment.duration_ms} ms): missed")
+        elif r.reactions_ms[0] > limit:
+            slow.append(f"{r.name} ({segment.duration_ms} ms): after {r.reactions_ms[0]} ms")
+    assert not slow, f"interruptions not answered within {limit} ms: {slow}"
+
+
+def test_two_utterances_stay_two_and_an_utterance_with_short_pauses_stays_one(corpus, after):
+    wrong = []
+    for r in _in(SEGMENTATION, after):
+        expected = len(corpus[r.name].speech())
+        ended = len(r.speech_ended())
+        if r.merged or r.split or ended != expected or any(r.censored):
+            wrong.append(f"{r.name}: {ended} utterances for {expected} (merged {r.merged}, split {r.split})")
+    assert not wrong, wrong
+
+
+def test_webrtcvad_alone_keeps_a_caller_on_brown_noise_waiting_more_than_2_s(corpus):
+    """The corpus can fail a detector: today's webrtcvad never finds the end of speech on brown noise at
+    SNR 10 dB (its noise model does not adapt within the scenario)."""
+    scenarios = [s for s in corpus.values() if s.group == "brown noise 10 dB"]
+    run = run_corpus(scenarios, mode="before", config=CONFIG)
+    delays = [d for r in run.results for d in r.reply_delays_ms]
+    assert delays
+    assert all(d > 2000 for d in delays), delays
+
+
+# -- the corpus and the scoring themselves ---------------------------------------------------------------
+def test_the_corpus_puts_speech_and_noise_at_the_levels_and_lengths_it_claims(corpus):
+    for s in corpus.values():
+        assert len(s.inbound) == len(s.inbound_echoed) and len(s.inbound) % 160 == 0
+        pcm = mulaw.decode(s.inbound)
+        for segment in s.truth:
+            if segment.kind in (UTTERANCE, INTERRUPTION, BACKCHANNEL) and "noise" not in s.group:
+                level = dbfs(pcm[segment.start_ms * 8 : segment.end_ms * 8])
+                assert abs(level - SPEECH_DBFS) < 1.5, (s.name, level)
+        snr = s.notes.get("snr_db")
+        if snr is not None:
+            (speech,) = s.speech()
+            noise = dbfs(pcm[: speech.start_ms * 8 - 80])
+            assert abs(noise - (SPEECH_DBFS - snr)) < 1.5, (s.name, noise)
+            assert s.duration_ms - speech.end_ms >= 3000  # noise goes on after the caller stops
+        if s.agent is not None:
+            assert 2000 <= s.agent_ms <= 6500
+            assert abs(dbfs(mulaw.decode(s.agent)) - SPEECH_DBFS) < 1.0
+            if s.echo_gain_db is not None:
+                echo = mulaw.decode(s.inbound_echoed).astype(np.float64) - pcm
+                start = (s.agent_start_ms + (s.echo_delay_ms or 0)) * 8
+                level = dbfs(echo[start : start + len(s.agent)])
+                assert abs(level - (SPEECH_DBFS + s.echo_gain_db)) < 1.0, (s.name, level)
+    short = [s.speech()[0].duration_ms for s in corpus.values() if s.group.startswith("short interrupt")]
+    long = [s.speech()[0].duration_ms for s in corpus.values() if s.group.startswith("interrupt")]
+    assert all(500 <= ms <= 700 for ms in short), short
+    assert all(1000 <= ms <= 2500 for ms in long), long
+    assert all(s.truth[0].kind == NOISE for s in corpus.values() if s.group in BURSTS)
+
+
+def _scenario(truth: list[Segment], *, agent_ms: int = 0) -> Scenario:
+    silence = b"\xff" * 8 * 10_000
+    agent = b"\xff" * 8 * agent_ms if agent_ms else None
+    return Scenario("t", "g", silence, silence, agent, 1000, None, None, tuple(truth))
+
+
+def test_scoring_counts_reply_delays_merges_splits_and_false_barge_ins():
+    two = _scenario([Segment(1000, 2000, UTTERANCE, "a"), Segment(3200, 4000, UTTERANCE, "b")])
+    merged = score(two, mode="m", config=CONFIG, events=[(4600, SpeechEnded(1000, 4000))], barge_in_ms=None)
+    assert (merged.merged, merged.split, merged.reply_delays_ms) == (1, 0, [2600, 600])
+
+    one = _scenario([Segment(1000, 3000, UTTERANCE, "a")])
+    events = [(2400, SpeechEnded(1000, 1800)), (3700, SpeechEnded(2300, 3000))]
+    split = score(one, mode="m", config=CONFIG, events=events, barge_in_ms=None)
+    assert (split.merged, split.split, split.reply_delays_ms) == (0, 1, [700])
+
+    never = score(one, mode="m", config=CONFIG, events=[(1060, SpeechStarted(1000))], barge_in_ms=None)
+    assert never.censored == [True] and never.reply_delays_ms == [7000]
+
+    talk_over = _scenario([Segment(2000, 3000, INTERRUPTION, "x")], agent_ms=4000)
+    early = score(talk_over, mode="m", config=CONFIG, events=[], barge_in_ms=1500)
+    assert (early.false_barge_in, early.missed_barge_ins, early.agent_played_ms) == (True, 1, 500)
+    prompt = score(talk_over, mode="m", config=CONFIG, events=[], barge_in_ms=2320)
+    assert (prompt.false_barge_in, prompt.missed_barge_ins, prompt.reactions_ms) == (False, 0, [320])
+
+    (row,) = [g for g in summarise([early]) if g.group == "g"]
+    assert row.false_barge_ins == 1 and row.false_barge_ins_per_min == pytest.approx(120.0)

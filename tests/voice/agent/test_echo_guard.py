@@ -1,0 +1,95 @@
+"""Our own voice coming back on the line is not the caller; the caller talking over us is."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from tests.support.caller_audio import HAVE_ESPEAK, espeak_hebrew, frames, silence
+from voice.agent.echo_guard import EchoGuard
+from voice.audio import mulaw
+from voice.audio.frames import FRAME_BYTES, FRAME_MS
+
+pytestmark = pytest.mark.skipif(not HAVE_ESPEAK, reason="espeak-ng is not installed")
+
+
+def scaled(audio: bytes, db: float) -> np.ndarray:
+    return mulaw.decode(audio).astype(np.float64) * 10 ** (db / 20)
+
+
+def frame_peaks(pcm: np.ndarray, count: int) -> np.ndarray:
+    padded = np.zeros(count * FRAME_BYTES)
+    padded[: min(len(pcm), len(padded))] = np.abs(pcm[: len(padded)])
+    return padded.reshape(count, FRAME_BYTES).max(axis=1)
+
+
+class Line:
+    """Our reply playing from media time 0, coming back ``delay_ms`` late at ``echo_db``."""
+
+    def __init__(self, ours: bytes, *, echo_db: float | None, delay_ms: int = 120) -> None:
+        self.ours = ours
+        self.now_ms = 0
+        self.guard = EchoGuard(lambda: self.now_ms if self.now_ms < len(ours) // 8 + 300 else None)
+        self.guard.sent(ours, 0)
+        self.echo = np.zeros(len(ours) + delay_ms * 8)
+        if echo_db is not None:
+            self.echo[delay_ms * 8 :] = scaled(ours, echo_db)
+
+    def inbound(self, caller: np.ndarray | None = None) -> list[bool]:
+        """Each inbound frame over our reply: taken for echo?"""
+        verdicts = []
+        for i in range(len(self.ours) // FRAME_BYTES):
+            self.now_ms = (i + 1) * FRAME_MS
+            pcm = self.echo[i * FRAME_BYTES : (i + 1) * FRAME_BYTES].copy()
+            if caller is not None and i * FRAME_BYTES < len(caller):
+                part = caller[i * FRAME_BYTES : (i + 1) * FRAME_BYTES]
+                pcm[: len(part)] += part
+            pcm += np.random.default_rng(i).normal(0, 20, FRAME_BYTES)  # line noise
+            verdicts.append(self.guard.is_echo(np.clip(pcm, -32768, 32767).astype(np.int16)))
+        return verdicts
+
+
+@pytest.fixture(scope="module")
+def voices(tmp_path_factory):
+    d = tmp_path_factory.mktemp("v")
+    ours = b"".join(
+        frames(espeak_hebrew("תודה שהתקשרתם, אנחנו פתוחים מחר משמונה בבוקר ועד שש בערב, ואפשר גם להשאיר הודעה", d))
+    )
+    caller = espeak_hebrew("רגע, רגע, יש לי שאלה על המחיר", d)
+    return ours, caller
+
+
+@pytest.mark.parametrize("echo_db", [-15, -25, -35])
+def test_our_echo_is_taken_for_echo_from_the_first_frame(voices, echo_db):
+    ours, _ = voices
+    line = Line(ours, echo_db=echo_db)
+    verdicts = line.inbound()
+    loud = [v for v, e in zip(verdicts, frame_peaks(line.echo, len(verdicts)) > 300, strict=True) if e]
+    assert all(loud), f"{loud.count(False)} echo frames let through"
+
+
+@pytest.mark.parametrize("echo_db", [None, -15])
+def test_a_caller_at_our_level_is_not_echo(voices, echo_db):
+    ours, caller = voices
+    line = Line(ours, echo_db=echo_db)
+    line.inbound()  # the guard has heard the line during the first part of our reply
+    verdicts = line.inbound(scaled(caller, 0))
+    voiced = frame_peaks(scaled(caller, 0), len(verdicts)) > 3000
+    heard = [not v for v, loud in zip(verdicts, voiced, strict=False) if loud]
+    assert np.mean(heard) > 0.8
+
+
+def test_on_a_line_with_no_echo_a_quiet_caller_still_counts(voices):
+    ours, caller = voices
+    line = Line(ours, echo_db=None)
+    line.inbound()
+    assert line.guard.echo_level_db() < -35  # it learnt there is no echo (only line noise)
+    verdicts = line.inbound(scaled(caller, -12))
+    voiced = frame_peaks(scaled(caller, -12), len(verdicts)) > 800
+    assert np.mean([not v for v, loud in zip(verdicts, voiced, strict=False) if loud]) > 0.9
+
+
+def test_nothing_is_echo_while_we_are_silent():
+    guard = EchoGuard(lambda: None)
+    guard.sent(silence(1000), 0)
+    assert not any(guard.is_echo(mulaw.decode(f)) for f in frames(silence(200)))

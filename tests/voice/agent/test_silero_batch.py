@@ -1,0 +1,101 @@
+"""One Silero model per process: every call's windows scored together, each call with its own state."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.metadata
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.support.caller_audio import HAVE_ESPEAK, espeak_hebrew, silence
+from voice.agent.silero_batch import WINDOW_SAMPLES, SileroBatch, model_path
+from voice.audio import mulaw
+
+
+def windows(audio: bytes) -> list[np.ndarray]:
+    pcm = mulaw.decode(audio).astype(np.float32) / 32768.0
+    return [pcm[i : i + WINDOW_SAMPLES] for i in range(0, len(pcm) - WINDOW_SAMPLES + 1, WINDOW_SAMPLES)]
+
+
+@pytest.fixture(scope="module")
+def speech(tmp_path_factory) -> bytes:
+    if not HAVE_ESPEAK:
+        pytest.skip("espeak-ng is not installed")
+    return silence(300) + espeak_hebrew("שלום, אני רוצה לשמוע על המחירים", tmp_path_factory.mktemp("s")) + silence(600)
+
+
+def test_the_model_comes_from_the_installed_package():
+    path = model_path()
+    assert path.name == "silero_vad.onnx" and path.stat().st_size > 1_000_000
+
+
+def test_a_model_file_that_is_missing_is_a_clear_error(tmp_path):
+    with pytest.raises(Exception, match=r"NO_SUCHFILE|No such file|doesn't exist|does not exist"):
+        SileroBatch(tmp_path / "missing.onnx")
+
+
+async def test_speech_scores_high_and_silence_low(speech):
+    stream = SileroBatch().stream()
+    scores = [await stream.score(w) for w in windows(speech)]
+    assert max(scores[:5]) < 0.2  # the 300 ms of silence before
+    assert np.mean(np.array(scores) > 0.5) > 0.4
+    assert scores[-1] < 0.2  # and after
+
+
+async def test_calls_scored_together_keep_their_own_state(speech):
+    """Three calls in one batch, one of them hearing speech and two silence: the speaking call gets
+    exactly the scores it gets alone."""
+    alone = SileroBatch().stream()
+    solo = [await alone.score(w) for w in windows(speech)]
+
+    batch = SileroBatch()
+    talking, quiet_a, quiet_b = batch.stream(), batch.stream(), batch.stream()
+    hush = windows(silence(len(speech) // 8))
+    together = []
+    for talk, a, b in zip(windows(speech), hush, hush, strict=True):
+        scores = await asyncio.gather(talking.score(talk), quiet_a.score(a), quiet_b.score(b))
+        together.append(scores[0])
+        assert scores[1] < 0.2 and scores[2] < 0.2
+    assert np.allclose(together, solo, atol=1e-4)
+    # One ONNX run per tick for the three calls (but the first: a call is not expected until it has
+    # sent a window).
+    assert batch.runs <= len(solo) + 2
+    assert batch.windows == 3 * len(solo)
+
+
+async def test_a_lone_call_never_waits_for_a_tick():
+    batch = SileroBatch(tick_ms=100)
+    stream = batch.stream()
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    for w in windows(silence(1000)):
+        await stream.score(w)
+    assert batch.runs == len(windows(silence(1000)))
+    assert loop.time() - started < 1.0  # 31 windows, no 100 ms tick among them
+
+
+async def test_a_call_waits_at_most_one_tick_for_a_call_that_went_quiet():
+    """Both calls were active; then one stops sending windows (its caller went silent and the gate
+    closed): the other's window is scored at the tick, not held for the quiet one."""
+    batch = SileroBatch(tick_ms=30)
+    talking, quiet = batch.stream(), batch.stream()
+    w = windows(silence(100))[0]
+    await asyncio.gather(talking.score(w), quiet.score(w))  # both calls are known to be active
+    runs = batch.runs
+    await asyncio.gather(talking.score(w), quiet.score(w))
+    assert batch.runs == runs + 1  # together
+    result = await asyncio.wait_for(talking.score(w), timeout=2.0)  # the quiet call sends nothing now
+    assert result < 0.5 and batch.runs == runs + 2
+
+
+async def test_a_model_the_runtime_cannot_run_fails_every_waiting_window():
+    """A real fault in the runtime: the half-precision model refuses our inputs. The callers get the
+    error (and fall back to webrtcvad, see test_voicing)."""
+    half = Path(str(importlib.metadata.distribution("silero-vad").locate_file("silero_vad/data/silero_vad_half.onnx")))
+    batch = SileroBatch(half)
+    stream = batch.stream()
+    with pytest.raises(Exception, match=r"INVALID_ARGUMENT|Invalid"):
+        await stream.score(windows(silence(100))[0])
+    assert batch.runs == 0

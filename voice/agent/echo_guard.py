@@ -1,0 +1,98 @@
+"""Our own voice coming back on the caller's line is not the caller talking.
+
+On a speakerphone, or a line with poor echo cancellation, the agent's reply returns on the inbound channel
+15-35 dB quieter and 60-200 ms late, and any VAD hears it as speech: the agent would interrupt itself. We
+know exactly what we sent, and (from the pacer's play-out estimate and Twilio's marks) roughly when it
+played, so the guard compares each inbound frame with the loudest of our own frames that could be echoing
+in it (those that played within ``window_ms`` before now).
+
+How loud our echo comes back is a property of the line, so the guard learns it from the frames it takes
+for echo: the 90th percentile of their ratio to the reference over the last few seconds of our speech is
+the echo's level (or, on a line with no echo, the line's noise). A frame no louder than that level plus
+``margin_db`` is echo. Frames above it (the caller) never teach it, so a caller talking over us cannot
+raise the bar against themselves. Until it has heard enough of the line, the guard assumes an echo
+15 dB below our voice. On a line with no echo it soon masks nothing a caller would say.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from collections.abc import Callable
+
+import numpy as np
+
+from voice.audio import mulaw
+from voice.audio.frames import FRAME_BYTES, FRAME_MS
+
+_SLOTS = 1024  # ~20 s of our audio kept, by outbound position
+
+
+class EchoGuard:
+    def __init__(
+        self,
+        playing_ms: Callable[[], int | None],  # outbound position playing now; None: we are silent
+        *,
+        margin_db: float = 5.0,
+        assumed_level_db: float = -15.0,  # before we have measured the line
+        history_frames: int = 250,  # 5 s of our speech
+        min_history_frames: int = 25,
+        window_ms: int = 480,  # echo delay up to ~200 ms, plus the play-out estimate's error
+        ahead_ms: int = 60,  # the estimate may run behind what really played
+        tail_ms: int = 300,  # our last words' echo is still on its way back after they played
+    ) -> None:
+        self._playing_ms = playing_ms
+        self._tail_frames = tail_ms // FRAME_MS
+        self._tail_left = 0  # inbound frames of tail still to come (counted in media time)
+        self._last_playing = 0
+        self._margin_db = margin_db
+        self._assumed_db = assumed_level_db
+        self._ratios: deque[float] = deque(maxlen=history_frames)  # of frames taken for echo (dB)
+        self._min_history = min_history_frames
+        self._behind = window_ms // FRAME_MS
+        self._ahead = ahead_ms // FRAME_MS
+        self._energy = np.zeros(_SLOTS, dtype=np.float64)  # mean square of our frame at each slot
+        self._position = np.full(_SLOTS, -1, dtype=np.int64)  # which outbound frame each slot holds
+
+    def sent(self, frames: bytes, position_ms: int) -> None:
+        """Whole 160-byte frames of ours, queued at outbound ``position_ms``."""
+        first = position_ms // FRAME_MS
+        pcm = mulaw.decode(frames).astype(np.float64)
+        count = len(frames) // FRAME_BYTES
+        energies = np.mean(pcm[: count * FRAME_BYTES].reshape(count, FRAME_BYTES) ** 2, axis=1)
+        index = np.arange(first, first + count)
+        self._energy[index % _SLOTS] = energies
+        self._position[index % _SLOTS] = index
+
+    def reference_energy(self) -> float:
+        """The loudest of our frames that could be echoing now (0 when we are silent)."""
+        playing = self._playing_ms()
+        if playing is not None:
+            self._last_playing, self._tail_left = playing, self._tail_frames
+        elif self._tail_left > 0:
+            playing = self._last_playing
+        else:
+            return 0.0
+        now = playing // FRAME_MS
+        index = np.arange(max(0, now - self._behind), now + self._ahead + 1)
+        held = self._position[index % _SLOTS] == index
+        return float(self._energy[index % _SLOTS][held].max(initial=0.0))
+
+    def echo_level_db(self) -> float:
+        """How loud our voice comes back on this line, relative to the reference (dB)."""
+        if len(self._ratios) < self._min_history:
+            return self._assumed_db
+        return float(np.percentile(self._ratios, 90))
+
+    def is_echo(self, pcm: np.ndarray) -> bool:
+        """True when this inbound frame is quiet enough to be our own voice coming back."""
+        reference = self.reference_energy()
+        self._tail_left = max(0, self._tail_left - 1)  # one inbound frame of the tail has passed
+        if reference <= 0.0:
+            return False
+        energy = float(np.mean(pcm.astype(np.float64) ** 2))
+        ratio_db = 10 * math.log10(max(energy, 1.0) / reference)
+        if ratio_db >= self.echo_level_db() + self._margin_db:
+            return False
+        self._ratios.append(ratio_db)
+        return True

@@ -1,0 +1,113 @@
+"""Is this 20 ms frame the caller's voice? Two answers, one contract.
+
+- ``WebrtcVoicing``: webrtcvad's GMM, a few µs a frame. Good in quiet, but right after speech its noise
+  model takes seconds to adapt to a noisy line, so it keeps hearing "speech" and an utterance never ends
+  (the caller waits 6-7 s for a reply on car or street noise).
+- ``SileroVoicing``: the Silero network (batched across calls, ``silero_batch``), which ends speech in
+  noise as in quiet. webrtcvad is its gate: Silero runs only while webrtcvad hears something, a moment
+  after, or while Silero itself still hears speech; silence costs nothing. If the model fails, the call
+  goes on with webrtcvad alone and ``failure`` says why (the listener reports it once).
+
+Silero decides per 32 ms window with hysteresis (speech from ``start_probability``, silence below
+``end_probability``); a frame is voiced while that state is "speech". Frames arrive as decoded int16 PCM.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+import numpy as np
+import webrtcvad
+
+from voice.agent.silero_batch import WINDOW_SAMPLES, SileroBatch
+from voice.audio.frames import SAMPLE_RATE
+
+
+class Voicing(Protocol):
+    """Frame by frame, in order: is the caller's voice in this frame?"""
+
+    failure: str | None  # set once the detector fell back to a simpler one (for the timeline)
+
+    async def voiced(self, pcm: np.ndarray) -> bool: ...
+
+    async def close(self) -> None: ...
+
+
+class WebrtcVoicing:
+    def __init__(self, aggressiveness: int = 2, *, failure: str | None = None) -> None:
+        self._vad = webrtcvad.Vad(aggressiveness)
+        self.failure = failure  # set when this stands in for a Silero that could not be loaded
+
+    def hears(self, pcm: np.ndarray) -> bool:
+        return bool(self._vad.is_speech(pcm.tobytes(), SAMPLE_RATE))  # webrtcvad is untyped
+
+    async def voiced(self, pcm: np.ndarray) -> bool:
+        return self.hears(pcm)
+
+    async def close(self) -> None:
+        return None
+
+
+class SileroVoicing:
+    def __init__(
+        self,
+        batch: SileroBatch,
+        *,
+        gate_aggressiveness: int = 1,  # permissive: the gate must not miss an onset; Silero decides
+        fallback_aggressiveness: int = 2,
+        start_probability: float = 0.5,
+        end_probability: float = 0.35,
+        gate_hangover_frames: int = 10,  # keep scoring 200 ms after the gate last heard voice
+        reset_after_windows: int = 30,  # ~1 s unscored: the recurrent state starts afresh
+    ) -> None:
+        self._stream = batch.stream()
+        self._gate = WebrtcVoicing(gate_aggressiveness)
+        self._fallback = WebrtcVoicing(fallback_aggressiveness)
+        self._start = start_probability
+        self._end = end_probability
+        self._hangover_frames = gate_hangover_frames
+        self._reset_after = reset_after_windows
+        self._samples = np.zeros(0, dtype=np.float32)
+        self._hangover = 0
+        self._skipped = 0
+        self.speaking = False  # Silero's hysteresis state
+        self.failure: str | None = None
+        self.scored = 0  # windows scored (for the benchmark: how much the gate saves)
+
+    async def voiced(self, pcm: np.ndarray) -> bool:
+        if self.failure is not None:
+            return self._fallback.hears(pcm)
+        if self._gate.hears(pcm):
+            self._hangover = self._hangover_frames
+        elif self._hangover:
+            self._hangover -= 1
+        self._samples = np.concatenate((self._samples, pcm.astype(np.float32) / 32768.0))
+        while len(self._samples) >= WINDOW_SAMPLES:
+            window, self._samples = self._samples[:WINDOW_SAMPLES], self._samples[WINDOW_SAMPLES:]
+            if self._hangover or self.speaking:
+                await self._score(window)
+            else:
+                self._stream.skip(window)
+                self._skipped += 1
+            if self.failure is not None:
+                return self._fallback.hears(pcm)
+        return self.speaking
+
+    async def _score(self, window: np.ndarray) -> None:
+        if self._skipped >= self._reset_after:
+            self._stream.reset()
+        self._skipped = 0
+        try:
+            probability = await self._stream.score(window)
+        except Exception as exc:  # the model broke: this call goes on with webrtcvad
+            self.failure = f"{type(exc).__name__}: {exc}"
+            self.speaking = False
+            return
+        self.scored += 1
+        if probability >= self._start:
+            self.speaking = True
+        elif probability < self._end:
+            self.speaking = False
+
+    async def close(self) -> None:
+        self._stream.close()
