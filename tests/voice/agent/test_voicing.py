@@ -1,0 +1,69 @@
+"""Who says the caller speaks: Silero gated by webrtcvad, and webrtcvad alone when Silero breaks."""
+
+from __future__ import annotations
+
+import importlib.metadata
+from pathlib import Path
+
+import pytest
+
+from tests.support.agent_doubles import MemoryReporter
+from tests.support.caller_audio import HAVE_ESPEAK, espeak_hebrew, frames, silence
+from voice.agent.config import AgentConfig
+from voice.agent.listener import Listener
+from voice.agent.silero_batch import SileroBatch
+from voice.agent.vad import SpeechEnded
+from voice.agent.voicing import SileroVoicing, WebrtcVoicing
+from voice.audio import mulaw
+from voice.audio.clock import MediaClock
+from voice.providers.fake import FakeASR
+
+pytestmark = pytest.mark.skipif(not HAVE_ESPEAK, reason="espeak-ng is not installed")
+
+
+async def test_silence_costs_no_model_run():
+    voicing = SileroVoicing(SileroBatch())
+    assert not any([await voicing.voiced(mulaw.decode(f)) for f in frames(silence(2000))])
+    assert voicing.scored == 0  # the webrtcvad gate never opened
+
+
+async def test_silero_hears_the_caller_and_stops_hearing_them_when_they_stop(tmp_path):
+    voicing = SileroVoicing(SileroBatch())
+    speech = espeak_hebrew("שלום, אני רוצה לקבוע תור", tmp_path)
+    votes = [await voicing.voiced(mulaw.decode(f)) for f in frames(silence(300) + speech + silence(800))]
+    first, last = votes.index(True), len(votes) - 1 - votes[::-1].index(True)
+    assert 15 <= first <= 25  # within 200 ms of the speech's start (espeak's own lead-in included)
+    assert last * 20 <= 300 + len(speech) // 8 + 100
+
+
+async def test_a_broken_model_falls_back_to_webrtcvad_and_says_so_on_the_timeline(tmp_path):
+    """A real runtime fault: the half-precision model refuses our float32 windows."""
+    half = Path(str(importlib.metadata.distribution("silero-vad").locate_file("silero_vad/data/silero_vad_half.onnx")))
+    voicing = SileroVoicing(SileroBatch(half))
+    reporter = MemoryReporter()
+    clock = MediaClock()
+    listener = Listener(
+        AgentConfig(), FakeASR().new_transcriber("he-IL"), clock, reporter, asr_timeout_s=1.0, voicing=voicing
+    )
+    events = []
+    for frame in frames(silence(300) + espeak_hebrew("שלום, אני רוצה לקבוע תור", tmp_path) + silence(900)):
+        clock.advance(frame)
+        events += [e for e in await listener.hear(frame) if e is not None]
+    assert voicing.failure is not None and "INVALID_ARGUMENT" in voicing.failure
+    assert reporter.payloads("error") == [
+        {"role": "vad", "message": voicing.failure, "fallback": "webrtcvad"}
+    ]  # once, not per frame
+    assert any(isinstance(e, SpeechEnded) for e in events)  # the call still hears the caller
+
+
+async def test_webrtcvad_standing_in_for_a_silero_that_could_not_load_reports_why():
+    reporter = MemoryReporter()
+    clock = MediaClock()
+    voicing = WebrtcVoicing(2, failure="RuntimeError: the silero-vad package is not installed")
+    listener = Listener(
+        AgentConfig(), FakeASR().new_transcriber("he-IL"), clock, reporter, asr_timeout_s=1.0, voicing=voicing
+    )
+    for frame in frames(silence(100)):
+        clock.advance(frame)
+        await listener.hear(frame)
+    assert [p["message"] for p in reporter.payloads("error")] == [voicing.failure]
