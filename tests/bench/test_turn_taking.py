@@ -78,13 +78,6 @@ def assert_ends_of_speech_within(limit: int, after: dict[str, ScenarioResult]) -
     assert not late, f"end of speech decided later than {limit} ms after it: {late}"
 
 
-def test_the_end_of_speech_in_stationary_noise_is_decided_within_eou_silence_plus_300_ms(after):
-    """Today's floor. The issue's target is +150 ms; one white-noise sentence at SNR 10 dB still ends
-    +225 ms late (Silero's probability trails the last syllable), see the strict xfail below."""
-    assert_ends_of_speech_within(CONFIG.eou_silence_ms + 300, after)
-
-
-@pytest.mark.xfail(strict=True, reason="issue 12's target (+150 ms) is not met yet on white noise at SNR 10 dB")
 def test_the_end_of_speech_in_stationary_noise_is_decided_within_eou_silence_plus_150_ms(after):
     assert_ends_of_speech_within(CONFIG.eou_silence_ms + 150, after)
 
