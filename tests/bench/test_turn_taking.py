@@ -93,10 +93,10 @@ def test_coughs_clicks_and_doors_never_barge_in(after):
 
 
 def test_every_interruption_of_a_second_or_more_barges_in(corpus, after):
-    """Today's floor: 15 of 18 interruptions barge in. The three missed are short words ("תעצור",
+    """Today's floor: 16 of 18 interruptions barge in. The two missed are short words ("תעצור",
     "רגע, רגע", 0.5-0.65 s) that Silero scores below its start threshold."""
     missed = [r.name for r in _in(INTERRUPTS, after) if r.missed_barge_ins]
-    assert len(missed) <= 3, missed
+    assert len(missed) <= 2, missed
     assert all(name.startswith("short-interrupt") for name in missed), missed
 
 

@@ -101,7 +101,8 @@ class Listener:
                 self._push_failed = True
                 await self._reporter.event("error", self._clock.ms, {"role": "asr", "message": str(exc)})
         pcm = mulaw.decode(frame)
-        voiced = await self.voicing.voiced(pcm)
+        eager = self._echo is not None and self._echo.reference_energy() > 0
+        voiced = await self.voicing.voiced(pcm, eager=eager)
         if self.voicing.failure is not None and not self._voicing_failure_reported:
             self._voicing_failure_reported = True
             payload = {"role": "vad", "message": self.voicing.failure, "fallback": "webrtcvad"}

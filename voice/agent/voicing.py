@@ -14,6 +14,12 @@ only below 0.35, but its probability trails the last syllable by a window or two
 hysteresis cost up to 225 ms of extra wait at the end of every utterance in noise, while the detector's
 own silence counter (``eou_silence_ms``) already bridges the dips inside speech. Frames arrive as decoded
 int16 PCM.
+
+While the agent speaks (``eager``), a frame webrtcvad hears as voice counts when Silero's latest window
+gives at least ``eager_probability``: Silero is slow to rise on some onsets ("רגע" scores 0.15-0.37), and
+a caller who talks over us must be heard at once. Noise, coughs and our own echo stay far below it (the
+echo guard still has the last word). Not used for the end of an utterance: in noise it would keep a
+finished sentence open.
 """
 
 from __future__ import annotations
@@ -32,7 +38,10 @@ class Voicing(Protocol):
 
     failure: str | None  # set once the detector fell back to a simpler one (for the timeline)
 
-    async def voiced(self, pcm: np.ndarray) -> bool: ...
+    async def voiced(self, pcm: np.ndarray, *, eager: bool = False) -> bool:
+        """``eager``: the agent is speaking, and a caller who starts talking should be heard at once (a
+        detector may then take weaker evidence for voice)."""
+        ...
 
     async def close(self) -> None: ...
 
@@ -45,7 +54,7 @@ class WebrtcVoicing:
     def hears(self, pcm: np.ndarray) -> bool:
         return bool(self._vad.is_speech(pcm.tobytes(), SAMPLE_RATE))  # webrtcvad is untyped
 
-    async def voiced(self, pcm: np.ndarray) -> bool:
+    async def voiced(self, pcm: np.ndarray, *, eager: bool = False) -> bool:
         return self.hears(pcm)
 
     async def close(self) -> None:
@@ -61,6 +70,7 @@ class SileroVoicing:
         fallback_aggressiveness: int = 2,
         start_probability: float = 0.5,
         end_probability: float = 0.5,
+        eager_probability: float = 0.15,  # while the agent speaks: webrtcvad's voice and this much of Silero
         gate_hangover_frames: int = 10,  # keep scoring 200 ms after the gate last heard voice
         reset_after_windows: int = 30,  # ~1 s unscored: the recurrent state starts afresh
     ) -> None:
@@ -69,6 +79,8 @@ class SileroVoicing:
         self._fallback = WebrtcVoicing(fallback_aggressiveness)
         self._start = start_probability
         self._end = end_probability
+        self._eager = eager_probability
+        self._probability = 0.0
         self._hangover_frames = gate_hangover_frames
         self._reset_after = reset_after_windows
         self._samples = np.zeros(0, dtype=np.float32)
@@ -78,10 +90,11 @@ class SileroVoicing:
         self.failure: str | None = None
         self.scored = 0  # windows scored (for the benchmark: how much the gate saves)
 
-    async def voiced(self, pcm: np.ndarray) -> bool:
+    async def voiced(self, pcm: np.ndarray, *, eager: bool = False) -> bool:
         if self.failure is not None:
             return self._fallback.hears(pcm)
-        if self._gate.hears(pcm):
+        heard = self._gate.hears(pcm)
+        if heard:
             self._hangover = self._hangover_frames
         elif self._hangover:
             self._hangover -= 1
@@ -95,7 +108,7 @@ class SileroVoicing:
                 self._skipped += 1
             if self.failure is not None:
                 return self._fallback.hears(pcm)
-        return self.speaking
+        return self.speaking or (eager and heard and self._probability >= self._eager)
 
     async def _score(self, window: np.ndarray) -> None:
         if self._skipped >= self._reset_after:
@@ -108,6 +121,7 @@ class SileroVoicing:
             self.speaking = False
             return
         self.scored += 1
+        self._probability = probability
         if probability >= self._start:
             self.speaking = True
         elif probability < self._end:
