@@ -13,7 +13,8 @@ the echo's level (or, on a line with no echo, the line's noise). A frame no loud
 raise the bar against themselves. Until it has heard enough of the line, the guard assumes an echo
 15 dB below our voice. On a line with no echo it masks only frames within ``margin_db`` of the line's
 noise, relative to our voice: a caller's quietest sounds over our loudest (which is why a barge-in can
-come later than without the guard; bench/README.md has the figures).
+come later than without the guard; bench/README.md has the figures, and how WebRTC's echo canceller
+compared on the same scenarios: more false barge-ins than this guard).
 """
 
 from __future__ import annotations
