@@ -57,6 +57,7 @@ INSTALLED_APPS = [
     "axes",
     "crm",
     "voice",
+    "followup",
     "backoffice",
 ]
 
@@ -181,6 +182,30 @@ CELERY_BEAT_SCHEDULE["requeue-stuck-jobs"] = {
     "schedule": JOB_RECONCILE_INTERVAL_SECONDS,
 }
 
+# --- After the call (the followup app): email, outgoing webhooks, reminders and the morning digest.
+# EMAIL_URL is django-environ's URL form: smtp://user:pass@host:587, smtp+tls://..., consolemail://,
+# filemail:///path (one file per message), memorymail:// (tests).
+vars().update(env.email_url("EMAIL_URL", default="consolemail://"))
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Agentlocator <noreply@localhost>")
+WEBHOOK_TIMEOUT_SECONDS = env.float("WEBHOOK_TIMEOUT_SECONDS", default=10.0)
+WEBHOOK_MAX_ATTEMPTS = env.int("WEBHOOK_MAX_ATTEMPTS", default=8)  # retried with capped exponential back-off
+FOLLOWUP_REMINDER_INTERVAL_SECONDS = env.int("FOLLOWUP_REMINDER_INTERVAL_SECONDS", default=60)
+FOLLOWUP_DIGEST_HOUR = env.int("FOLLOWUP_DIGEST_HOUR", default=7)  # local time of each business
+if WEBHOOK_TIMEOUT_SECONDS <= 0 or WEBHOOK_MAX_ATTEMPTS < 1 or FOLLOWUP_REMINDER_INTERVAL_SECONDS <= 0:
+    raise ImproperlyConfigured(
+        "WEBHOOK_TIMEOUT_SECONDS and FOLLOWUP_REMINDER_INTERVAL_SECONDS must be positive, WEBHOOK_MAX_ATTEMPTS >= 1"
+    )
+if not 0 <= FOLLOWUP_DIGEST_HOUR <= 23:
+    raise ImproperlyConfigured("FOLLOWUP_DIGEST_HOUR must be an hour of the day, 0-23")
+CELERY_BEAT_SCHEDULE["follow-up-reminders"] = {
+    "task": "followup.reminder_tasks.send_due_reminders",
+    "schedule": FOLLOWUP_REMINDER_INTERVAL_SECONDS,
+}
+CELERY_BEAT_SCHEDULE["follow-up-digests"] = {
+    "task": "followup.reminder_tasks.send_morning_digests",
+    "schedule": 300,  # each business's digest goes once a day, after its FOLLOWUP_DIGEST_HOUR
+}
+
 # --- Auth, i18n.
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -200,6 +225,13 @@ LOCALE_PATHS = [BASE_DIR / "locale"]
 TIME_ZONE = env.str("TIME_ZONE", default="Asia/Jerusalem")
 USE_I18N = True
 USE_TZ = True
+# Dates as Israelis type them, day first (Hebrew's locale defines no input formats, so Django would read
+# 02/01/2030 as February 1st); ISO is accepted too.
+DATE_INPUT_FORMATS = ["%d/%m/%Y", "%d.%m.%Y", "%d-%m-%Y", "%d/%m/%y", "%d.%m.%y", "%Y-%m-%d"]
+DATETIME_INPUT_FORMATS = [
+    *(f"{date} {time}" for date in ("%d/%m/%Y", "%d.%m.%Y", "%Y-%m-%d") for time in ("%H:%M:%S", "%H:%M")),
+    *DATE_INPUT_FORMATS,
+]
 LOGIN_URL = "admin:login"
 
 # --- Static and media files. Recordings live in default storage and are served only by a checked view.

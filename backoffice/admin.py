@@ -10,6 +10,8 @@ from __future__ import annotations
 from django.contrib import admin
 from django.utils.translation import gettext_lazy as _
 
+import backoffice.admin_followups  # follow-up tasks: "my follow-ups", done with an outcome
+import backoffice.admin_notifications  # noqa: F401  (emails and webhooks sent, with their delivery attempts)
 from backoffice import admin_business, admin_calls, admin_jobs, admin_leads  # noqa: F401  (they register the models)
 
 admin.site.site_header = _("Agent Locator")

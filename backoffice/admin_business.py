@@ -163,6 +163,21 @@ class BusinessAdmin(ScopedAdmin):
             },
         ),
         (_("Recording"), {"fields": ["record_calls", "twilio_recording"]}),
+        (
+            _("After the call"),
+            {
+                "fields": [
+                    "notification_emails",
+                    "webhook_url",
+                    "webhook_secret",
+                    "followup_sms_text",
+                    "whatsapp_sender",
+                ],
+                "description": _(
+                    "Who hears about each call as soon as its summary is ready, and the message the caller gets."
+                ),
+            },
+        ),
         (_("Record"), {"fields": ["created_at", "updated_at"], "classes": ["collapse"]}),
     ]
 
@@ -170,9 +185,11 @@ class BusinessAdmin(ScopedAdmin):
         fieldsets = super().get_fieldsets(request, obj)
         if request.user.is_superuser:
             return fieldsets
-        # Which business answers unclaimed numbers is a server-wide choice.
+        # Which business answers unclaimed numbers is a server-wide choice; the webhook's secret is the
+        # owner's (sales staff, who see the settings read-only, never see it).
+        hidden = {"is_default"} if obj is not None and owns(request, obj) else {"is_default", "webhook_secret"}
         return [
-            (name, {**options, "fields": [f for f in options["fields"] if f != "is_default"]})
+            (name, {**options, "fields": [f for f in options["fields"] if f not in hidden]})
             for name, options in fieldsets
         ]
 

@@ -23,6 +23,7 @@ from import_export.admin import ImportExportMixin
 from import_export.formats.base_formats import CSV, XLSX
 
 from backoffice.admin_calls import duration_text, phone_html
+from backoffice.admin_followups import LeadFollowUpInline
 from backoffice.admin_scoping import ScopedAdmin, colleagues_for
 from backoffice.admin_timeline import playable_recording, recording_audio_url
 from backoffice.forms import AssignOwnerForm, LeadForm
@@ -148,7 +149,7 @@ class LeadAdmin(ImportExportMixin, ScopedAdmin):
     date_hierarchy = "created_at"
     list_select_related = ["owner", "business"]
     list_per_page = 50
-    inlines = [LeadCallInline]
+    inlines = [LeadFollowUpInline, LeadCallInline]  # the lead's tasks, then its calls
     readonly_fields = ["created_at", "updated_at"]
     fieldsets = [
         (None, {"fields": ["name", "phone", "business", "status", "owner"]}),

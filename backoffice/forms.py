@@ -7,7 +7,9 @@ import re
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django import forms
+from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.core.validators import EmailValidator
 from django.utils.translation import gettext_lazy as _
 
 from backoffice.business_hours_form import BusinessHoursFields
@@ -24,10 +26,14 @@ FALLBACK_AUDIO_EXTENSIONS = (".wav", ".mp3")
 MAX_KNOWLEDGE_CHARS = defaults.MAX_KNOWLEDGE_CHARS
 MAX_LINE_CHARS = 300  # a fixed line is spoken whole, and nobody listens to a paragraph on hold
 MAX_FILLERS = 12
+MAX_SMS_CHARS = 300  # Hebrew texts go as UCS-2, 67 characters a segment: a longer text costs 5+ messages
 _PLACEHOLDER = re.compile(r"\{[^{}]*\}")
 # Which {placeholders} a text may use; anything else in braces is a typo the caller would hear.
-_ALLOWED_PLACEHOLDERS = {"after_hours_line": {"{business}", "{next_open}"}}
-_TEXTS_WITH_PLACEHOLDERS = ("greeting", "system_prompt", "knowledge", *defaults.FIXED_LINE_FIELDS)
+_ALLOWED_PLACEHOLDERS = {
+    "after_hours_line": {"{business}", "{next_open}"},
+    "followup_sms_text": {"{business}", "{callback}"},
+}
+_TEXTS_WITH_PLACEHOLDERS = ("greeting", "system_prompt", "knowledge", *defaults.FIXED_LINE_FIELDS, "followup_sms_text")
 
 
 def clean_phone(value: str) -> str:
@@ -56,6 +62,14 @@ def _check_placeholders(field: str, text: str) -> None:
 def _one_line_each(text: str) -> str:
     """A textarea's lines, \r\n as \n, each stripped, empty ones dropped."""
     return "\n".join(line.strip() for line in (text or "").splitlines() if line.strip())
+
+
+def _is_email(text: str) -> bool:
+    try:
+        EmailValidator()(text)
+    except ValidationError:
+        return False
+    return True
 
 
 class BusinessForm(BusinessHoursFields, forms.ModelForm):
@@ -91,6 +105,11 @@ class BusinessForm(BusinessHoursFields, forms.ModelForm):
             "fallback_audio",
             "record_calls",
             "twilio_recording",
+            "notification_emails",
+            "webhook_url",
+            "webhook_secret",
+            "followup_sms_text",
+            "whatsapp_sender",
         ]
         widgets = {
             "greeting": forms.Textarea(attrs={"rows": 3, "dir": "auto", "cols": 80}),
@@ -108,6 +127,10 @@ class BusinessForm(BusinessHoursFields, forms.ModelForm):
             "voice_name": forms.TextInput(attrs={"dir": "ltr"}),
             "language": forms.TextInput(attrs={"dir": "ltr", "size": 8}),
             "time_zone": forms.TextInput(attrs={"dir": "ltr"}),
+            "notification_emails": forms.Textarea(attrs={"rows": 3, "dir": "ltr", "cols": 60}),
+            "webhook_secret": forms.TextInput(attrs={"dir": "ltr", "size": 60, "autocomplete": "off"}),
+            "followup_sms_text": forms.Textarea(attrs={"rows": 3, "dir": "auto", "cols": 80}),
+            "whatsapp_sender": forms.TextInput(attrs={"dir": "ltr"}),
         }
 
     def __init__(self, *args, **kwargs):
@@ -214,6 +237,44 @@ class BusinessForm(BusinessHoursFields, forms.ModelForm):
             ) from None
         return zone
 
+    webhook_url = forms.URLField(
+        label=_("webhook URL"),
+        required=False,
+        max_length=500,
+        assume_scheme="https",
+        widget=forms.URLInput(attrs={"dir": "ltr", "size": 60}),
+        help_text=Business._meta.get_field("webhook_url").help_text,
+    )
+
+    def clean_notification_emails(self) -> str:
+        """One address per line (commas and spaces also separate); each one checked, stored one per line."""
+        raw = self.cleaned_data.get("notification_emails") or ""
+        addresses = [a for a in re.split(r"[\s,;]+", raw) if a]
+        bad = [a for a in addresses if not _is_email(a)]
+        if bad:
+            raise ValidationError(_("Not an email address: %(bad)s"), code="bad_email", params={"bad": ", ".join(bad)})
+        return "\n".join(dict.fromkeys(addresses))  # each once, in the order given
+
+    def clean_webhook_url(self) -> str:
+        url = (self.cleaned_data.get("webhook_url") or "").strip()
+        if url and not url.startswith("https://") and not settings.DEBUG:
+            raise ValidationError(_("The webhook must be an https:// address."), code="insecure_webhook")
+        return url
+
+    def clean_followup_sms_text(self) -> str:
+        text = (self.cleaned_data.get("followup_sms_text") or "").strip()
+        if len(text) > MAX_SMS_CHARS:
+            raise ValidationError(
+                _("The message is too long (%(count)d characters; at most %(max)d)."),
+                code="long_sms",
+                params={"count": len(text), "max": MAX_SMS_CHARS},
+            )
+        return text
+
+    def clean_whatsapp_sender(self) -> str:
+        number = (self.cleaned_data.get("whatsapp_sender") or "").strip()
+        return clean_phone(number) if number else ""
+
     def clean_transfer_number(self) -> str:
         number = (self.cleaned_data.get("transfer_number") or "").strip()
         return clean_phone(number) if number else ""
@@ -252,6 +313,8 @@ class BusinessForm(BusinessHoursFields, forms.ModelForm):
                 except ValidationError as error:
                     self.add_error(field, error)
         self._follow_speech_choices(cleaned)
+        if cleaned.get("webhook_url") and not (cleaned.get("webhook_secret") or "").strip():
+            self.add_error("webhook_secret", _("A webhook needs a secret to sign what it receives."))
         message = (cleaned.get("fallback_message") or "").strip()
         cleaned["fallback_message"] = message
         has_audio = bool(cleaned.get("fallback_audio"))

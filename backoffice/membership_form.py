@@ -12,7 +12,7 @@ from crm.models import Membership
 class MembershipForm(forms.ModelForm):
     class Meta:
         model = Membership
-        fields = ["user", "role", "phone"]
+        fields = ["user", "role", "phone", "notify", "on_duty"]
         widgets = {"phone": forms.TextInput(attrs={"dir": "ltr"})}
 
     def clean_phone(self) -> str:

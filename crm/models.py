@@ -97,6 +97,36 @@ class Business(models.Model):
         _("ring the transfer number for (s)"), default=25, validators=[MinValueValidator(5), MaxValueValidator(60)]
     )
 
+    # Who hears about each call, and what the caller gets afterwards (the followup app).
+    notification_emails = models.TextField(
+        _("notification emails"),
+        blank=True,
+        help_text=_("Who is told about every call, one address per line (staff who opted in are told too)."),
+    )
+    webhook_url = models.URLField(
+        _("webhook URL"),
+        max_length=500,
+        blank=True,
+        help_text=_("Calls, leads, voicemails and due follow-ups are POSTed here as JSON (Slack, Zapier, your CRM)."),
+    )
+    webhook_secret = models.CharField(
+        _("webhook secret"),
+        max_length=128,
+        blank=True,
+        help_text=_("Signs every webhook (X-Agentlocator-Signature: sha256=HMAC of the body)."),
+    )
+    followup_sms_text = models.TextField(
+        _("text message to the caller"),
+        blank=True,
+        help_text=_("Sent after the call. {business} and {callback} are filled in. Empty: no message."),
+    )
+    whatsapp_sender = models.CharField(
+        _("WhatsApp sender"),
+        max_length=20,
+        blank=True,
+        help_text=_("The business's WhatsApp number at Twilio, in international format. Empty: SMS only."),
+    )
+
     # What the agent knows about the business (crm.business_hours reads the hours; the prompt gets it all).
     address = models.CharField(_("address"), max_length=300, blank=True)
     # {"sun": [["09:00", "13:00"], ["16:00", "19:00"]], ...}; a day without ranges is closed; no day at all
@@ -179,6 +209,11 @@ class Membership(models.Model):
         OWNER = "owner", _("Owner")
         STAFF = "staff", _("Sales staff")
 
+    class Notify(models.TextChoices):
+        NEW_LEADS = "new_leads", _("New leads only")
+        EVERY_CALL = "every_call", _("Every call")
+        NONE = "none", _("Nothing")
+
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
     business = models.ForeignKey(Business, on_delete=models.CASCADE, related_name="memberships")
     role = models.CharField(_("role"), max_length=8, choices=Role.choices, default=Role.STAFF)
@@ -187,6 +222,10 @@ class Membership(models.Model):
         max_length=20,
         blank=True,
         help_text=_('Where a live call goes when this person takes it ("transfer to me").'),
+    )
+    notify = models.CharField(_("email me about"), max_length=12, choices=Notify.choices, default=Notify.NEW_LEADS)
+    on_duty = models.BooleanField(
+        _("on duty"), default=True, help_text=_("Takes follow-up tasks in turn when a lead has no owner.")
     )
 
     class Meta:
@@ -223,6 +262,9 @@ class Lead(models.Model):
     )
     interest = models.CharField(_("interest"), max_length=500, blank=True)
     callback_time = models.CharField(_("preferred callback time"), max_length=200, blank=True)
+    callback_at = models.DateTimeField(
+        _("call back at"), null=True, blank=True, help_text=_("The callback request as a time (its words stay above).")
+    )
     notes = models.TextField(_("notes"), blank=True)
     next_follow_up = models.DateField(_("next follow-up"), null=True, blank=True)
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
@@ -345,6 +387,10 @@ class CallEvent(models.Model):
         LEAD_UPDATED = "lead_updated", _("Lead updated")
         HANGUP = "hangup", _("Hang-up")
         TRANSFER = "transfer", _("Transfer to a person")
+        NOTIFIED = "notified", _("Staff notified")
+        SMS = "sms", _("Message to the caller")
+        FOLLOW_UP = "follow_up", _("Follow-up task")
+        CALL_BACK = "call_back", _("Call back")
         STREAM_STOPPED = "stream_stopped", _("Stream stopped")
 
     call = models.ForeignKey(Call, on_delete=models.CASCADE, related_name="events")

@@ -23,6 +23,7 @@ from crm.call_events import add_event
 from crm.lead_facts import LEAD_FACT_FIELDS, LEAD_FACTS, apply_lead_facts
 from crm.models import Call, CallEvent, Lead, Recording
 from crm.services import find_or_create_lead
+from crm.signals import call_digested, voicemail_digested
 
 LANGUAGE = "he-IL"  # what voicemails are transcribed in
 SUMMARY_LIMIT = 4000
@@ -96,9 +97,12 @@ def _local_today(call: Call) -> dt.date:
     return timezone.now().astimezone(zone).date()
 
 
-def _apply_digest(lead: Lead, digest: Digest, *, note_title: str, contacted: bool, follow_up: dt.date) -> list[str]:
-    """The lead facts by the one merge policy, then what only a digest does; saved. The changed fields."""
-    changed = list(apply_lead_facts(lead, digest.facts))
+def _apply_digest(
+    lead: Lead, digest: Digest, *, said_at: dt.datetime, note_title: str, contacted: bool, follow_up: dt.date
+) -> list[str]:
+    """The lead facts by the one merge policy, then what only a digest does; saved. The changed fields.
+    ``said_at`` (the call's start) is what "מחר" in the caller's words counts from, however late the digest."""
+    changed = list(apply_lead_facts(lead, digest.facts, said_at=said_at))
     if contacted and lead.status == Lead.Status.NEW:
         lead.status = Lead.Status.CONTACTED
         changed.append("status")
@@ -123,7 +127,7 @@ def _digest_to_lead(call: Call, digest: Digest, *, source: str, **apply: Any) ->
     if call.lead_id is None:
         call.lead = lead
         call.save(update_fields=["lead"])
-    changed = _apply_digest(lead, digest, **apply)
+    changed = _apply_digest(lead, digest, said_at=call.started_at, **apply)
     if changed:
         add_event(call, CallEvent.Kind.LEAD_UPDATED, {"lead_id": lead.pk, "fields": changed})
 
@@ -157,6 +161,8 @@ def finish_voicemail(recording: Recording, transcript: str, digest: Digest) -> R
             contacted=False,
             follow_up=today,
         )
+        created = _lead_created_by(call)
+        voicemail_digested.send(sender=Recording, recording=recording, lead_created=created)
     return recording
 
 
@@ -178,4 +184,11 @@ def finish_call(call_id: int, digest: Digest) -> bool:
             contacted=True,
             follow_up=today + dt.timedelta(days=1),
         )
+        created = _lead_created_by(call)
+        call_digested.send(sender=Call, call=call, lead_created=created)
     return True
+
+
+def _lead_created_by(call: Call) -> bool:
+    """The call's lead is new: made during this call (by the agent's tool or by the digest)."""
+    return call.lead is not None and call.lead.created_at >= call.started_at

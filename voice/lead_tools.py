@@ -14,7 +14,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from crm.lead_facts import LEAD_FACT_FIELDS, LEAD_FACTS, NOTE
+from crm.callback_times import parse_iso
+from crm.lead_facts import CALLBACK_AT, CALLBACK_AT_DESCRIPTION, LEAD_FACT_FIELDS, LEAD_FACTS, NOTE
 from voice.agent.config import AgentConfig
 from voice.agent.ports import CallReporter
 from voice.agent.tools import Tool, ToolBox, ToolOutcome
@@ -22,7 +23,12 @@ from voice.providers.base import ToolSpec
 
 
 async def _save_lead_details(args: Mapping[str, Any], reporter: CallReporter) -> ToolOutcome:
+    """Save the facts given. A ``callback_at`` that is not an ISO 8601 time fails the whole call (the model is
+    told why and may try again) and writes nothing; the merge checks it against the business's clock too."""
     facts = {field: str(args[field]) for field in LEAD_FACT_FIELDS if args.get(field)}
+    if str(args.get(CALLBACK_AT) or "").strip():
+        parse_iso(str(args[CALLBACK_AT]))  # raises BadCallbackTime before anything is written
+        facts[CALLBACK_AT] = str(args[CALLBACK_AT]).strip()
     changed = await reporter.update_lead(facts) if facts else {}
     return ToolOutcome(changed=changed, facts=facts)
 
@@ -35,10 +41,14 @@ SAVE_LEAD_DETAILS = Tool(
     ToolSpec(
         name="save_lead_details",
         description="Save what the caller told you about themselves: name, what they are interested in, "
-        "and when to call them back. Pass only the fields you learned.",
+        "and when to call them back (their words in callback_time, and the time itself in callback_at). "
+        "Pass only the fields you learned.",
         parameters={
             "type": "object",
-            "properties": {fact.field: {"type": "string", "description": fact.description} for fact in LEAD_FACTS},
+            "properties": {
+                **{fact.field: {"type": "string", "description": fact.description} for fact in LEAD_FACTS},
+                CALLBACK_AT: {"type": "string", "description": CALLBACK_AT_DESCRIPTION},
+            },
         },
     ),
     _save_lead_details,

@@ -27,13 +27,16 @@ REST_TIMEOUT = 15.0
 __all__ = [
     "CallState",
     "DownloadError",
+    "SentMessage",
     "TwilioRestException",
     "TwilioUnreachable",
+    "create_call",
     "download_recording",
     "fetch_call",
     "hang_up",
     "move_to_voicemail",
     "redirect_call",
+    "send_message",
 ]
 
 
@@ -139,6 +142,59 @@ def start_twilio_recording(call_sid: str, status_callback_url: str) -> str:
     )
     logger.info("Twilio recording %s started", recording.sid)
     return recording.sid
+
+
+@dataclass(frozen=True)
+class SentMessage:
+    """What Twilio answered when it took a message: its MessageSid and first status (queued, accepted...)."""
+
+    sid: str
+    status: str
+
+
+def send_message(*, to: str, from_: str, body: str, status_callback: str) -> SentMessage:
+    """Send a text message (``POST .../Messages.json``). ``to``/``from_`` are E.164 numbers for SMS, or
+    ``whatsapp:+...`` addresses for WhatsApp; Twilio reports the delivery to ``status_callback``.
+
+    Raises ``TwilioRestException`` when Twilio refuses (its status and error code say why) and
+    ``TwilioUnreachable`` when it could not be reached.
+    """
+    try:
+        message = client().messages.create(to=to, from_=from_, body=body, status_callback=status_callback)
+    except requests.RequestException as exc:
+        raise TwilioUnreachable(f"{type(exc).__name__}: {exc}") from exc
+    logger.info("message %s taken by Twilio (%s)", message.sid, message.status)
+    return SentMessage(sid=str(message.sid), status=str(message.status or ""))
+
+
+def create_call(
+    *,
+    to: str,
+    from_: str,
+    twiml: str,
+    status_callback: str,
+    status_callback_event: list[str],
+    timeout_s: int,
+) -> str:
+    """Place an outbound call (``POST .../Calls.json``) that runs ``twiml`` once ``to`` answers; its status
+    callbacks go to ``status_callback``. Returns the new CallSid.
+
+    Raises ``TwilioRestException`` when Twilio refuses and ``TwilioUnreachable`` when it could not be reached.
+    """
+    try:
+        call = client().calls.create(
+            to=to,
+            from_=from_,
+            twiml=twiml,
+            status_callback=status_callback,
+            status_callback_event=status_callback_event,
+            status_callback_method="POST",
+            timeout=timeout_s,
+        )
+    except requests.RequestException as exc:
+        raise TwilioUnreachable(f"{type(exc).__name__}: {exc}") from exc
+    logger.info("outbound call %s created", call.sid)
+    return str(call.sid)
 
 
 def _allowed_download_host(url: str) -> bool:

@@ -3,7 +3,7 @@ matched with or without a trailing slash (no APPEND_SLASH redirect: Twilio does 
 
 from django.urls import path, re_path
 
-from voice import fallback_audio, recording_views, recording_webhooks, webhooks
+from voice import fallback_audio, message_webhooks, recording_views, recording_webhooks, webhooks
 
 app_name = "voice"
 
@@ -33,4 +33,10 @@ urlpatterns += [
     webhook("recording_status", recording_webhooks.recording_status),
     webhook("handle_recording", recording_webhooks.handle_recording),
     path("recordings/<int:recording_id>/audio", recording_views.recording_audio, name="recording_audio"),
+]
+
+# Twilio: delivery reports of the message to the caller, and the <Dial action> of a staff call-back.
+urlpatterns += [
+    webhook("message_status", message_webhooks.message_status),
+    webhook("call_back_dial_status", message_webhooks.call_back_dial_status),
 ]

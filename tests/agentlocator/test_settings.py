@@ -88,3 +88,15 @@ def test_env_example_lists_every_variable_the_settings_read():
     read = set(re.findall(r'env\.\w+\(\s*"([A-Z_]+)"', source)) - {"READ_DOT_ENV"}
     assert read <= listed, f"missing from .env.example: {sorted(read - listed)}"
     assert ".env" in (ROOT / ".gitignore").read_text().split()
+
+
+def test_dates_are_read_day_first_as_israelis_type_them():
+    import datetime as dt
+
+    from django import forms
+    from django.utils import translation
+
+    with translation.override("he"):
+        assert forms.DateField().clean("02/01/2030") == dt.date(2030, 1, 2)
+        assert forms.DateField().clean("2030-01-02") == dt.date(2030, 1, 2)
+        assert forms.DateTimeField().clean("02/01/2030 16:30").replace(tzinfo=None) == dt.datetime(2030, 1, 2, 16, 30)

@@ -124,6 +124,8 @@ def test_superuser_adds_a_member_through_the_business_page_and_the_user_gets_a_g
             "memberships-INITIAL_FORMS": "0",
             "memberships-0-user": newcomer.pk,
             "memberships-0-role": Membership.Role.STAFF,
+            "memberships-0-notify": Membership.Notify.NEW_LEADS,
+            "memberships-0-on_duty": "on",
         }
     )
     data = {k: ("on" if v is True else v) for k, v in data.items() if v is not False}

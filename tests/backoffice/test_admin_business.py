@@ -340,3 +340,59 @@ def test_sales_staff_see_the_hours_read_only(staff_client, business_a):
     business_a.save()
     body = staff_client.get(reverse("admin:crm_business_change", args=[business_a.pk])).content.decode()
     assert "09:00-13:00" in body and 'name="hours_sun"' not in body
+
+
+def test_the_webhook_secret_is_the_owners_alone(business_a, owner_client, staff_client):
+    """Sales staff see the business's settings read-only, but never the secret that signs its webhooks."""
+    business_a.webhook_url = "https://hooks.example.com/in"
+    business_a.webhook_secret = "s3cret-signing-key"
+    business_a.save()
+    url = f"/admin/crm/business/{business_a.pk}/change/"
+    owner_page = owner_client.get(url).content.decode()
+    staff_page = staff_client.get(url).content.decode()
+    assert "s3cret-signing-key" in owner_page
+    assert "hooks.example.com" in staff_page  # the rest of "After the call" is there
+    assert "s3cret-signing-key" not in staff_page
+
+
+def after_the_call_form(business, **fields):
+    from django.forms.models import model_to_dict
+
+    from backoffice.forms import BusinessForm
+
+    data = {k: v for k, v in model_to_dict(business).items() if v is not None and k != "fallback_audio"}
+    data.update(fields)
+    return BusinessForm(data=data, instance=business)
+
+
+def test_notification_addresses_are_checked_one_by_one_and_stored_one_per_line(business_a):
+    form = after_the_call_form(business_a, notification_emails="dana@example.com, sales@example.com\ndana@example.com")
+    assert form.is_valid(), form.errors
+    assert form.cleaned_data["notification_emails"] == "dana@example.com\nsales@example.com"
+    bad = after_the_call_form(business_a, notification_emails="dana@example.com\nnot-an-address")
+    assert not bad.is_valid() and "not-an-address" in bad.errors["notification_emails"][0]
+
+
+def test_a_webhook_needs_https_and_a_secret(business_a):
+    plain = after_the_call_form(business_a, webhook_url="http://hooks.example.com/in", webhook_secret="k")
+    assert not plain.is_valid() and "webhook_url" in plain.errors
+    unsigned = after_the_call_form(business_a, webhook_url="https://hooks.example.com/in", webhook_secret="")
+    assert not unsigned.is_valid() and "webhook_secret" in unsigned.errors
+    good = after_the_call_form(business_a, webhook_url="https://hooks.example.com/in", webhook_secret="k")
+    assert good.is_valid(), good.errors
+
+
+def test_the_text_to_the_caller_takes_only_its_two_placeholders(business_a):
+    ok = after_the_call_form(business_a, followup_sms_text="תודה שהתקשרתם ל{business}. נחזור אליכם {callback}.")
+    assert ok.is_valid(), ok.errors
+    typo = after_the_call_form(business_a, followup_sms_text="תודה שהתקשרתם ל{busines}.")
+    assert not typo.is_valid() and "{busines}" in typo.errors["followup_sms_text"][0]
+    business_a.refresh_from_db()
+    assert business_a.followup_sms_text == ""  # nothing saved
+
+
+def test_the_whatsapp_sender_is_a_phone_number(business_a):
+    ok = after_the_call_form(business_a, whatsapp_sender="054-765-4321")
+    assert ok.is_valid(), ok.errors
+    assert ok.cleaned_data["whatsapp_sender"] == "+972547654321"
+    assert not after_the_call_form(business_a, whatsapp_sender="whatsapp me").is_valid()

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import datetime as dt
+from zoneinfo import ZoneInfo
+
 import pytest
 
-from crm.lead_facts import LEAD_FACT_FIELDS, NOTE, apply_lead_facts
+from crm.callback_times import BadCallbackTime
+from crm.lead_facts import CALLBACK_AT, LEAD_FACT_FIELDS, NOTE, apply_lead_facts
 from crm.models import Lead
 from crm.services import ensure_default_business
 
@@ -26,6 +30,7 @@ def test_the_fact_list_names_lead_fields():
 
 def test_a_new_value_replaces_a_different_old_one_and_empty_never_erases(lead):
     changed = apply_lead_facts(lead, {"name": " דנה לוי ", "interest": "", "callback_time": "מחר"})
+    assert changed.pop(CALLBACK_AT)  # the words resolved into a time too (below)
     assert changed == {"name": "דנה לוי", "callback_time": "מחר"}
     assert (lead.name, lead.interest, lead.callback_time) == ("דנה לוי", "מנוי", "מחר")
 
@@ -51,3 +56,51 @@ def test_the_lead_is_changed_but_not_saved(lead):
     apply_lead_facts(lead, {"interest": "ביטוח"})
     lead.refresh_from_db()
     assert lead.interest == "מנוי"
+
+
+# -- the callback request as a time (issue 14) ---------------------------------------------------------------
+TZ = ZoneInfo("Asia/Jerusalem")
+SAID_AT = dt.datetime(2025, 4, 13, 10, 30, tzinfo=TZ)  # a Sunday morning
+
+
+@pytest.fixture
+def business_hours(lead):
+    business = lead.business
+    business.time_zone = "Asia/Jerusalem"
+    business.opening_hours = {day: [["09:00", "17:00"]] for day in ("sun", "mon", "tue", "wed", "thu")}
+    business.save()
+    return business
+
+
+def test_the_models_time_sets_callback_at_beside_the_words_as_said(lead, business_hours):
+    changed = apply_lead_facts(
+        lead, {"callback_time": "מחר אחרי ארבע", CALLBACK_AT: "2025-04-14T16:15:00+03:00"}, said_at=SAID_AT
+    )
+    assert lead.callback_time == "מחר אחרי ארבע"
+    assert lead.callback_at == dt.datetime(2025, 4, 14, 16, 15, tzinfo=TZ)
+    assert changed == {"callback_time": "מחר אחרי ארבע", CALLBACK_AT: "2025-04-14T16:15:00+03:00"}
+
+
+def test_words_alone_are_resolved_against_when_they_were_said(lead, business_hours):
+    changed = apply_lead_facts(lead, {"callback_time": "מחר בבוקר"}, said_at=SAID_AT)
+    assert lead.callback_at == dt.datetime(2025, 4, 14, 9, 0, tzinfo=TZ)
+    assert changed[CALLBACK_AT] == "2025-04-14T09:00:00+03:00"
+
+
+def test_a_time_from_the_model_is_not_overwritten_by_words_resolved_later(lead, business_hours):
+    apply_lead_facts(lead, {"callback_time": "מחר", CALLBACK_AT: "2025-04-14T10:30"}, said_at=SAID_AT)
+    changed = apply_lead_facts(lead, {"callback_time": "מחר בבוקר"}, said_at=SAID_AT)  # the digest's words
+    assert changed == {"callback_time": "מחר בבוקר"}
+    assert lead.callback_at == dt.datetime(2025, 4, 14, 10, 30, tzinfo=TZ)
+
+
+def test_words_naming_no_time_leave_callback_at_as_it_was(lead, business_hours):
+    assert apply_lead_facts(lead, {"callback_time": "כשנוח לכם"}, said_at=SAID_AT) == {"callback_time": "כשנוח לכם"}
+    assert lead.callback_at is None
+
+
+@pytest.mark.parametrize("bad", ["tomorrow at 4", "2025-02-30T10:00", "2020-01-01T10:00:00+02:00"])
+def test_a_bad_time_from_the_model_is_an_error_and_changes_nothing(lead, business_hours, bad):
+    with pytest.raises(BadCallbackTime, match="callback_at"):
+        apply_lead_facts(lead, {"name": "אחר", "callback_time": "מחר", CALLBACK_AT: bad}, said_at=SAID_AT)
+    assert (lead.name, lead.callback_time, lead.callback_at) == ("דנה כהן", "", None)

@@ -8,6 +8,11 @@
 - POST /2010-04-01/Accounts/{AC}/Calls/{CA}.json: call update (``Twiml``, ``Status``...), answered with a
   realistic call resource (a ``Status`` sent becomes the scripted state).
 - POST /2010-04-01/Accounts/{AC}/Calls/{CA}/Recordings.json: start a recording, answered with a recording.
+- POST /2010-04-01/Accounts/{AC}/Messages.json: send a message (SMS, or WhatsApp with ``whatsapp:``
+  addresses), answered 201 with a queued message resource and a fresh MessageSid; or a scripted refusal
+  (``refuse_messages``: Twilio's error JSON, e.g. 400 / 21211 "invalid To", or 503).
+- POST /2010-04-01/Accounts/{AC}/Calls.json: create an outbound call (``To``, ``From``, ``Twiml``...),
+  answered 201 with a queued call resource and a fresh CallSid; or a scripted refusal (``refuse_calls``).
 
 Point the app at it with ``settings.TWILIO_API_BASE_URL = standin.base_url``; ``requests`` lists what came.
 """
@@ -21,6 +26,7 @@ import re
 import shutil
 import subprocess
 import threading
+import uuid
 import wave
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -33,6 +39,8 @@ API = "/2010-04-01/Accounts"
 _RECORDING = re.compile(rf"^{API}/(AC\w+)/Recordings/(RE\w+?)(\.wav|\.mp3)?$")
 _CALL = re.compile(rf"^{API}/(AC\w+)/Calls/(CA\w+)\.json$")
 _CALL_RECORDINGS = re.compile(rf"^{API}/(AC\w+)/Calls/(CA\w+)/Recordings\.json$")
+_MESSAGES = re.compile(rf"^{API}/(AC\w+)/Messages\.json$")
+_CALLS = re.compile(rf"^{API}/(AC\w+)/Calls\.json$")
 
 
 def hebrew_voicemail_wav(
@@ -98,6 +106,8 @@ class TwilioStandin:
         self.recordings: dict[str, ScriptedRecording] = {}
         self.calls: dict[str, ScriptedCall] = {}
         self.requests: list[Seen] = []
+        self.message_refusals: list[tuple[int, int]] = []  # (HTTP status, Twilio error code), one per POST
+        self.call_refusals: list[tuple[int, int]] = []
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -129,6 +139,34 @@ class TwilioStandin:
             for r in self.requests
             if r.method == "POST" and r.path.endswith(f"/Calls/{call_sid}.json")
         ]
+
+    def refuse_messages(self, status: int, code: int, times: int = 1) -> None:
+        """The next ``times`` message sends are refused with this HTTP status and Twilio error code."""
+        with self._lock:
+            self.message_refusals.extend([(status, code)] * times)
+
+    def refuse_calls(self, status: int, code: int, times: int = 1) -> None:
+        with self._lock:
+            self.call_refusals.extend([(status, code)] * times)
+
+    def messages_sent(self) -> list[dict[str, str]]:
+        """Every message POST that came (refused ones too), each field's first value."""
+        return [
+            {k: v[0] for k, v in r.form.items()}
+            for r in self.requests
+            if r.method == "POST" and _MESSAGES.match(r.path)
+        ]
+
+    def calls_created(self) -> list[Seen]:
+        """Every outbound call POST that came (refused ones too); ``form`` keeps repeated fields."""
+        return [r for r in self.requests if r.method == "POST" and _CALLS.match(r.path)]
+
+    def _refusal(self, refusals: list[tuple[int, int]]) -> tuple[int, int] | None:
+        with self._lock:
+            return refusals.pop(0) if refusals else None
+
+    def _new_sid(self, prefix: str) -> str:
+        return f"{prefix}{uuid.uuid4().hex}"  # like Twilio's: 32 hex digits, never one a test made up
 
     # -- server -----------------------------------------------------------------------------------------
     @property
@@ -220,6 +258,53 @@ def _call_resource(account_sid: str, call_sid: str, script: ScriptedCall) -> dic
     }
 
 
+def _refusal_json(status: int, code: int) -> bytes:
+    messages = {
+        21211: "The 'To' number is not a valid phone number.",
+        21610: "Attempt to send to unsubscribed recipient",
+    }
+    return json.dumps(
+        {
+            "code": code,
+            "message": messages.get(code, "Service Unavailable" if status >= 500 else "Bad request"),
+            "more_info": f"https://www.twilio.com/docs/errors/{code}",
+            "status": status,
+        }
+    ).encode()
+
+
+def _message_resource(account_sid: str, sid: str, form: dict[str, list[str]]) -> dict[str, Any]:
+    first = {k: v[0] for k, v in form.items()}
+    return {
+        "sid": sid,
+        "account_sid": account_sid,
+        "api_version": "2010-04-01",
+        "from": first.get("From"),
+        "to": first.get("To"),
+        "body": first.get("Body", ""),
+        "status": "queued",
+        "direction": "outbound-api",
+        "num_segments": "1",
+        "num_media": "0",
+        "error_code": None,
+        "error_message": None,
+        "price": None,
+        "price_unit": "USD",
+        "messaging_service_sid": None,
+        "date_created": "Sun, 01 Mar 2026 12:02:00 +0000",
+        "date_updated": "Sun, 01 Mar 2026 12:02:00 +0000",
+        "date_sent": None,
+        "uri": f"{API}/{account_sid}/Messages/{sid}.json",
+        "subresource_uris": {"media": f"{API}/{account_sid}/Messages/{sid}/Media.json"},
+    }
+
+
+def _created_call_resource(account_sid: str, sid: str, form: dict[str, list[str]]) -> dict[str, Any]:
+    first = {k: v[0] for k, v in form.items()}
+    body = _call_resource(account_sid, sid, ScriptedCall(status="queued"))
+    return body | {"direction": "outbound-api", "from": first.get("From"), "to": first.get("To"), "start_time": None}
+
+
 def _recording_resource(account_sid: str, call_sid: str) -> dict[str, Any]:
     sid = "RE" + call_sid[2:]
     return {
@@ -281,6 +366,18 @@ def _handler_for(standin: TwilioStandin) -> type[BaseHTTPRequestHandler]:
             if match := _CALL.match(path):
                 body = _call_resource(match.group(1), match.group(2), standin._update_call(match.group(2), form))
                 return self._send(200, json.dumps(body).encode(), "application/json")
+            if match := _MESSAGES.match(path):
+                if refused := standin._refusal(standin.message_refusals):
+                    return self._send(refused[0], _refusal_json(*refused), "application/json")
+                body = _message_resource(match.group(1), standin._new_sid("SM"), form)
+                return self._send(201, json.dumps(body).encode(), "application/json")
+            if match := _CALLS.match(path):
+                if refused := standin._refusal(standin.call_refusals):
+                    return self._send(refused[0], _refusal_json(*refused), "application/json")
+                sid = standin._new_sid("CA")
+                standin.set_call(sid, "queued")
+                body = _created_call_resource(match.group(1), sid, form)
+                return self._send(201, json.dumps(body).encode(), "application/json")
             if match := _CALL_RECORDINGS.match(path):
                 body = _recording_resource(match.group(1), match.group(2))
                 return self._send(201, json.dumps(body).encode(), "application/json")
