@@ -15,3 +15,7 @@ call_digested = Signal()
 
 # A voicemail is transcribed and summarised (sender: Recording). Arguments: recording, lead_created.
 voicemail_digested = Signal()
+
+# A call ended and its after-call work found nothing said (sender: Call). Argument: call. Words or a
+# voicemail may still arrive late; the receiver decides when to tell staff.
+call_unheard = Signal()

@@ -16,8 +16,8 @@ from django.db import transaction
 from django.dispatch import receiver
 
 from crm.models import Call, Recording
-from crm.signals import call_digested, voicemail_digested
-from followup import caller_message, follow_ups, notify
+from crm.signals import call_digested, call_unheard, voicemail_digested
+from followup import caller_message, follow_ups, notify, unheard
 
 log = logging.getLogger(__name__)
 
@@ -41,3 +41,8 @@ def after_call(sender: type[Call], *, call: Call, lead_created: bool, **_: Any) 
 def after_voicemail(sender: type[Recording], *, recording: Recording, lead_created: bool, **_: Any) -> None:
     _step(follow_ups.after_voicemail, recording)
     _step(notify.after_voicemail, recording, lead_created=lead_created)
+
+
+@receiver(call_unheard)
+def after_unheard_call(sender: type[Call], *, call: Call, **_: Any) -> None:
+    _step(unheard.after_unheard_call, call)

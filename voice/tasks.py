@@ -28,6 +28,7 @@ from django.utils import timezone
 from crm.call_events import add_event
 from crm.models import Call, CallEvent, Recording
 from crm.recordings import mark_recording_failed
+from crm.signals import call_unheard
 from voice import call_digest, call_tape, jobs, recording_ingest, speech_cache
 from voice.call_digest import LANGUAGE, Digest
 from voice.calls import needs_rescue
@@ -196,6 +197,7 @@ def after_call(self: JobTask, call_id: int) -> bool:
         transcript = call_digest.call_transcript(call)
         if not transcript:
             logger.info("nothing was said: no summary")
+            call_unheard.send(sender=Call, call=call)  # a lead rang all the same: staff hear of it
             return False
         try:
             answer = async_to_sync(_complete)(call_digest.digest_messages(transcript, voicemail=False))
