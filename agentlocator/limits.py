@@ -1,4 +1,5 @@
-"""An ASGI middleware that refuses oversized request bodies with 413 before the app reads them.
+"""An ASGI middleware that refuses oversized request bodies with 413 (a short Hebrew page) before the app reads
+them.
 
 Twilio's webhooks are a few KB; nothing public needs more than ``REQUEST_BODY_MAX_BYTES``. The admin (voicemail
 audio uploads) gets its own larger limit. A declared ``Content-Length`` over the limit is refused before the
@@ -20,7 +21,21 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[..., Awaitable[None]]  # Django's handler types its arguments more narrowly
 
-TOO_LARGE = b"Request body too large"
+# Sent before Django runs (no templates, no translation): a self-contained page in the staff's language, since
+# the admin is where a person meets it (an upload over the admin's limit); Twilio only reads the status.
+TOO_LARGE = """<!DOCTYPE html>
+<html lang="he" dir="rtl"><head><meta charset="utf-8"><title>הבקשה גדולה מדי | Agent Locator</title>
+<meta name="viewport" content="width=device-width, initial-scale=1.0"></head>
+<body style="margin:0;font-family:system-ui,Arial,sans-serif;font-size:14px;color:#333">
+<header style="background:#417690;padding:10px 40px"><a href="/admin/" style="color:#f5dd5d;text-decoration:none;\
+font-size:1.5rem;font-weight:300">Agent Locator</a></header>
+<main style="padding:20px 40px;max-width:42rem;line-height:1.6">
+<h1 style="font-size:1.25rem;font-weight:300;color:#666">הבקשה גדולה מדי ולא נשמרה</h1>
+<p>מה ששלחתם (קובץ או טופס) גדול מהמותר, ולכן לא נשמר דבר. הקלטה לתא הקולי יכולה להיות עד <bdi dir="ltr">5 MB</bdi>.</p>
+<p><a href="/admin/">לדף הראשי</a></p>
+<p style="color:#666;font-size:.85rem">קוד שגיאה: <bdi dir="ltr">413</bdi></p>
+</main></body></html>
+""".encode()
 
 
 class BodySizeLimit:
@@ -90,7 +105,10 @@ async def _send_413(send: Send) -> None:
         {
             "type": "http.response.start",
             "status": 413,
-            "headers": [(b"content-type", b"text/plain"), (b"content-length", str(len(TOO_LARGE)).encode())],
+            "headers": [
+                (b"content-type", b"text/html; charset=utf-8"),
+                (b"content-length", str(len(TOO_LARGE)).encode()),
+            ],
         }
     )
     await send({"type": "http.response.body", "body": TOO_LARGE})

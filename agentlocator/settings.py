@@ -189,6 +189,9 @@ vars().update(env.email_url("EMAIL_URL", default="consolemail://"))
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Agentlocator <noreply@localhost>")
 WEBHOOK_TIMEOUT_SECONDS = env.float("WEBHOOK_TIMEOUT_SECONDS", default=10.0)
 WEBHOOK_MAX_ATTEMPTS = env.int("WEBHOOK_MAX_ATTEMPTS", default=8)  # retried with capped exponential back-off
+# Webhooks to loopback or private addresses are refused (an owner must not reach our own network through
+# them); true lifts that for a trial with a receiver on the same machine.
+WEBHOOK_ALLOW_PRIVATE = env.bool("WEBHOOK_ALLOW_PRIVATE", default=False)
 FOLLOWUP_REMINDER_INTERVAL_SECONDS = env.int("FOLLOWUP_REMINDER_INTERVAL_SECONDS", default=60)
 FOLLOWUP_DIGEST_HOUR = env.int("FOLLOWUP_DIGEST_HOUR", default=7)  # local time of each business
 if WEBHOOK_TIMEOUT_SECONDS <= 0 or WEBHOOK_MAX_ATTEMPTS < 1 or FOLLOWUP_REMINDER_INTERVAL_SECONDS <= 0:

@@ -13,3 +13,7 @@ urlpatterns = [
     path("admin/crm/lead/<int:lead_id>/call-back/", call_back.view, name="crm_lead_call_back"),
     path("admin/", admin.site.urls),
 ]
+
+# 403, 404 and 500 use Django's handlers with templates/403.html, 404.html, 500.html; the 400 handler also says
+# when a form was refused for its size.
+handler400 = "agentlocator.error_pages.bad_request"

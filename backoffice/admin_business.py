@@ -17,6 +17,7 @@ from backoffice.business_hours_form import CLOSED_DATES_FIELD, HOURS_FIELDS
 from backoffice.forms import MAX_GREETING_CHARS, BusinessForm, PhoneNumberForm
 from backoffice.line_check import line_check_urls
 from backoffice.membership_form import MembershipForm
+from backoffice.phone_display import phone_html
 from crm import selectors
 from crm.models import Business, Membership, PhoneNumber
 from crm.opening_hours import WEEKDAY_LABELS, WEEKDAYS, format_ranges
@@ -51,6 +52,18 @@ class PhoneNumberInline(OwnerEditableInline):
     model = PhoneNumber
     form = PhoneNumberForm
     verbose_name_plural = _("phone numbers that reach the agent")
+    readonly_fields = ["shown_number"]
+
+    def get_fields(self, request: HttpRequest, obj=None) -> tuple[str, ...]:
+        """Owners edit the number; the rest of the staff read it the way it is dialled (a read-only field
+        would show the raw E.164, which right-to-left turns into "97233763805+")."""
+        if self.has_change_permission(request, obj):
+            return ("number", "label")
+        return ("shown_number", "label")
+
+    @admin.display(description=_("number"))
+    def shown_number(self, phone_number: PhoneNumber) -> str:
+        return phone_html(phone_number.number)
 
 
 class MembershipInline(admin.TabularInline):
@@ -60,6 +73,18 @@ class MembershipInline(admin.TabularInline):
     form = MembershipForm  # the phone for "transfer to me", validated and stored in E.164
     extra = 0
     autocomplete_fields = ["user"]
+    readonly_fields = ["shown_phone"]
+
+    def get_fields(self, request: HttpRequest, obj=None) -> tuple[str, ...]:
+        """Owners read the transfer phone the way it is dialled, not as raw E.164 turned around by RTL."""
+        fields = tuple(str(name) for name in super().get_fields(request, obj) if name != "shown_phone")
+        if self.has_change_permission(request, obj):
+            return fields
+        return tuple("shown_phone" if name == "phone" else name for name in fields)
+
+    @admin.display(description=Membership._meta.get_field("phone").verbose_name)
+    def shown_phone(self, membership: Membership) -> str:
+        return phone_html(membership.phone)
 
     def has_add_permission(self, request: HttpRequest, obj=None) -> bool:
         return request.user.is_superuser
@@ -185,9 +210,10 @@ class BusinessAdmin(ScopedAdmin):
         fieldsets = super().get_fieldsets(request, obj)
         if request.user.is_superuser:
             return fieldsets
-        # Which business answers unclaimed numbers is a server-wide choice; the webhook's secret is the
-        # owner's (sales staff, who see the settings read-only, never see it).
-        hidden = {"is_default"} if obj is not None and owns(request, obj) else {"is_default", "webhook_secret"}
+        # Which business answers unclaimed numbers is a server-wide choice; the webhook is the owner's (its
+        # URL may carry a token; sales staff, who see the settings read-only, see neither it nor its secret).
+        owner = obj is not None and owns(request, obj)
+        hidden = {"is_default"} if owner else {"is_default", "webhook_url", "webhook_secret"}
         return [
             (name, {**options, "fields": [f for f in options["fields"] if f not in hidden]})
             for name, options in fieldsets

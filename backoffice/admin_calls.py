@@ -14,16 +14,10 @@ from django.utils.translation import gettext_lazy as _
 
 from backoffice.admin_scoping import ScopedAdmin
 from backoffice.admin_timeline import build_timeline, playable_recording, recording_audio_url
+from backoffice.phone_display import phone_html, phone_text, route_html
 from crm import selectors
 from crm.models import Call, CallEvent, Recording, Utterance
-from crm.phones import display_phone, normalize_phone
-
-
-def phone_html(number: str) -> str:
-    """A phone number isolated from the surrounding RTL text, in the local format people dial."""
-    if not number:
-        return "—"
-    return format_html('<bdi dir="ltr" class="phone">{}</bdi>', display_phone(number))
+from crm.phones import normalize_phone
 
 
 def duration_text(seconds: int | float | None) -> str:
@@ -88,7 +82,9 @@ class CallAdmin(ReadOnlyAdmin):
         if call.lead is None:
             return "—"
         url = reverse("admin:crm_lead_change", args=[call.lead.pk])
-        return format_html('<a href="{}" dir="auto">{}</a>', url, call.lead.name or display_phone(call.lead.phone))
+        if call.lead.name:
+            return format_html('<a href="{}" dir="auto">{}</a>', url, call.lead.name)
+        return format_html('<a href="{}">{}</a>', url, phone_html(call.lead.phone))
 
     @admin.display(description=_("duration"), ordering="duration_seconds")
     def duration(self, call: Call) -> str:
@@ -120,11 +116,9 @@ class CallAdmin(ReadOnlyAdmin):
             other_calls = list(selectors.calls_for(request.user).filter(lead_id=call.lead_id).exclude(pk=call.pk)[:20])
         context = {
             **self.admin_site.each_context(request),
-            "title": _("Call from %(caller)s") % {"caller": display_phone(call.from_number) or "—"},
+            "title": _("Call from %(caller)s") % {"caller": phone_text(call.from_number)},
             "opts": self.opts,
             "call": call,
-            "caller_html": phone_html(call.from_number),
-            "callee_html": phone_html(call.to_number),
             "duration": duration_text(call.duration_seconds),
             "timeline": build_timeline(call),
             "recording": recording,
@@ -159,11 +153,20 @@ class UtteranceAdmin(ReadOnlyAdmin):
 @admin.register(Recording)
 class RecordingAdmin(ReadOnlyAdmin):
     scoped_queryset = staticmethod(selectors.recordings_for)
-    list_display = ["call", "kind", "source", "status", "duration_seconds", "player", "created_at"]
+    list_display = ["call_route", "kind", "source", "status", "duration_seconds", "player", "created_at"]
+    list_display_links = ["call_route"]
     list_filter = ["kind", "status", "source"]
     search_fields = ["recording_sid", "call__call_sid", "transcript"]
     date_hierarchy = "created_at"
     list_select_related = ["call"]
+
+    class Media:
+        css = {"all": ["crm/admin.css"]}
+
+    @admin.display(description=_("call"), ordering="call__started_at")
+    def call_route(self, recording: Recording) -> str:
+        """The call's two numbers as people dial them, caller first in the reading direction."""
+        return route_html(recording.call.from_number, recording.call.to_number)
 
     @admin.display(description=_("listen"))
     def player(self, recording: Recording) -> str:

@@ -30,8 +30,8 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.http import url_has_allowed_host_and_scheme
 
-from backoffice.admin_calls import phone_html
 from backoffice.admin_scoping import ScopedAdmin, colleagues_for
+from backoffice.phone_display import phone_html
 from crm import selectors
 from crm.models import Call, Lead, Membership
 from followup.follow_ups import NotOpen, choose_assignee, mark_done

@@ -12,9 +12,9 @@ from django.contrib.admin import helpers
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Max, QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
-from django.urls import reverse
+from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.translation import gettext as _
@@ -22,12 +22,19 @@ from django.utils.translation import gettext_lazy, ngettext
 from import_export.admin import ImportExportMixin
 from import_export.formats.base_formats import CSV, XLSX
 
-from backoffice.admin_calls import duration_text, phone_html
+from backoffice.admin_calls import duration_text
 from backoffice.admin_followups import LeadFollowUpInline
 from backoffice.admin_scoping import ScopedAdmin, colleagues_for
 from backoffice.admin_timeline import playable_recording, recording_audio_url
 from backoffice.forms import AssignOwnerForm, LeadForm
-from backoffice.resources import LeadConfirmImportForm, LeadImportForm, LeadResource
+from backoffice.phone_display import isolated_hint, phone_html
+from backoffice.resources import (
+    LeadConfirmImportForm,
+    LeadExportForm,
+    LeadImportForm,
+    LeadResource,
+    import_template_csv,
+)
 from crm import selectors
 from crm.models import Call, Lead, Membership
 from crm.phones import normalize_phone
@@ -145,7 +152,11 @@ class LeadAdmin(ImportExportMixin, ScopedAdmin):
         "source",
     ]
     search_fields = ["name", "phone", "interest", "notes"]
-    search_help_text = gettext_lazy("Name, phone number in any format (050-123 4567, +972…), interest or notes.")
+    search_help_text = isolated_hint(
+        gettext_lazy("Name, phone number in any format (%(local)s, %(international)s), interest or notes."),
+        local="050-123 4567",
+        international="+972…",
+    )
     date_hierarchy = "created_at"
     list_select_related = ["owner", "business"]
     list_per_page = 50
@@ -167,6 +178,8 @@ class LeadAdmin(ImportExportMixin, ScopedAdmin):
     formats = [CSV, XLSX]
     import_form_class = LeadImportForm
     confirm_form_class = LeadConfirmImportForm
+    export_form_class = LeadExportForm
+    import_template_name = "admin/crm/lead/import.html"  # errors in the table, the template file's link
     to_encoding = "utf-8-sig"  # a BOM, so Excel reads the CSV as UTF-8 and shows Hebrew, not mojibake
     from_encoding = "utf-8-sig"  # files saved by Excel start with one; plain UTF-8 reads the same
 
@@ -353,3 +366,19 @@ class LeadAdmin(ImportExportMixin, ScopedAdmin):
         if form is not None and form.is_bound and form.is_valid():
             business = form.cleaned_data.get("business")
         return {**super().get_import_resource_kwargs(request, **kwargs), "business": business}
+
+    def get_urls(self):
+        template = path(
+            "import/template/",
+            self.admin_site.admin_view(self.import_template_view),
+            name="crm_lead_import_template",
+        )
+        return [template, *super().get_urls()]
+
+    def import_template_view(self, request: HttpRequest) -> HttpResponse:
+        """A CSV to fill in: the import's columns in the user's language and one example lead."""
+        if not self.has_import_permission(request):
+            raise PermissionDenied
+        response = HttpResponse(import_template_csv(), content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = 'attachment; filename="leads-import-template.csv"'
+        return response

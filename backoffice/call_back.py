@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import uuid
 from typing import Any
 
 from django.contrib import admin, messages
@@ -26,15 +27,17 @@ from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
+from backoffice.phone_display import phone_text
 from crm import selectors
 from crm.call_events import add_event
 from crm.models import Call, CallEvent, Lead, Membership
-from crm.phones import display_phone, normalize_phone
+from crm.phones import normalize_phone
 from voice.message_webhooks import CALL_BACK_DIRECTION, call_back_twiml
 from voice.public_url import callback_url
 from voice.twilio_rest import TwilioRestException, TwilioUnreachable, create_call
 
 log = logging.getLogger(__name__)
+PENDING_SID_PREFIX = "pending-"  # a call-back's row before Twilio has given it a CallSid
 
 STAFF_RING_SECONDS = 30  # how long the staff member's own phone rings
 STATUS_EVENTS = ["initiated", "ringing", "answered", "completed"]
@@ -84,8 +87,10 @@ def start_call_back(lead: Lead, user: Any, phone: str) -> Call:
         ring_seconds=business.transfer_ring_seconds,
         record=business.record_calls,
     )
+    # The call's row first, in a short transaction (two presses at once make one call); Twilio is asked after
+    # it commits, so no lock is held across the request (the lead's row is wanted by a live call's tools).
     with transaction.atomic():
-        Lead.objects.select_for_update().filter(pk=lead.pk).first()  # two presses at once: one call
+        Lead.objects.select_for_update(no_key=True).filter(pk=lead.pk).first()
         ringing = Call.objects.filter(
             lead=lead,
             direction=CALL_BACK_DIRECTION,
@@ -94,21 +99,8 @@ def start_call_back(lead: Lead, user: Any, phone: str) -> Call:
         )
         if ringing.exists():
             raise CallBackRefused(ALREADY_RINGING)
-        try:
-            call_sid = create_call(
-                to=phone,
-                from_=caller_id,
-                twiml=twiml,
-                status_callback=callback_url(reverse("voice:call_status")),
-                status_callback_event=STATUS_EVENTS,
-                timeout_s=STAFF_RING_SECONDS,
-            )
-        except TwilioRestException as exc:
-            raise CallBackRefused(TWILIO_REFUSED.format(error=(exc.msg or str(exc)).splitlines()[0][:200])) from exc
-        except TwilioUnreachable as exc:
-            raise CallBackRefused(TWILIO_REFUSED.format(error=str(exc)[:200])) from exc
         call = Call.objects.create(
-            call_sid=call_sid,
+            call_sid=f"{PENDING_SID_PREFIX}{uuid.uuid4().hex}",  # Twilio's CallSid once it has one
             business=business,
             lead=lead,
             direction=CALL_BACK_DIRECTION,
@@ -116,16 +108,27 @@ def start_call_back(lead: Lead, user: Any, phone: str) -> Call:
             to_number=lead_number,
             status=Call.Status.QUEUED,
         )
-        add_event(
-            call,
-            CallEvent.Kind.CALL_BACK,
-            {
-                "by": user.get_username(),
-                "name": user.get_full_name(),
-                "staff_phone": phone,
-                "lead_phone": lead_number,
-            },
+    try:
+        call_sid = create_call(
+            to=phone,
+            from_=caller_id,
+            twiml=twiml,
+            status_callback=callback_url(reverse("voice:call_status")),
+            status_callback_event=STATUS_EVENTS,
+            timeout_s=STAFF_RING_SECONDS,
         )
+    except (TwilioRestException, TwilioUnreachable) as exc:
+        reason = (getattr(exc, "msg", None) or str(exc)).splitlines()[0][:200]
+        call.delete()  # nothing was called: nothing stays written
+        raise CallBackRefused(TWILIO_REFUSED.format(error=reason)) from exc
+    call.call_sid = call_sid
+    call.save(update_fields=["call_sid"])
+    # Who called back (not their own phone number: the timeline is read by the whole business).
+    add_event(
+        call,
+        CallEvent.Kind.CALL_BACK,
+        {"by": user.get_username(), "name": user.get_full_name(), "lead_phone": lead_number},
+    )
     log.info("call-back %s: ringing staff, then the lead", call_sid)
     return call
 
@@ -156,7 +159,7 @@ def call_back(request: HttpRequest, lead_id: int) -> HttpResponse:
         log.warning("call-back refused: %s", refused)
         messages.error(request, str(refused))
         return back
-    messages.success(request, RINGING.format(who=lead.name or display_phone(lead.phone)))
+    messages.success(request, RINGING.format(who=lead.name or phone_text(lead.phone)))
     return back
 
 

@@ -4,18 +4,24 @@ from __future__ import annotations
 
 import os
 import re
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from functools import cache
+from zoneinfo import available_timezones
 
 from django import forms
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.validators import EmailValidator
+from django.core.validators import EmailValidator, MaxValueValidator, MinValueValidator
+from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+from backoffice.audio_files import is_playable_mp3, is_playable_wav
 from backoffice.business_hours_form import BusinessHoursFields
 from crm import defaults
 from crm.models import Business, Lead, Membership, PhoneNumber
-from crm.phones import normalize_phone
+from crm.phones import display_phone, normalize_phone, valid_phone
+from followup import webhooks
+from voice.providers.openai_api import OPENAI_VOICES
+from voice.providers.voices import FEMALE, GOOGLE_HE_VOICES
 
 # A system prompt is sent on every turn; past this it costs latency and money and crowds out the call.
 MAX_SYSTEM_PROMPT_CHARS = 8000
@@ -27,6 +33,8 @@ MAX_KNOWLEDGE_CHARS = defaults.MAX_KNOWLEDGE_CHARS
 MAX_LINE_CHARS = 300  # a fixed line is spoken whole, and nobody listens to a paragraph on hold
 MAX_FILLERS = 12
 MAX_SMS_CHARS = 300  # Hebrew texts go as UCS-2, 67 characters a segment: a longer text costs 5+ messages
+# A lead's notes are read on one screen and go into exports and prompts; a novel pasted by mistake is refused.
+MAX_LEAD_NOTES_CHARS = 20_000
 _PLACEHOLDER = re.compile(r"\{[^{}]*\}")
 # Which {placeholders} a text may use; anything else in braces is a typo the caller would hear.
 _ALLOWED_PLACEHOLDERS = {
@@ -36,16 +44,58 @@ _ALLOWED_PLACEHOLDERS = {
 _TEXTS_WITH_PLACEHOLDERS = ("greeting", "system_prompt", "knowledge", *defaults.FIXED_LINE_FIELDS, "followup_sms_text")
 
 
-def clean_phone(value: str) -> str:
-    """E.164 for any common way of writing a number, or a clear error."""
-    phone = normalize_phone(value)
+def clean_phone(value: str, stored: str = "") -> str:
+    """E.164 for any common way of writing a real number, or a clear error: a number with a digit missing
+    ("0521234") is refused, not stored as something nobody can dial. The number already ``stored`` is kept
+    however it is written: it came from the carrier (a caller's number) or an earlier save, and a form that
+    only changes something else must not be refused for it."""
+    if stored and normalize_phone(value) == stored:
+        return stored
+    phone = valid_phone(value)
     if phone is None:
         raise ValidationError(
-            _("“%(value)s” is not a phone number. Write it like 050-1234567 or +972501234567."),
+            _(
+                "“%(value)s” is not a valid phone number: check the prefix and the number of digits. "
+                "Write it like 050-2345678 or +972502345678."
+            ),
             code="invalid_phone",
             params={"value": value},
         )
     return phone
+
+
+def voice_choices() -> list[tuple[str, list[tuple[str, str]]]]:
+    """The voices the agent can speak with: Google's he-IL voices (see voice/providers/voices.py), grouped by
+    gender so the owner can match the way the agent speaks of itself, Wavenet (the better sounding) first;
+    then OpenAI's voices, for a server whose speech comes from OpenAI (they speak Hebrew with an accent)."""
+    names = sorted(GOOGLE_HE_VOICES, key=lambda name: ("Standard" in name, name))
+    female = [(name, name) for name in names if GOOGLE_HE_VOICES[name] == FEMALE]
+    male = [(name, name) for name in names if GOOGLE_HE_VOICES[name] != FEMALE]
+    openai = [(name, name) for name in sorted(OPENAI_VOICES)]
+    return [(str(_("Female voices")), female), (str(_("Male voices")), male), (str(_("OpenAI voices")), openai)]
+
+
+def known_voice(name: str) -> bool:
+    return name in GOOGLE_HE_VOICES or name in OPENAI_VOICES
+
+
+@cache
+def _time_zones() -> frozenset[str]:
+    """The IANA zone names this system knows (read once: it walks the zone files)."""
+    return frozenset(available_timezones())
+
+
+def _minutes_range(field: str) -> tuple[int, int]:
+    """The (min, max) of a model field's Min/MaxValueValidators, so the form and the model agree."""
+    model_field = Business._meta.get_field(field)
+    assert isinstance(model_field, models.Field)  # a column, not a relation
+    validators = model_field.validators
+    low = next(v.limit_value for v in validators if isinstance(v, MinValueValidator))
+    high = next(v.limit_value for v in validators if isinstance(v, MaxValueValidator))
+    return int(low), int(high)
+
+
+MIN_CALL_MINUTES, MAX_CALL_MINUTES = _minutes_range("max_call_minutes")
 
 
 def _check_placeholders(field: str, text: str) -> None:
@@ -124,7 +174,7 @@ class BusinessForm(BusinessHoursFields, forms.ModelForm):
             "fillers": forms.Textarea(attrs={"rows": 5, "dir": "auto", "cols": 80}),
             "after_hours_line": forms.Textarea(attrs={"rows": 3, "dir": "auto", "cols": 80}),
             "name": forms.TextInput(attrs={"dir": "auto"}),
-            "voice_name": forms.TextInput(attrs={"dir": "ltr"}),
+            "voice_name": forms.Select(attrs={"dir": "ltr"}),
             "language": forms.TextInput(attrs={"dir": "ltr", "size": 8}),
             "time_zone": forms.TextInput(attrs={"dir": "ltr"}),
             "notification_emails": forms.Textarea(attrs={"rows": 3, "dir": "ltr", "cols": 60}),
@@ -133,12 +183,28 @@ class BusinessForm(BusinessHoursFields, forms.ModelForm):
             "whatsapp_sender": forms.TextInput(attrs={"dir": "ltr"}),
         }
 
+    max_call_minutes = forms.IntegerField(
+        label=Business._meta.get_field("max_call_minutes").verbose_name,
+        widget=forms.NumberInput(attrs={"min": MIN_CALL_MINUTES, "max": MAX_CALL_MINUTES, "dir": "ltr"}),
+    )
+
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         # Emptiness is checked below with messages that say why it matters, not "this field is required".
         for name in ("greeting", "system_prompt", "fallback_message", "voice_name", *defaults.FIXED_LINE_FIELDS):
             if name in self.fields:
                 self.fields[name].required = False
+        if "voice_name" in self.fields:
+            self.fields["voice_name"].widget.choices = self._voice_options()
+
+    def _voice_options(self) -> list:
+        """The known voices; a stored voice we do not know is shown as it is (so it is not silently replaced
+        by the first in the list) and refused on saving with a message that says why."""
+        options: list = voice_choices()
+        current = (self.initial.get("voice_name") or "").strip()
+        if current and not known_voice(current):
+            options.insert(0, (current, current))
+        return options
 
     def clean_greeting(self) -> str:
         greeting = (self.cleaned_data.get("greeting") or "").strip()
@@ -226,16 +292,28 @@ class BusinessForm(BusinessHoursFields, forms.ModelForm):
         return fillers
 
     def clean_time_zone(self) -> str:
+        """An IANA zone this system knows, in its canonical spelling ("asia/jerusalem" is Asia/Jerusalem):
+        opening hours and callback times are computed in it, so a made-up zone cannot be stored."""
         zone = (self.cleaned_data.get("time_zone") or "").strip()
-        try:
-            ZoneInfo(zone)
-        except (ZoneInfoNotFoundError, ValueError):
+        known = {name.lower(): name for name in _time_zones()}
+        if zone.lower() not in known:
             raise ValidationError(
                 _("“%(zone)s” is not a time zone. Write it like Asia/Jerusalem."),
                 code="invalid_time_zone",
                 params={"zone": zone},
-            ) from None
-        return zone
+            )
+        return known[zone.lower()]
+
+    def clean_max_call_minutes(self) -> int:
+        """A call cut off at 0 minutes would end as it starts; the message names both limits."""
+        minutes = self.cleaned_data["max_call_minutes"]
+        if not MIN_CALL_MINUTES <= minutes <= MAX_CALL_MINUTES:
+            raise ValidationError(
+                _("The maximum call length must be between %(min)d and %(max)d minutes."),
+                code="call_minutes_out_of_range",
+                params={"min": MIN_CALL_MINUTES, "max": MAX_CALL_MINUTES},
+            )
+        return minutes
 
     webhook_url = forms.URLField(
         label=_("webhook URL"),
@@ -259,6 +337,11 @@ class BusinessForm(BusinessHoursFields, forms.ModelForm):
         url = (self.cleaned_data.get("webhook_url") or "").strip()
         if url and not url.startswith("https://") and not settings.DEBUG:
             raise ValidationError(_("The webhook must be an https:// address."), code="insecure_webhook")
+        if url and webhooks.private_address(url) is not None:
+            raise ValidationError(
+                _("The webhook must be a public address on the internet, not one inside our network."),
+                code="private_webhook",
+            )
         return url
 
     def clean_followup_sms_text(self) -> str:
@@ -273,16 +356,24 @@ class BusinessForm(BusinessHoursFields, forms.ModelForm):
 
     def clean_whatsapp_sender(self) -> str:
         number = (self.cleaned_data.get("whatsapp_sender") or "").strip()
-        return clean_phone(number) if number else ""
+        return clean_phone(number, stored=self.instance.whatsapp_sender) if number else ""
 
     def clean_transfer_number(self) -> str:
         number = (self.cleaned_data.get("transfer_number") or "").strip()
-        return clean_phone(number) if number else ""
+        return clean_phone(number, stored=self.instance.transfer_number) if number else ""
 
     def clean_voice_name(self) -> str:
+        """One of the voices the speech service has: an unknown name would be replaced by the service's
+        default voice on every call, silently."""
         voice = (self.cleaned_data.get("voice_name") or "").strip()
         if not voice:
             raise ValidationError(_("Choose a voice for the agent."), code="empty_voice")
+        if not known_voice(voice):
+            raise ValidationError(
+                _("“%(voice)s” is not a voice the agent can speak with. Choose one from the list."),
+                code="unknown_voice",
+                params={"voice": voice},
+            )
         return voice
 
     def clean_language(self) -> str:
@@ -295,6 +386,8 @@ class BusinessForm(BusinessHoursFields, forms.ModelForm):
         return f"{parts[0].lower()}-{parts[1].upper()}"
 
     def clean_fallback_audio(self):
+        """A new upload must be a WAV or MP3 by its content, not only by its name: Twilio plays it to callers
+        after the agent failed, and a file it cannot play would leave them with an error."""
         audio = self.cleaned_data.get("fallback_audio")
         if audio and hasattr(audio, "size"):
             extension = os.path.splitext(audio.name)[1].lower()
@@ -302,6 +395,12 @@ class BusinessForm(BusinessHoursFields, forms.ModelForm):
                 raise ValidationError(_("The voicemail audio must be a WAV or MP3 file."), code="invalid_audio_type")
             if audio.size > MAX_FALLBACK_AUDIO_BYTES:
                 raise ValidationError(_("The voicemail audio is too large (at most 5 MB)."), code="audio_too_large")
+            if not _plays_as(extension, _read_upload(audio)):
+                raise ValidationError(
+                    _("“%(name)s” is not playable audio: the file is not a real %(kind)s recording."),
+                    code="unplayable_audio",
+                    params={"name": audio.name, "kind": extension.lstrip(".").upper()},
+                )
         return audio
 
     def clean(self):
@@ -351,6 +450,18 @@ class BusinessForm(BusinessHoursFields, forms.ModelForm):
         return super().save(commit)
 
 
+def _read_upload(upload) -> bytes:
+    """The whole uploaded file (at most MAX_FALLBACK_AUDIO_BYTES, checked before), left ready to be saved."""
+    upload.seek(0)
+    data = upload.read()
+    upload.seek(0)
+    return data
+
+
+def _plays_as(extension: str, data: bytes) -> bool:
+    return is_playable_wav(data) if extension == ".wav" else is_playable_mp3(data)
+
+
 class PhoneNumberForm(forms.ModelForm):
     class Meta:
         model = PhoneNumber
@@ -358,15 +469,22 @@ class PhoneNumberForm(forms.ModelForm):
         widgets = {"number": forms.TextInput(attrs={"dir": "ltr"})}
 
     def clean_number(self) -> str:
-        number = clean_phone(self.cleaned_data.get("number") or "")
-        taken = PhoneNumber.objects.filter(number=number).exclude(pk=self.instance.pk)
-        if taken.exists():
+        """A number routes calls to one business: adding it again says where it already is."""
+        number = clean_phone(self.cleaned_data.get("number") or "", stored=self.instance.number)
+        taken = PhoneNumber.objects.filter(number=number).exclude(pk=self.instance.pk).first()
+        if taken is None:
+            return number
+        if self.instance.business_id is not None and taken.business_id == self.instance.business_id:
             raise ValidationError(
-                _("%(number)s already routes calls to another business."),
-                code="number_taken",
-                params={"number": number},
+                _("This business already has the number %(number)s."),
+                code="number_already_here",
+                params={"number": display_phone(number)},
             )
-        return number
+        raise ValidationError(
+            _("%(number)s already routes calls to another business."),
+            code="number_taken",
+            params={"number": display_phone(number)},
+        )
 
 
 class LeadForm(forms.ModelForm):
@@ -393,7 +511,17 @@ class LeadForm(forms.ModelForm):
         }
 
     def clean_phone(self) -> str:
-        return clean_phone(self.cleaned_data.get("phone") or "")
+        return clean_phone(self.cleaned_data.get("phone") or "", stored=self.instance.phone)
+
+    def clean_notes(self) -> str:
+        notes = self.cleaned_data.get("notes") or ""
+        if len(notes) > MAX_LEAD_NOTES_CHARS:
+            raise ValidationError(
+                _("The notes are too long (%(count)d characters; at most %(max)d). Keep what the next call needs."),
+                code="long_notes",
+                params={"count": len(notes), "max": MAX_LEAD_NOTES_CHARS},
+            )
+        return notes
 
     def clean(self):
         cleaned = super().clean()

@@ -24,7 +24,6 @@ from django.views.decorators.http import require_POST
 from crm import selectors
 from crm.business_hours import local_time
 from crm.models import Business
-from crm.phones import display_phone
 from voice import line_check
 from voice.startup_report import LOCAL_HOSTS
 
@@ -81,7 +80,7 @@ class LineCheckViews:
             "opts": self.model_admin.opts,
             "title": _("Line check: %(business)s") % {"business": business.name},
             "business": business,
-            "numbers": [(n.number, display_phone(n.number), n.label) for n in business.phone_numbers.order_by("pk")],
+            "numbers": [(n.number, n.label) for n in business.phone_numbers.order_by("pk")],
             "webhook_urls": line_check.webhook_urls(),
             "public_base_url": settings.PUBLIC_BASE_URL,
             "public_url_is_local": host in LOCAL_HOSTS or host.endswith(".localhost"),

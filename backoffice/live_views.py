@@ -23,9 +23,9 @@ from django.views.decorators.http import require_POST
 
 from backoffice import live_calls
 from backoffice.admin_timeline import PROBLEM_KINDS, TECHNICAL_KINDS, build_timeline
+from backoffice.phone_display import phone_text
 from crm.call_events import add_event
 from crm.models import Call, CallEvent, Membership, Utterance
-from crm.phones import display_phone
 from voice import transfer, twilio_rest
 from voice.webhooks import voicemail_twiml
 
@@ -91,7 +91,7 @@ class LiveViews:
     # -- pages --------------------------------------------------------------------------------------
     def list_view(self, request: HttpRequest) -> HttpResponse:
         self._check(request)
-        rows = [(call, display_phone(call.from_number) or "—") for call in live_calls.live_calls_for(request.user)]
+        rows = list(live_calls.live_calls_for(request.user))
         context = self._context(request, title=_("Live calls"), rows=rows)
         return TemplateResponse(request, LIST_TEMPLATE, context)
 
@@ -100,11 +100,10 @@ class LiveViews:
         call = Call.objects.prefetch_related("events", "utterances").select_related("lead", "business").get(pk=call.pk)
         context = self._context(
             request,
-            title=_("Live call from %(caller)s") % {"caller": display_phone(call.from_number) or "—"},
+            title=_("Live call from %(caller)s") % {"caller": phone_text(call.from_number)},
             call=call,
-            caller=display_phone(call.from_number) or "—",
             live=live_calls.is_live(call),
-            transfer_phone=display_phone(transfer_phone(request.user, call)),
+            transfer_phone=transfer_phone(request.user, call),
             timeline=build_timeline(call),
             labels=page_labels(),
         )

@@ -17,4 +17,5 @@ class MembershipForm(forms.ModelForm):
 
     def clean_phone(self) -> str:
         phone = (self.cleaned_data.get("phone") or "").strip()
-        return clean_phone(phone) if phone else ""  # empty: this person takes no calls
+        # Empty: this person takes no calls. A number saved before the stricter check is kept as it is.
+        return clean_phone(phone, stored=self.instance.phone) if phone else ""

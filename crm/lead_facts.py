@@ -47,7 +47,13 @@ CALLBACK_AT_DESCRIPTION = (
 )
 
 
-def apply_lead_facts(lead: Lead, facts: Mapping[str, object], *, said_at: dt.datetime | None = None) -> dict[str, str]:
+def apply_lead_facts(
+    lead: Lead,
+    facts: Mapping[str, object],
+    *,
+    said_at: dt.datetime | None = None,
+    keep_callback_at: bool = False,
+) -> dict[str, str]:
     """Merge what a call taught us into ``lead``; the one merge policy for the agent's tool and both digests.
 
     - A fact (``LEAD_FACT_FIELDS``): a non-empty new value replaces a different old one (what the caller
@@ -75,8 +81,10 @@ def apply_lead_facts(lead: Lead, facts: Mapping[str, object], *, said_at: dt.dat
         if value and value != getattr(lead, field):
             setattr(lead, field, value)
             changed[field] = value
+    # New words about when to call back replace the time too, unless the model gave that time itself in this
+    # call (``keep_callback_at``, the digest's case: its words are the same request, less precisely).
     words_anew = callback_at is None and "callback_time" in changed
-    if words_anew and (lead.callback_at is None or lead.callback_at <= said_at):
+    if words_anew and not (keep_callback_at and lead.callback_at is not None and lead.callback_at > said_at):
         callback_at = resolve_callback_time(lead.callback_time, lead.business, said_at)
     if callback_at is not None and callback_at != lead.callback_at:
         lead.callback_at = callback_at

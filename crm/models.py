@@ -8,6 +8,7 @@ from django.db import models
 from django.utils.translation import gettext_lazy as _
 
 from crm import defaults
+from crm.phone_text import phone_text, route_text
 
 
 class Business(models.Model):
@@ -199,7 +200,8 @@ class PhoneNumber(models.Model):
         verbose_name_plural = _("phone numbers")
 
     def __str__(self) -> str:
-        return self.number
+        """Shown in the business page's number rows and in messages: local format, isolated from Hebrew."""
+        return phone_text(self.number)
 
 
 class Membership(models.Model):
@@ -283,7 +285,9 @@ class Lead(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.name} {self.phone}".strip() if self.name else self.phone
+        """The page title, breadcrumbs, history and select options: plain text among Hebrew, so the number is
+        in the local format and isolated (crm/phone_text.py)."""
+        return f"{self.name} {phone_text(self.phone)}" if self.name else phone_text(self.phone)
 
 
 class Call(models.Model):
@@ -333,7 +337,8 @@ class Call(models.Model):
         indexes = [models.Index(fields=["status"]), models.Index(fields=["started_at"])]
 
     def __str__(self) -> str:
-        return f"{self.from_number} → {self.to_number} ({self.call_sid})"
+        """Who called whom, readable in Hebrew: isolated local numbers, an arrow in the reading direction."""
+        return route_text(self.from_number, self.to_number)
 
 
 class Utterance(models.Model):
@@ -452,4 +457,4 @@ class Recording(models.Model):
         indexes = [models.Index(fields=["status"]), models.Index(fields=["created_at"])]
 
     def __str__(self) -> str:
-        return f"{self.get_kind_display()} · {self.call.call_sid}"
+        return f"{self.get_kind_display()} · {self.call}"

@@ -16,6 +16,7 @@ call_digested = Signal()
 # A voicemail is transcribed and summarised (sender: Recording). Arguments: recording, lead_created.
 voicemail_digested = Signal()
 
-# A call ended and its after-call work found nothing said (sender: Call). Argument: call. Words or a
-# voicemail may still arrive late; the receiver decides when to tell staff.
+# A call's after-call work will not tell staff about it (sender: Call): nothing was said, or its summary or
+# its voicemail's transcript could not be made. Argument: call. Words or a voicemail may still arrive late;
+# the receiver decides when to tell staff.
 call_unheard = Signal()

@@ -84,7 +84,9 @@ def create_follow_up(
     business = lead.business
     try:
         with transaction.atomic():
-            Business.objects.select_for_update().filter(pk=business.pk).first()  # one turn at a time
+            # One turn at a time. ``no_key``: a plain FOR UPDATE would also block every new call and lead of
+            # the business (their foreign keys take FOR KEY SHARE on this row) until the digest commits.
+            Business.objects.select_for_update(no_key=True).filter(pk=business.pk).first()
             if call is not None:
                 existing = FollowUp.objects.filter(call=call, source=source).first()
                 if existing is not None:

@@ -49,11 +49,23 @@ def email_recipients(business: Business, *, new_lead: bool) -> list[str]:
     return _unique(found)
 
 
+def has_audience(business: Business) -> bool:
+    """Anyone at all hears about this business's calls: addresses, a webhook, or a member who asked."""
+    if business.webhook_url or emails.business_addresses(business):
+        return True
+    return business.memberships.exclude(notify=Membership.Notify.NONE).exclude(user__email="").exists()
+
+
 def follow_up_recipients(follow_up: FollowUp) -> list[str]:
     """The assignee; when nobody with an email is assigned, the business's notification addresses (so a due
     task is never told to nobody)."""
     assignee = follow_up.assignee
-    address = emails.clean_address(assignee.email or "") if assignee is not None and assignee.is_active else None
+    still_here = (
+        assignee is not None
+        and assignee.is_active
+        and Membership.objects.filter(user=assignee, business_id=follow_up.business_id).exists()
+    )  # who left the business hears no more of its leads
+    address = emails.clean_address(assignee.email or "") if still_here and assignee is not None else None
     return [address] if address else _unique(emails.business_addresses(follow_up.business))
 
 

@@ -42,6 +42,7 @@ log = logging.getLogger(__name__)
 BATCH = 500  # tasks per reminder round; the next round takes the rest
 DIGEST_EVENT = "followup.digest"
 DIGEST_MAX_ATTEMPTS = 3  # a digest refused by the mail server is tried again by the next rounds, then left
+DIGEST_WINDOW_HOURS = 4  # from FOLLOWUP_DIGEST_HOUR: a beat that was down longer skips the day's digest
 DIGEST_SUBJECT = "המשימות שלך להיום ({count})"
 
 
@@ -83,7 +84,7 @@ def tasks_for_digests(now: dt.datetime, hour: int) -> dict[tuple[int, dt.date], 
     for business in Business.objects.all():
         zone = zone_of(business)
         local = now.astimezone(zone)
-        if local.hour < hour:
+        if not hour <= local.hour < hour + DIGEST_WINDOW_HOURS:  # a morning digest, not an afternoon one
             continue
         end_of_day = dt.datetime.combine(local.date() + dt.timedelta(days=1), dt.time(), tzinfo=zone)
         tasks = (
@@ -93,6 +94,7 @@ def tasks_for_digests(now: dt.datetime, hour: int) -> dict[tuple[int, dt.date], 
                 due_at__lt=end_of_day,
                 assignee__isnull=False,
                 assignee__is_active=True,
+                assignee__memberships__business=business,  # who left the business hears no more of its leads
             )
             .select_related("lead", "business", "assignee")
             .order_by("due_at")

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 import phonenumbers
 import requests
+import urllib3
 from celery import shared_task
 from celery.exceptions import SoftTimeLimitExceeded
 from django.db import IntegrityError, transaction
@@ -31,7 +32,7 @@ from crm.business_hours import zone_of
 from crm.call_events import add_event
 from crm.models import Business, Call, CallEvent
 from crm.phones import DEFAULT_REGION, normalize_phone
-from followup.models import DeliveryAttempt, Notification
+from followup.models import DeliveryAttempt, FollowUp, Notification
 from voice.job_task import JobTask
 from voice.log_context import call_sid_var
 from voice.public_url import callback_url
@@ -137,8 +138,10 @@ def plan_message(call: Call) -> Planned:
     channel = Notification.Channel.WHATSAPP if whatsapp else Notification.Channel.SMS
     to = caller_number(call) or ""
     sender = normalize_phone(business.whatsapp_sender) if whatsapp else sender_number(call)
-    lead_when = call.lead.callback_at if call.lead else None
-    body = message_text(business.followup_sms_text, business.name, callback_phrase(lead_when, business))
+    # The time this call's callback request became (its task), never a time left from an earlier call.
+    task = FollowUp.objects.filter(call=call, source=FollowUp.Source.CALLBACK).first()
+    when = task.due_at if task is not None else None
+    body = message_text(business.followup_sms_text, business.name, callback_phrase(when, business))
     refusal = sms_refusal(to) or ("" if sender else NO_SENDER)
     prefix = "whatsapp:" if whatsapp else ""
     return Planned(channel, prefix + to if to else "", prefix + (sender or ""), body, refusal)
@@ -179,18 +182,36 @@ def _send(task: JobTask, call: Call) -> str:
         sent = send_message(to=plan.to, from_=plan.from_, body=plan.body, status_callback=_status_callback())
     except TwilioRestException as exc:
         reason = f"Twilio HTTP {exc.status}" + (f" ({exc.code})" if exc.code else "") + f": {exc.msg}"
-        transient = exc.status >= 500 or exc.status == 429
-        return _failed(task, notification.pk, call, plan, reason, started, status_code=exc.status, retry=transient)
+        # 429: Twilio refused before taking the message, so it is tried again. A 5xx does not prove the
+        # message was dropped (it may have gone out): never twice beats once more, so it is not resent.
+        retry = exc.status == 429
+        return _failed(task, notification.pk, call, plan, reason, started, status_code=exc.status, retry=retry)
     except TwilioUnreachable as exc:
-        # A read timeout may come after Twilio took the message: not sent again. Anything else is before it.
-        unknown = isinstance(exc.__cause__, requests.ReadTimeout)
-        reason = f"{INTERRUPTED} ({exc})" if unknown else f"Twilio unreachable: {exc}"
-        return _failed(task, notification.pk, call, plan, reason, started, retry=not unknown)
+        # Only a connection never made proves nothing was sent; a timeout or a reset after the request
+        # went out may come after Twilio took the message: not sent again.
+        never_connected = _never_connected(exc.__cause__)
+        reason = f"Twilio unreachable: {exc}" if never_connected else f"{INTERRUPTED} ({exc})"
+        return _failed(task, notification.pk, call, plan, reason, started, retry=never_connected)
     except SoftTimeLimitExceeded:
         return _failed(task, notification.pk, call, plan, INTERRUPTED, started, retry=False)
     _sent(notification.pk, call, plan, sent.sid, sent.status, started)
     log.info("%s to the caller sent: %s", plan.channel, sent.sid)
     return "sent"
+
+
+def _never_connected(error: BaseException | None) -> bool:
+    """The request never reached Twilio: the connection was refused, timed out while connecting, or the
+    name did not resolve (urllib3's NewConnectionError, wrapped by requests)."""
+    if isinstance(error, requests.ConnectTimeout):
+        return True
+    if not isinstance(error, requests.ConnectionError) or isinstance(error, requests.ReadTimeout):
+        return False
+    cause: BaseException | None = error
+    while cause is not None:
+        if isinstance(cause, urllib3.exceptions.NewConnectionError):
+            return True
+        cause = getattr(cause, "reason", None) or cause.__cause__ or cause.__context__
+    return "NewConnectionError" in str(error) or "Name or service not known" in str(error)
 
 
 def _status_callback() -> str:

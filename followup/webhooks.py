@@ -23,8 +23,11 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
+import socket
 import time
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 import httpx
 from django.conf import settings
@@ -99,8 +102,29 @@ def _retry_after(response: httpx.Response) -> float | None:
     return float(value) if value.isdigit() else None
 
 
+def private_address(url: str) -> str | None:
+    """The loopback, private, link-local or reserved address ``url``'s host resolves to, if any (None: only
+    public addresses, or nothing resolves). A business's webhook must not reach our own network: an owner
+    could otherwise make the server POST to its internal services and read their answers in the admin.
+    ``WEBHOOK_ALLOW_PRIVATE`` lifts it (tests and single-machine trials with a local receiver)."""
+    if settings.WEBHOOK_ALLOW_PRIVATE:
+        return None
+    host = urlsplit(url).hostname or ""
+    try:
+        infos = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
+    except (socket.gaierror, UnicodeError):
+        return None  # nothing to reach; the POST fails on its own, and is retried
+    for info in infos:
+        address = ipaddress.ip_address(str(info[4][0]).split("%")[0])
+        if not address.is_global or address.is_multicast:
+            return str(address)
+    return None
+
+
 def post(url: str, *, event: str, delivery_id: int, body: bytes, secret: str) -> Answer:
     """One signed POST, never raising for what the network or the receiver does."""
+    if (address := private_address(url)) is not None:
+        return Answer(False, error=f"refused: the webhook's host is a private address ({address})", final=True)
     headers = headers_for(event=event, delivery_id=delivery_id, body=body, secret=secret)
     try:
         # No redirects: a 3xx is an answer to retry, never a reason to send the body somewhere else.
@@ -113,8 +137,7 @@ def post(url: str, *, event: str, delivery_id: int, body: bytes, secret: str) ->
     code = response.status_code
     if 200 <= code < 300:
         return Answer(True, status_code=code)
-    snippet = response.text[:300].strip()
-    error = f"HTTP {code}" + (f": {snippet}" if snippet else "")
+    error = f"HTTP {code}"  # not the body: what a receiver answers is none of the admin's business
     return Answer(
         False, status_code=code, error=error[:ERROR_LIMIT], final=is_final(code), retry_after_s=_retry_after(response)
     )

@@ -14,6 +14,7 @@ os.environ.setdefault("DEBUG", "false")
 # Required without DEBUG: the test client's host, so in-process TwiML URLs match the requests.
 os.environ.setdefault("PUBLIC_BASE_URL", "http://testserver")
 os.environ.setdefault("VOICE_SPEECH_CACHE", "false")  # the speech-cache tests turn it on, with their own media
+os.environ.setdefault("WEBHOOK_ALLOW_PRIVATE", "true")  # the tests' webhook receivers listen on 127.0.0.1
 os.environ.setdefault("TWILIO_ACCOUNT_SID", "AC0123456789abcdef0123456789abcdef")
 os.environ.setdefault("TWILIO_AUTH_TOKEN", "test-twilio-auth-token")
 os.environ.setdefault("MEDIA_ROOT", tempfile.mkdtemp(prefix="agentlocator-media-"))

@@ -20,7 +20,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from crm.call_events import add_event
-from crm.lead_facts import LEAD_FACT_FIELDS, LEAD_FACTS, apply_lead_facts
+from crm.lead_facts import CALLBACK_AT, LEAD_FACT_FIELDS, LEAD_FACTS, apply_lead_facts
 from crm.models import Call, CallEvent, Lead, Recording
 from crm.services import find_or_create_lead
 from crm.signals import call_digested, voicemail_digested
@@ -98,11 +98,18 @@ def _local_today(call: Call) -> dt.date:
 
 
 def _apply_digest(
-    lead: Lead, digest: Digest, *, said_at: dt.datetime, note_title: str, contacted: bool, follow_up: dt.date
+    lead: Lead,
+    digest: Digest,
+    *,
+    said_at: dt.datetime,
+    note_title: str,
+    contacted: bool,
+    follow_up: dt.date,
+    keep_callback_at: bool = False,
 ) -> list[str]:
     """The lead facts by the one merge policy, then what only a digest does; saved. The changed fields.
     ``said_at`` (the call's start) is what "מחר" in the caller's words counts from, however late the digest."""
-    changed = list(apply_lead_facts(lead, digest.facts, said_at=said_at))
+    changed = list(apply_lead_facts(lead, digest.facts, said_at=said_at, keep_callback_at=keep_callback_at))
     if contacted and lead.status == Lead.Status.NEW:
         lead.status = Lead.Status.CONTACTED
         changed.append("status")
@@ -127,7 +134,8 @@ def _digest_to_lead(call: Call, digest: Digest, *, source: str, **apply: Any) ->
     if call.lead_id is None:
         call.lead = lead
         call.save(update_fields=["lead"])
-    changed = _apply_digest(lead, digest, said_at=call.started_at, **apply)
+    keep = _callback_at_given_in(call)
+    changed = _apply_digest(lead, digest, said_at=call.started_at, keep_callback_at=keep, **apply)
     if changed:
         add_event(call, CallEvent.Kind.LEAD_UPDATED, {"lead_id": lead.pk, "fields": changed})
 
@@ -187,6 +195,15 @@ def finish_call(call_id: int, digest: Digest) -> bool:
         created = _lead_created_by(call)
         call_digested.send(sender=Call, call=call, lead_created=created)
     return True
+
+
+def _callback_at_given_in(call: Call) -> bool:
+    """The agent's tool saved a callback time (not just words) during this call: the digest keeps it."""
+    for payload in call.events.filter(kind=CallEvent.Kind.TOOL_CALL).values_list("payload", flat=True):
+        given = (payload or {}).get("arguments") or {}
+        if (payload or {}).get("ok") and str(given.get(CALLBACK_AT) or "").strip():
+            return True
+    return False
 
 
 def _lead_created_by(call: Call) -> bool:

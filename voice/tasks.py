@@ -139,6 +139,7 @@ def ingest_twilio_recording(
         except (ProviderError, SoftTimeLimitExceeded) as exc:
             if last_try or self.request.retries >= PROVIDER_MAX_RETRIES:
                 _note_error(self, recording.call, "voicemail transcription", str(exc))
+                call_unheard.send(sender=Call, call=recording.call)  # a message nobody can read is still news
                 return recording.status
             raise self.retry(exc=exc, countdown=backoff(self.request.retries)) from exc
         recording = call_digest.finish_voicemail(recording, transcript, digest)
@@ -150,6 +151,8 @@ def _final(task: JobTask, recording: Recording) -> str:
     """The recording's last word: a failed recording fails its job too (the reason is on both)."""
     if recording.status == Recording.Status.FAILED:
         task.give_up(recording.failure_reason or "recording failed")
+        if recording.kind == Recording.Kind.VOICEMAIL:  # a caller left a message we lost: staff hear of the call
+            call_unheard.send(sender=Call, call=recording.call)
     return recording.status
 
 
@@ -204,6 +207,7 @@ def after_call(self: JobTask, call_id: int) -> bool:
         except (ProviderError, SoftTimeLimitExceeded) as exc:
             if self.request.retries >= self.max_retries:
                 _note_error(self, call, "after-call summary", str(exc))
+                call_unheard.send(sender=Call, call=call)  # no summary will tell staff: they hear of it all the same
                 return False
             raise self.retry(exc=exc, countdown=backoff(self.request.retries)) from exc
         done = call_digest.finish_call(call_id, call_digest.parse_digest(answer))

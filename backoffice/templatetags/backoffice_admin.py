@@ -1,4 +1,5 @@
-"""Template tags for our admin pages: the dashboard on the admin's front page."""
+"""Template tags for our admin pages: the dashboard on the admin's front page, and the `phone` filter, the one
+way a phone number is shown in a template (backoffice/phone_display.py)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from django.utils import timezone
 
 from backoffice.charts import daily_bar_chart
 from backoffice.dashboard import dashboard_stats
+from backoffice.phone_display import phone_html
 
 register = template.Library()
 
@@ -29,3 +31,10 @@ def crm_dashboard(context) -> dict:
         "follow_ups_overdue_url": reverse("admin:crm_lead_changelist") + "?follow_up=overdue",
         "today": today,
     }
+
+
+@register.filter
+def phone(number: str | None) -> str:
+    """`{{ lead.phone|phone }}`: the number as people dial it ("050-123-4567"), isolated from the Hebrew around
+    it and kept on one line; "—" for no number or a hidden caller."""
+    return phone_html(number)

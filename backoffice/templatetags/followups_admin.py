@@ -8,9 +8,9 @@ from typing import Any
 from django import template
 from django.utils import timezone
 
-from backoffice.admin_calls import phone_html
 from backoffice.admin_followups import call_back_enabled as _call_back_enabled
 from backoffice.admin_followups import my_open_follow_ups, today_bounds, works_for_a_business
+from backoffice.phone_display import phone_html
 
 register = template.Library()
 
@@ -50,6 +50,7 @@ def my_follow_ups(context: template.Context) -> dict[str, Any]:
 
 
 @register.filter
-def local_phone(number: str) -> str:
-    """An E.164 number in the local format people dial ("050-123-4567"), isolated from RTL text."""
+def local_phone(number: str | None) -> str:
+    """The same as the `phone` filter of backoffice_admin (one way to show a phone), for the follow-up
+    templates that load only this library."""
     return phone_html(number)

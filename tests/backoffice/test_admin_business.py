@@ -6,6 +6,7 @@ import io
 import shutil
 import wave
 
+import numpy as np
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import override_settings
@@ -18,6 +19,7 @@ from crm.models import Business, PhoneNumber
 from crm.opening_hours import WEEKDAYS, format_ranges
 from tests.backoffice.conftest import logged_in
 from tests.support import factories
+from voice.audio.wav import write_wav
 
 pytestmark = pytest.mark.django_db
 
@@ -118,7 +120,7 @@ def test_voicemail_needs_a_message_or_a_recording(owner_client, business_a):
     response = save(owner_client, business_a, fallback_message="")
     assert "fallback_message" in errors_of(response)
     assert response.context["adminform"].form.has_error("fallback_message", code="no_fallback")
-    audio = SimpleUploadedFile("voicemail.wav", b"RIFF0000WAVE", content_type="audio/wav")
+    audio = SimpleUploadedFile("voicemail.wav", write_wav(np.zeros(8000, dtype=np.int16)), content_type="audio/wav")
     assert save(owner_client, business_a, fallback_message="", fallback_audio=audio).status_code == 302
 
 
@@ -342,7 +344,7 @@ def test_sales_staff_see_the_hours_read_only(staff_client, business_a):
     assert "09:00-13:00" in body and 'name="hours_sun"' not in body
 
 
-def test_the_webhook_secret_is_the_owners_alone(business_a, owner_client, staff_client):
+def test_the_webhook_is_the_owners_alone(business_a, owner_client, staff_client):
     """Sales staff see the business's settings read-only, but never the secret that signs its webhooks."""
     business_a.webhook_url = "https://hooks.example.com/in"
     business_a.webhook_secret = "s3cret-signing-key"
@@ -351,8 +353,9 @@ def test_the_webhook_secret_is_the_owners_alone(business_a, owner_client, staff_
     owner_page = owner_client.get(url).content.decode()
     staff_page = staff_client.get(url).content.decode()
     assert "s3cret-signing-key" in owner_page
-    assert "hooks.example.com" in staff_page  # the rest of "After the call" is there
+    assert "hooks.example.com" in owner_page
     assert "s3cret-signing-key" not in staff_page
+    assert "hooks.example.com" not in staff_page  # its URL may carry a token too
 
 
 def after_the_call_form(business, **fields):
@@ -396,3 +399,10 @@ def test_the_whatsapp_sender_is_a_phone_number(business_a):
     assert ok.is_valid(), ok.errors
     assert ok.cleaned_data["whatsapp_sender"] == "+972547654321"
     assert not after_the_call_form(business_a, whatsapp_sender="whatsapp me").is_valid()
+
+
+def test_a_webhook_inside_our_own_network_is_refused(business_a, settings):
+    settings.WEBHOOK_ALLOW_PRIVATE = False
+    for url in ("https://127.0.0.1/hook", "https://localhost:8443/in", "https://10.1.2.3/x"):
+        form = after_the_call_form(business_a, webhook_url=url, webhook_secret="k")
+        assert not form.is_valid() and "webhook_url" in form.errors, url

@@ -20,7 +20,7 @@ def form(business, phone: str) -> MembershipForm:
 
 
 @pytest.mark.parametrize(
-    ("typed", "stored"), [("050-1234567", "+972501234567"), ("+972 54 111 2233", "+972541112233"), ("", "")]
+    ("typed", "stored"), [("050-2345678", "+972502345678"), ("+972 54 555 1234", "+972545551234"), ("", "")]
 )
 def test_the_phone_is_stored_in_e164(business_a, typed, stored):
     f = form(business_a, typed)

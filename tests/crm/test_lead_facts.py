@@ -87,11 +87,19 @@ def test_words_alone_are_resolved_against_when_they_were_said(lead, business_hou
     assert changed[CALLBACK_AT] == "2025-04-14T09:00:00+03:00"
 
 
-def test_a_time_from_the_model_is_not_overwritten_by_words_resolved_later(lead, business_hours):
+def test_a_time_from_the_model_in_this_call_is_not_overwritten_by_the_digests_words(lead, business_hours):
     apply_lead_facts(lead, {"callback_time": "מחר", CALLBACK_AT: "2025-04-14T10:30"}, said_at=SAID_AT)
-    changed = apply_lead_facts(lead, {"callback_time": "מחר בבוקר"}, said_at=SAID_AT)  # the digest's words
+    # The digest of the same call says it again, less precisely: the model's time stays.
+    changed = apply_lead_facts(lead, {"callback_time": "מחר בבוקר"}, said_at=SAID_AT, keep_callback_at=True)
     assert changed == {"callback_time": "מחר בבוקר"}
     assert lead.callback_at == dt.datetime(2025, 4, 14, 10, 30, tzinfo=TZ)
+
+
+def test_new_words_in_a_later_call_replace_a_time_left_from_an_earlier_one(lead, business_hours):
+    apply_lead_facts(lead, {"callback_time": "ביום חמישי", CALLBACK_AT: "2025-04-17T10:30"}, said_at=SAID_AT)
+    changed = apply_lead_facts(lead, {"callback_time": "מחר בבוקר"}, said_at=SAID_AT)
+    assert changed["callback_time"] == "מחר בבוקר" and "callback_at" in changed
+    assert lead.callback_at.astimezone(TZ).date() == dt.date(2025, 4, 14)
 
 
 def test_words_naming_no_time_leave_callback_at_as_it_was(lead, business_hours):

@@ -77,6 +77,69 @@ def test_a_time_when_the_business_is_closed_moves_to_the_next_opening(words, now
     assert resolve_callback_time(words, Hours(), now) == expected
 
 
+# -- misreads a review found (said on Sunday 13 April at 11:00) --------------------------------------------------
+SUNDAY_AT_ELEVEN = at(13, 11)
+
+
+@pytest.mark.parametrize(
+    "words, expected",
+    [
+        # Days, weeks and months ahead keep the time of day; a number before a unit is a count, not an hour.
+        ("בעוד 3 ימים", at(16, 11)),
+        ("בעוד יומיים", at(15, 11)),
+        ("בעוד יום", at(14, 11)),
+        ("בעוד שבוע", at(20, 11)),
+        ("בעוד שבועיים", at(27, 11)),
+        ("בעוד שלושה ימים", at(16, 11)),
+        ("בעוד 2 שבועות", at(27, 11)),
+        ("בעוד חודש", dt.datetime(2025, 5, 13, 11, tzinfo=TZ)),
+        ("בעוד יומיים בבוקר", at(15, 9)),  # a time said with the days still counts
+        ("בעוד שבוע ב-10", at(20, 10)),
+        # "ה-15" is a day of the month, not three in the afternoon.
+        ("רק אחרי ה-15 לחודש", at(15, 9)),
+        ("ה-15", at(15, 9)),
+        ("ב-15 לחודש ב-10", at(15, 10)),
+        ("ה-10 לחודש", dt.datetime(2025, 5, 11, 9, tzinfo=TZ)),  # the 10th is past: May's, a Saturday → Sunday
+        ("ה-1 לחודש הבא", dt.datetime(2025, 5, 1, 9, tzinfo=TZ)),
+        ("ה-31", dt.datetime(2025, 6, 1, 9, tzinfo=TZ)),  # April has no 31st: May's, a Saturday → Sunday
+        # Night is 22:00-05:59: "1 בלילה" is one in the morning, and closed hours move to the next opening.
+        ("ב-1 בלילה", at(14, 9)),
+        ("ב-12 בלילה", at(14, 9)),
+        # "בשבוע הבא" moves a named day into next week.
+        ("בשבוע הבא ביום שלישי", at(22, 9)),
+        ("ביום שלישי בשבוע הבא", at(22, 9)),
+        ("ביום שלישי", at(15, 9)),  # without it: this week's
+    ],
+)
+def test_counts_days_of_the_month_night_hours_and_next_week(words, expected):
+    assert resolve_callback_time(words, Hours(), SUNDAY_AT_ELEVEN) == expected
+
+
+@pytest.mark.parametrize(
+    "words, expected",
+    [
+        ("ב-1 בלילה", at(14, 1)),  # tonight's small hours, not 13:00
+        ("ב-12 בלילה", at(14, 0)),  # midnight, not noon
+        ("בשתיים עשרה בלילה", at(14, 0)),
+        ("ב-10 בלילה", at(13, 22)),
+        ("11 בלילה", at(13, 23)),
+        ("בלילה", at(13, 22)),
+        ("8 בלילה", at(13, 20)),  # before 22:00 but still said so: the evening
+        ("מחר ב-2 בלילה", at(15, 2)),  # tomorrow's night: the small hours of the date after
+        ("היום ב-12 בלילה", at(14, 0)),
+        ("בעוד 3 ימים", at(16, 11)),
+    ],
+)
+def test_night_hours_as_said_when_the_business_is_always_open(words, expected):
+    always = Hours(opening_hours={})
+    assert resolve_callback_time(words, always, SUNDAY_AT_ELEVEN) == expected
+
+
+@pytest.mark.parametrize("words", ["אחרי 3 ימים", "20 דקות", "2 שבועות"])
+def test_a_number_before_a_unit_is_never_an_hour(words):
+    assert resolve_callback_time(words, Hours(), SUNDAY_AT_ELEVEN) is None
+
+
 def test_a_closed_date_is_skipped():
     hours = Hours(closed_dates=["2025-04-14"])
     assert resolve_callback_time("מחר בבוקר", hours, SUNDAY_MORNING) == at(15, 9)

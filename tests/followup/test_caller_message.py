@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from crm.models import Call, CallEvent
 from followup import caller_message, sms_tasks
-from followup.models import DeliveryAttempt, Notification
+from followup.models import DeliveryAttempt, FollowUp, Notification
 from tests.support import factories
 from tests.support.celery_eager import eager_tasks
 from voice.models import Job
@@ -57,9 +57,11 @@ def sms_events(call: Call) -> list[dict]:
 
 # -- what is sent --------------------------------------------------------------------------------------------
 def test_the_caller_gets_one_sms_from_our_number_with_the_callback_time_and_a_status_callback(twilio, lead, business):
-    lead.callback_at = tomorrow_at(10)
-    lead.save()
     call = make_call(business, lead)
+    # This call's callback request became its task (followup.follow_ups): the text says that time.
+    FollowUp.objects.create(
+        business=business, lead=lead, call=call, due_at=tomorrow_at(10), source=FollowUp.Source.CALLBACK
+    )
 
     assert send(call) == "sent"
     assert send(call) == "already sent"  # the same job delivered again, or run again: nothing more
@@ -154,8 +156,8 @@ def test_a_message_turned_off_after_the_call_is_not_sent(twilio, lead, business)
 
 
 # -- failures and retries ------------------------------------------------------------------------------------
-def test_twilio_trouble_is_retried_and_the_message_still_goes_once(twilio, lead, business):
-    twilio.refuse_messages(503, 20500, times=2)
+def test_twilio_rate_limiting_is_retried_and_the_message_still_goes_once(twilio, lead, business):
+    twilio.refuse_messages(429, 20429, times=2)
     call = make_call(business, lead)
 
     assert send(call) == "sent"
@@ -164,8 +166,18 @@ def test_twilio_trouble_is_retried_and_the_message_still_goes_once(twilio, lead,
     notification = Notification.objects.get()
     assert notification.status == Notification.Status.SENT and notification.attempts == 3
     codes = list(DeliveryAttempt.objects.order_by("pk").values_list("status_code", flat=True))
-    assert codes == [503, 503, 201]
+    assert codes == [429, 429, 201]
     assert [e["status"] for e in sms_events(call)] == ["queued"]
+
+
+def test_a_twilio_server_error_is_not_resent_because_the_message_may_have_gone(twilio, lead, business):
+    twilio.refuse_messages(503, 20500, times=1)
+    call = make_call(business, lead)
+
+    assert send(call) == "failed"
+    assert len(twilio.messages_sent()) == 1
+    notification = Notification.objects.get()
+    assert notification.status == Notification.Status.FAILED and notification.last_status_code == 503
 
 
 def test_a_refusal_by_twilio_is_not_retried_and_is_visible(twilio, lead, business):
@@ -290,3 +302,13 @@ def test_a_real_worker_knows_the_task_and_sends_once_when_the_message_comes_twic
     assert [e["status"] for e in sms_events(call)] == ["queued"]
     output = log.read_text(errors="replace")
     assert "'sent'" in output and "'already sent'" in output
+
+
+def test_a_time_left_from_an_earlier_call_is_not_promised_again(twilio, lead, business):
+    lead.callback_at = tomorrow_at(10)  # asked in an earlier call; this one asked for nothing
+    lead.save()
+    call = make_call(business, lead)
+
+    assert send(call) == "sent"
+    (message,) = twilio.messages_sent()
+    assert message["Body"] == "תודה שהתקשרתם למרפאת שיניים אלון. נחזור אליכם בהקדם."

@@ -248,3 +248,17 @@ def test_a_follow_up_nobody_with_an_email_holds_goes_to_the_business_addresses(
 
     assert recipients() == ["front-desk@alon.example", "owner@alon.example"]
     assert {m.subject for m in mail.outbox} == {"תזכורת: לחזור אל דנה כהן, 050-123-4567"}
+
+
+def test_a_follow_up_of_someone_who_left_the_business_goes_to_the_business_addresses(
+    call, business, django_capture_on_commit_callbacks
+):
+    gone = member(business, "gone", Membership.Notify.EVERY_CALL)
+    task = FollowUp.objects.create(business=business, lead=call.lead, due_at=timezone.now(), assignee=gone)
+    Membership.objects.filter(user=gone, business=business).delete()
+    with django_capture_on_commit_callbacks(execute=False):
+        notify.notify_follow_up_due(task)
+    run_notification_jobs()
+
+    assert "gone@alon.example" not in recipients()
+    assert recipients() == ["front-desk@alon.example", "owner@alon.example"]

@@ -90,7 +90,8 @@ def end_of_local_today() -> dt.datetime:
 
 @pytest.mark.django_db
 def test_the_morning_digest_goes_once_per_person_per_day(business, settings):
-    settings.FOLLOWUP_DIGEST_HOUR = 0  # whenever the test runs, the business's morning has come
+    # Whenever the test runs, the business's morning has come: the digest hour is this very hour there.
+    settings.FOLLOWUP_DIGEST_HOUR = timezone.now().astimezone(ISRAEL).hour
     dana, yossi = member(business, "dana"), member(business, "yossi")
     now = timezone.now()
     overdue = task(business, dana, now - dt.timedelta(days=1), lead_name="רון לוי", note="לחזור בעניין הצעת המחיר")
@@ -130,8 +131,30 @@ def test_no_digest_before_the_digest_hour(business, settings):
 
 
 @pytest.mark.django_db
+def test_no_morning_digest_in_the_afternoon(business, settings):
+    """Beat was down all morning: the digest's hours are past and it waits for tomorrow morning."""
+    local_hour = timezone.now().astimezone(ISRAEL).hour
+    if local_hour < reminder_tasks.DIGEST_WINDOW_HOURS:
+        pytest.skip("the window would wrap around midnight")
+    settings.FOLLOWUP_DIGEST_HOUR = local_hour - reminder_tasks.DIGEST_WINDOW_HOURS
+    task(business, member(business, "dana"), timezone.now() - dt.timedelta(hours=1))
+    assert reminder_tasks.send_morning_digests.apply().get() == 0
+    assert mail.outbox == []
+
+
+@pytest.mark.django_db
+def test_who_left_the_business_gets_no_digest_of_its_leads(business, settings):
+    settings.FOLLOWUP_DIGEST_HOUR = timezone.now().astimezone(ISRAEL).hour
+    dana = member(business, "dana")
+    task(business, dana, timezone.now() - dt.timedelta(hours=1))
+    Membership.objects.filter(user=dana, business=business).delete()
+    assert reminder_tasks.send_morning_digests.apply().get() == 0
+    assert mail.outbox == []
+
+
+@pytest.mark.django_db
 def test_nobody_without_tasks_or_an_email_gets_a_digest(business, settings):
-    settings.FOLLOWUP_DIGEST_HOUR = 0
+    settings.FOLLOWUP_DIGEST_HOUR = timezone.now().astimezone(ISRAEL).hour
     member(business, "idle")
     no_email = factories.make_user("no_email")
     factories.add_member(no_email, business)

@@ -320,3 +320,12 @@ def test_a_real_worker_delivers_the_webhook_retrying_after_its_back_off(transact
     assert all(r.verified_with(SECRET) for r in receiver.received)
     job = Job.objects.get(task=notify_tasks.deliver_notification.name, key=str(row.pk))
     assert job.status == Job.Status.DONE and job.attempts == 2
+
+
+def test_a_webhook_to_a_private_address_is_refused_without_a_request(settings):
+    """An owner must not reach our own network through a webhook (and read its answers in the admin)."""
+    settings.WEBHOOK_ALLOW_PRIVATE = False
+    with webhook_receiver(SECRET) as receiver:
+        answer = webhooks.post(receiver.url, event="test", delivery_id=1, body=b"{}", secret=SECRET)
+        assert receiver.received == []
+    assert not answer.delivered and answer.final and "private address (127.0.0.1)" in answer.error

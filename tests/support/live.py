@@ -86,6 +86,7 @@ def server_environment(**overrides: str) -> dict[str, str]:
             # Stored greetings are made by Celery jobs; a later test's worker would otherwise store fake-voice
             # clips in the shared media folder. The speech-cache tests turn it on with their own folder.
             "VOICE_SPEECH_CACHE": "false",
+            "WEBHOOK_ALLOW_PRIVATE": "true",
         }
     )
     if settings.REDIS_URL:

@@ -72,7 +72,10 @@ class Script:
 
 
 def caller_script(tmp_path, greeting: str, answer: str, *, speed: float = SPEED) -> Script:
-    lead = silence(round((speech_seconds(greeting) + 2.0) * speed * 1000))
+    # The greeting plays in wall time; the caller's audio runs ``speed`` times faster: waiting its length
+    # plus 4 s leaves room for a loaded machine's late first audio (a caller who talks over the greeting
+    # interrupts it, and these calls are about a clean turn).
+    lead = silence(round((speech_seconds(greeting) + 4.0) * speed * 1000))
     speech = pad_to_frames(caller_says(TRANSCRIPT, tmp_path))
     tail_s = (speech_seconds(answer) + 3.0) * speed
     return Script(lead + speech, len(lead), len(lead) + len(speech), tail_s)
