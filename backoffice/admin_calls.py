@@ -13,11 +13,12 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 from backoffice.admin_scoping import ScopedAdmin
-from backoffice.admin_timeline import build_timeline, playable_recording, recording_audio_url
+from backoffice.admin_timeline import build_timeline, recording_audio_url
 from backoffice.phone_display import phone_html, phone_text, route_html
 from crm import selectors
 from crm.models import Call, CallEvent, Recording, Utterance
 from crm.phones import normalize_phone
+from crm.recordings import playable_recording
 
 
 def duration_text(seconds: int | float | None) -> str:

@@ -25,7 +25,7 @@ from import_export.formats.base_formats import CSV, XLSX
 from backoffice.admin_calls import duration_text
 from backoffice.admin_followups import LeadFollowUpInline
 from backoffice.admin_scoping import ScopedAdmin, colleagues_for
-from backoffice.admin_timeline import playable_recording, recording_audio_url
+from backoffice.admin_timeline import recording_audio_url
 from backoffice.forms import AssignOwnerForm, LeadForm
 from backoffice.phone_display import isolated_hint, phone_html
 from backoffice.resources import (
@@ -38,6 +38,7 @@ from backoffice.resources import (
 from crm import selectors
 from crm.models import Call, Lead, Membership
 from crm.phones import normalize_phone
+from crm.recordings import playable_recording
 
 if TYPE_CHECKING:
     from django_stubs_ext import WithAnnotations

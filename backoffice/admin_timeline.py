@@ -15,7 +15,7 @@ from django.utils.safestring import SafeString
 from django.utils.translation import gettext as _
 
 from backoffice.charts import latency_waterfall
-from crm.models import Call, CallEvent, Recording, Utterance
+from crm.models import Call, CallEvent, Utterance
 
 # Plumbing that matters to whoever debugs a call, not to sales staff: hidden until asked for.
 TECHNICAL_KINDS = frozenset(
@@ -44,17 +44,6 @@ def recording_audio_url(recording_id: int) -> str:
         return reverse("voice:recording_audio", args=[recording_id])
     except NoReverseMatch:
         return f"/recordings/{recording_id}/audio"
-
-
-def playable_recording(call: Call) -> Recording | None:
-    """The recording to put above the timeline: the full call first, else a voicemail, stored ones only."""
-    stored = [
-        r
-        for r in call.recordings.all()
-        if r.status in (Recording.Status.STORED, Recording.Status.TRANSCRIBED) and r.file
-    ]
-    stored.sort(key=lambda r: (r.kind != Recording.Kind.CALL, r.source != "stream", r.pk))
-    return stored[0] if stored else None
 
 
 @dataclass

@@ -7,7 +7,7 @@ import logging
 from django.db import transaction
 
 from crm.call_events import add_event
-from crm.models import CallEvent, Recording
+from crm.models import Call, CallEvent, Recording
 
 log = logging.getLogger(__name__)
 
@@ -33,3 +33,15 @@ def mark_recording_failed(recording: Recording, reason: str) -> Recording:
         )
     log.warning("recording %s failed: %s", recording.recording_sid or recording.pk, reason)
     return recording
+
+
+def playable_recording(call: Call) -> Recording | None:
+    """The recording worth listening to for a call: the whole call first, else a voicemail; stored ones only.
+    (The call page puts it above the timeline; notifications link to it.)"""
+    stored = [
+        r
+        for r in call.recordings.all()
+        if r.status in (Recording.Status.STORED, Recording.Status.TRANSCRIBED) and r.file
+    ]
+    stored.sort(key=lambda r: (r.kind != Recording.Kind.CALL, r.source != "stream", r.pk))
+    return stored[0] if stored else None

@@ -23,15 +23,16 @@ from django.core.mail import EmailMultiAlternatives
 from django.core.validators import validate_email
 from django.template.loader import render_to_string
 
-from crm.business_hours import zone_of
+from crm.business_hours import DAY_NAMES, zone_of
 from crm.models import Business, Call, Lead, Recording
+from crm.opening_hours import weekday_key
 from crm.phones import display_phone, normalize_phone
+from crm.recordings import playable_recording
 from followup import payloads
 from followup.models import FollowUp, Notification
 
 log = logging.getLogger(__name__)
 
-WEEKDAYS = ("שני", "שלישי", "רביעי", "חמישי", "שישי", "שבת", "ראשון")  # Monday first, as date.weekday()
 HIDDEN = "מספר חסוי"
 NO_NAME = "מתקשר/ת"
 
@@ -85,7 +86,7 @@ def local_when(value: dt.datetime | None, business: Business) -> str:
     if value is None:
         return ""
     local = value.astimezone(zone_of(business))
-    return f"יום {WEEKDAYS[local.weekday()]} {local.day}/{local.month}/{local.year} בשעה {local:%H:%M}"
+    return f"{DAY_NAMES[weekday_key(local.date())]} {local.day}/{local.month}/{local.year} בשעה {local:%H:%M}"
 
 
 def local_phone(raw: str | None) -> str:
@@ -112,7 +113,7 @@ def _recording(notification: Notification) -> Recording | None:
     recording_id = (notification.payload or {}).get("recording_id")
     if recording_id:
         return Recording.objects.filter(pk=recording_id).first()
-    return payloads.playable_recording(notification.call) if notification.call else None
+    return playable_recording(notification.call) if notification.call else None
 
 
 def context_for(notification: Notification) -> dict[str, Any]:

@@ -50,6 +50,7 @@ from django.utils import timezone
 from crm.business_hours import zone_of
 from crm.models import Business, Call, Lead, Recording
 from crm.phones import normalize_phone
+from crm.recordings import playable_recording
 from followup.models import FollowUp, Notification
 from voice.public_url import absolute_url
 
@@ -91,17 +92,6 @@ def recording_url(recording: Recording) -> str:
     except NoReverseMatch:
         path = f"/recordings/{recording.pk}/audio"
     return absolute_url(path)
-
-
-def playable_recording(call: Call) -> Recording | None:
-    """The recording worth listening to: the whole call first, else a voicemail; stored ones only."""
-    stored = [
-        r
-        for r in call.recordings.all()
-        if r.status in (Recording.Status.STORED, Recording.Status.TRANSCRIBED) and r.file
-    ]
-    stored.sort(key=lambda r: (r.kind != Recording.Kind.CALL, r.source != "stream", r.pk))
-    return stored[0] if stored else None
 
 
 def person(user: Any) -> Json | None:

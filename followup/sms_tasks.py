@@ -28,9 +28,10 @@ from django.db import IntegrityError, transaction
 from django.urls import reverse
 from django.utils import timezone
 
-from crm.business_hours import zone_of
+from crm.business_hours import DAY_NAMES, zone_of
 from crm.call_events import add_event
 from crm.models import Business, Call, CallEvent
+from crm.opening_hours import weekday_key
 from crm.phones import DEFAULT_REGION, normalize_phone
 from followup.models import DeliveryAttempt, FollowUp, Notification
 from voice.job_task import JobTask
@@ -49,7 +50,6 @@ TIME_LIMIT_S = 45
 SEND_LEASE = dt.timedelta(seconds=TIME_LIMIT_S + 15)
 SOON = "בהקדם"  # {callback} when the caller asked for no particular time
 SMS_TYPES = frozenset({phonenumbers.PhoneNumberType.MOBILE, phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE})
-WEEKDAYS = ("שני", "שלישי", "רביעי", "חמישי", "שישי", "שבת", "ראשון")  # Monday first, as date.weekday()
 
 # Hebrew reasons, shown to staff on the timeline.
 NOT_A_NUMBER = "מספר המתקשר חסוי או לא תקין"
@@ -76,8 +76,8 @@ def callback_phrase(when: dt.datetime | None, business: Business, now: dt.dateti
     elif days == 2:
         day = "מחרתיים"
     elif days < 7:
-        name = WEEKDAYS[local.weekday()]
-        day = "בשבת" if name == "שבת" else f"ביום {name}"
+        name = DAY_NAMES[weekday_key(local.date())]  # "יום שלישי", "שבת"
+        day = f"ב{name}"
     else:
         day = f"ב-{local.day}/{local.month}"
     return f"{day} ב-{clock}"

@@ -17,6 +17,7 @@ from django.contrib.auth.hashers import PBKDF2PasswordHasher
 from crm.models import Call, Membership, Utterance
 from crm.services import ensure_default_business
 from tests.support import factories
+from tests.support.browser import log_in
 from tests.support.caller_audio import caller_says, silence
 from tests.support.live import ROOT, server_environment, simulate_call_argv, stop_process
 from voice.audio.wav import mulaw_to_wav
@@ -73,15 +74,6 @@ def finished_call(staff_user):
         factories.make_utterance(call, speaker, text, start, end)
     factories.make_recording(call, content=tone_wav(), duration_seconds=14.0)
     return call
-
-
-def log_in(page, server, user) -> None:
-    page.goto(server.url + "/admin/login/")
-    page.fill("#id_username", user.username)
-    page.fill("#id_password", factories.PASSWORD)
-    with page.expect_navigation():
-        page.click("input[type=submit]")
-    assert "/admin/login" not in page.url, page.locator(".errornote").all_inner_texts()
 
 
 def test_staff_open_a_lead_and_its_call_read_it_right_to_left_and_click_to_listen(

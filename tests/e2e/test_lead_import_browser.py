@@ -12,6 +12,7 @@ from django.contrib.auth.hashers import PBKDF2PasswordHasher
 
 from crm.models import Lead, Membership
 from tests.support import factories
+from tests.support.browser import log_in
 
 pytestmark = [
     pytest.mark.browser,
@@ -30,15 +31,6 @@ def seller(db):
     user.save(update_fields=["password"])
     factories.add_member(user, business, Membership.Role.STAFF)
     return user
-
-
-def log_in(page, server, user) -> None:
-    page.goto(server.url + "/admin/login/")
-    page.fill("#id_username", user.username)
-    page.fill("#id_password", factories.PASSWORD)
-    with page.expect_navigation():
-        page.click("input[type=submit]")
-    assert "/admin/login" not in page.url, page.locator(".errornote").all_inner_texts()
 
 
 def submit_file(page, server, name: str, content: bytes) -> None:

@@ -10,6 +10,7 @@ from django.contrib.auth.hashers import PBKDF2PasswordHasher
 
 from crm.models import Membership
 from tests.support import factories
+from tests.support.browser import log_in
 
 pytestmark = [
     pytest.mark.browser,
@@ -93,15 +94,6 @@ def lead_with_a_recorded_call(owner):
     call = factories.make_call(business, lead, to_number="+97233763805")
     factories.make_recording(call)
     return lead
-
-
-def log_in(page, server, user) -> None:
-    page.goto(server.url + "/admin/login/")
-    page.fill("#id_username", user.username)
-    page.fill("#id_password", factories.PASSWORD)
-    with page.expect_navigation():
-        page.click("input[type=submit]")
-    assert "/admin/login" not in page.url, page.locator(".errornote").all_inner_texts()
 
 
 def test_a_lead_page_title_and_breadcrumbs_show_the_number_in_dial_order(
