@@ -15,6 +15,7 @@ from django.utils.translation import gettext_lazy as _
 from backoffice.admin_scoping import ScopedAdmin
 from backoffice.business_hours_form import CLOSED_DATES_FIELD, HOURS_FIELDS
 from backoffice.forms import MAX_GREETING_CHARS, BusinessForm, PhoneNumberForm
+from backoffice.labels import STAFF_MEMBER_LABEL
 from backoffice.line_check import line_check_urls
 from backoffice.membership_form import MembershipForm
 from backoffice.phone_display import phone_html
@@ -73,14 +74,25 @@ class MembershipInline(admin.TabularInline):
     form = MembershipForm  # the phone for "transfer to me", validated and stored in E.164
     extra = 0
     autocomplete_fields = ["user"]
-    readonly_fields = ["shown_phone"]
+    readonly_fields = ["shown_phone", "staff_member"]
 
     def get_fields(self, request: HttpRequest, obj=None) -> tuple[str, ...]:
         """Owners read the transfer phone the way it is dialled, not as raw E.164 turned around by RTL."""
-        fields = tuple(str(name) for name in super().get_fields(request, obj) if name != "shown_phone")
+        fields = tuple(str(name) for name in super().get_fields(request, obj) if name not in self.readonly_fields)
         if self.has_change_permission(request, obj):
             return fields
-        return tuple("shown_phone" if name == "phone" else name for name in fields)
+        shown = {"phone": "shown_phone", "user": "staff_member"}  # read-only columns under Hebrew headers
+        return tuple(shown.get(name, name) for name in fields)
+
+    def formfield_for_foreignkey(self, db_field, request: HttpRequest, **kwargs):
+        """The user column is headed "staff member": the field itself has only its English name."""
+        if db_field.name == "user":
+            kwargs["label"] = STAFF_MEMBER_LABEL
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    @admin.display(description=STAFF_MEMBER_LABEL)
+    def staff_member(self, membership: Membership) -> str:
+        return str(membership.user)
 
     @admin.display(description=Membership._meta.get_field("phone").verbose_name)
     def shown_phone(self, membership: Membership) -> str:

@@ -14,6 +14,7 @@ from django.utils.translation import gettext_lazy as _
 
 from backoffice.admin_scoping import ScopedAdmin
 from backoffice.admin_timeline import build_timeline, recording_audio_url
+from backoffice.labels import BusinessFilter, business_column
 from backoffice.phone_display import phone_html, phone_text, route_html
 from crm import selectors
 from crm.models import Call, CallEvent, Recording, Utterance
@@ -41,12 +42,12 @@ class ReadOnlyAdmin(ScopedAdmin):
 @admin.register(Call)
 class CallAdmin(ReadOnlyAdmin):
     scoped_queryset = staticmethod(selectors.calls_for)
-    list_display = ["started_at", "caller", "lead_link", "business", "outcome", "duration", "has_recording"]
+    list_display = ["started_at", "caller", "lead_link", business_column, "outcome", "duration", "has_recording"]
     list_display_links = ["started_at"]
     list_filter = [
         "outcome",
         "status",
-        ("business", admin.RelatedOnlyFieldListFilter),
+        ("business", BusinessFilter),
         "agent_mode",
     ]
     search_fields = ["call_sid", "from_number", "to_number", "lead__name", "summary"]
@@ -91,9 +92,19 @@ class CallAdmin(ReadOnlyAdmin):
     def duration(self, call: Call) -> str:
         return duration_text(call.duration_seconds)
 
-    @admin.display(description=_("recording"), boolean=True)
-    def has_recording(self, call: Call) -> bool:
-        return any(r.status in (Recording.Status.STORED, Recording.Status.TRANSCRIBED) for r in call.recordings.all())
+    @admin.display(description=_("recording"))
+    def has_recording(self, call: Call) -> str:
+        """A ▶ that plays the call's recording, or a quiet "—": most calls have none, and that is no error
+        (a red ✗ read as one)."""
+        recording = playable_recording(call)
+        if recording is None:
+            return format_html('<span class="no-recording" title="{}">—</span>', "אין הקלטה")
+        return format_html(
+            '<a class="play-recording" href="{}" title="{}" aria-label="{}">▶</a>',
+            recording_audio_url(recording.pk),
+            "האזנה להקלטה",
+            "האזנה להקלטה",
+        )
 
     def change_view(self, request: HttpRequest, object_id: str, form_url: str = "", extra_context=None):
         """The call page is the timeline, not a form: calls are read, never edited."""

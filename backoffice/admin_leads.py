@@ -27,6 +27,7 @@ from backoffice.admin_followups import LeadFollowUpInline
 from backoffice.admin_scoping import ScopedAdmin, colleagues_for
 from backoffice.admin_timeline import recording_audio_url
 from backoffice.forms import AssignOwnerForm, LeadForm
+from backoffice.labels import BUSINESS_LABEL, BusinessFilter, SourceFilter, business_column, source_choices
 from backoffice.phone_display import isolated_hint, phone_html
 from backoffice.resources import (
     LeadConfirmImportForm,
@@ -138,7 +139,7 @@ class LeadAdmin(ImportExportMixin, ScopedAdmin):
         "phone_number",
         "status",
         "owner",
-        "business",
+        business_column,
         "follow_up",
         "call_count",
         "last_call",
@@ -149,8 +150,8 @@ class LeadAdmin(ImportExportMixin, ScopedAdmin):
         "status",
         FollowUpFilter,
         ("owner", admin.RelatedOnlyFieldListFilter),
-        ("business", admin.RelatedOnlyFieldListFilter),
-        "source",
+        ("business", BusinessFilter),
+        SourceFilter,
     ]
     search_fields = ["name", "phone", "interest", "notes"]
     search_help_text = isolated_hint(
@@ -250,6 +251,10 @@ class LeadAdmin(ImportExportMixin, ScopedAdmin):
         if "business" in form.base_fields:
             businesses = selectors.businesses_for(request.user)
             cast(forms.ModelChoiceField, form.base_fields["business"]).queryset = businesses
+            form.base_fields["business"].label = BUSINESS_LABEL  # the field has no Hebrew name of its own
+        if "source" in form.base_fields:  # "phone" is read as "שיחת טלפון"; the stored word stays
+            current = obj.source if obj is not None else str(form.base_fields["source"].initial or "")
+            form.base_fields["source"].widget = forms.Select(choices=source_choices(current))
             if obj is None and businesses.count() == 1:
                 form.base_fields["business"].initial = businesses.first()
         return form

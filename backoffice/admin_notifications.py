@@ -22,6 +22,7 @@ from django.utils.text import Truncator
 from django.utils.translation import gettext_lazy as _
 
 from backoffice.admin_calls import ReadOnlyAdmin
+from backoffice.labels import BusinessFilter, business_column
 from crm import selectors
 from crm.models import Business
 from followup import notify
@@ -79,9 +80,9 @@ class NotificationAdmin(ReadOnlyAdmin):
         "last_status_code",
         "error",
         "call_link",
-        "business",
+        business_column,
     ]
-    list_filter = ["status", "channel", "event", ("business", admin.RelatedOnlyFieldListFilter)]
+    list_filter = ["status", "channel", "event", ("business", BusinessFilter)]
     search_fields = ["recipient", "event", "last_error", "call__call_sid", "lead__name", "lead__phone"]
     date_hierarchy = "created_at"
     list_select_related = ["call", "business"]

@@ -7,14 +7,15 @@ is the whole merge.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
 from django.urls import NoReverseMatch, reverse
 from django.utils.safestring import SafeString
-from django.utils.translation import gettext as _
 
 from backoffice.charts import latency_waterfall
+from backoffice.timeline_sentences import describe_event, lead_field_label, lead_status_label, value_text
 from crm.models import Call, CallEvent, Utterance
 
 # Plumbing that matters to whoever debugs a call, not to sales staff: hidden until asked for.
@@ -60,8 +61,10 @@ class TimelineEntry:
     css: str
     utterance: Utterance | None = None
     event: CallEvent | None = None
-    title: str = ""
-    detail: str = ""
+    title: SafeString | str = ""
+    sentence: SafeString | str = ""
+    raw: str = ""
+    greeting: bool = False
     facts: list[tuple[str, str]] = field(default_factory=list)
     changes: list[Change] = field(default_factory=list)
     technical: bool = False
@@ -74,6 +77,11 @@ class TimelineEntry:
     @property
     def time(self) -> str:
         return format_offset(self.at_ms)
+
+    @property
+    def detail(self) -> SafeString | str:
+        """The sentence, under the name the live page's template reads."""
+        return self.sentence
 
     @property
     def is_utterance(self) -> bool:
@@ -92,67 +100,61 @@ def split_heard(text: str, heard: str) -> tuple[str, str]:
 
 
 def _scalar(value: Any) -> str:
-    if value is None:
-        return "—"
-    if isinstance(value, bool):
-        return _("yes") if value else _("no")
-    if isinstance(value, list | tuple):
-        return ", ".join(_scalar(v) for v in value)
-    if isinstance(value, dict):
-        return ", ".join(f"{k}: {_scalar(v)}" for k, v in value.items())
-    return str(value)
+    return value_text(value)
+
+
+def _change_value(name: str, value: Any) -> str:
+    """A changed value as staff read it: a status by its label ("מתאים", not "qualified")."""
+    if name == "status" and value not in (None, ""):
+        return lead_status_label(value)
+    return _scalar(value)
 
 
 def _changes(changed: Any) -> list[Change]:
     """Tool payloads say what they changed either as {field: new} or {field: {"old": .., "new": ..}}
-    (or [old, new]); both read as "field: old → new"."""
+    (or [old, new]); both read as "field: old ← new", the field by its label in the lead form."""
     if not isinstance(changed, dict):
         return []
     result = []
     for name, value in changed.items():
+        name = str(name)
+        label = lead_field_label(name)
         if isinstance(value, dict) and "new" in value:
-            result.append(Change(str(name), _scalar(value.get("old")) or "—", _scalar(value["new"]), "old" in value))
+            old = _change_value(name, value.get("old"))
+            result.append(Change(label, old, _change_value(name, value["new"]), "old" in value))
         elif isinstance(value, list | tuple) and len(value) == 2:
-            result.append(Change(str(name), _scalar(value[0]) or "—", _scalar(value[1]), True))
+            result.append(Change(label, _change_value(name, value[0]), _change_value(name, value[1]), True))
         else:
-            result.append(Change(str(name), "", _scalar(value), False))
+            result.append(Change(label, "", _change_value(name, value), False))
     return result
+
+
+def raw_payload(payload: Any) -> str:
+    """The payload as stored, for whoever debugs a call (superusers see it folded under the sentence)."""
+    return json.dumps(payload, ensure_ascii=False, indent=2, sort_keys=True, default=str)
 
 
 def _event_entry(event: CallEvent) -> TimelineEntry:
     payload = event.payload if isinstance(event.payload, dict) else {}
     kind = event.kind
+    described = describe_event(kind, payload, event.offset_ms, default_title=event.get_kind_display())
     entry = TimelineEntry(
         at_ms=event.offset_ms,
         css=f"event event-{kind.replace('_', '-')}",
         event=event,
-        title=event.get_kind_display(),
+        title=described.title,
+        sentence=described.sentence,
+        facts=described.facts,
         technical=kind in TECHNICAL_KINDS,
         problem=kind in PROBLEM_KINDS,
+        raw=raw_payload(event.payload) if event.payload else "",
     )
+    if kind == CallEvent.Kind.FALLBACK and not described.voicemail:
+        entry.problem = False  # the backup voice spoke and the call went on: worth seeing, not an alarm
+        entry.css += " event-tts-retry"
     if kind == CallEvent.Kind.TOOL_CALL:
-        entry.title = _("Tool call: %(name)s") % {"name": payload.get("name", "?")}
-        arguments = payload.get("arguments") or {}
-        if isinstance(arguments, dict):
-            entry.facts = [(str(k), _scalar(v)) for k, v in arguments.items()]
         entry.changes = _changes(payload.get("changed"))
-        if payload.get("error"):
-            entry.detail = _scalar(payload["error"])
-            entry.problem = True
-    elif kind == CallEvent.Kind.DTMF:
-        entry.detail = _scalar(payload.get("digit", payload.get("digits", "")))
-    elif kind in (CallEvent.Kind.ERROR, CallEvent.Kind.FALLBACK, CallEvent.Kind.RECORDING_FAILED):
-        entry.detail = _scalar(payload.get("message") or payload.get("reason") or payload.get("error") or "")
-        entry.facts = [(str(k), _scalar(v)) for k, v in payload.items() if k not in ("message", "reason", "error")]
-    elif kind in (CallEvent.Kind.GREETING, CallEvent.Kind.FILLER):
-        entry.detail = _scalar(payload.get("text", ""))
-    elif kind == CallEvent.Kind.RECORDING_STORED:
-        entry.facts = [(str(k), _scalar(v)) for k, v in payload.items()]
-    elif kind == CallEvent.Kind.BARGE_IN:
-        entry.detail = _("The caller spoke over the agent.")
-        entry.facts = [(str(k), _scalar(v)) for k, v in payload.items()]
-    else:
-        entry.facts = [(str(k), _scalar(v)) for k, v in payload.items()]
+        entry.problem = bool(payload.get("error"))
     return entry
 
 
@@ -171,9 +173,26 @@ def _utterance_entry(utterance: Utterance) -> TimelineEntry:
     return entry
 
 
+def fold_greeting(entries: list[TimelineEntry]) -> list[TimelineEntry]:
+    """The greeting once: its bubble (with what was said and when) stays, marked as the greeting, and the
+    greeting event that repeats its text goes. A greeting without its bubble keeps its event."""
+    said = {e.utterance.text.strip(): e for e in entries if e.utterance is not None and e.utterance.speaker == "agent"}
+    folded = []
+    for entry in entries:
+        event = entry.event
+        if event is not None and event.kind == CallEvent.Kind.GREETING:
+            text = str((event.payload or {}).get("text", "")).strip() if isinstance(event.payload, dict) else ""
+            bubble = said.get(text)
+            if bubble is not None and text:
+                bubble.greeting = True
+                continue
+        folded.append(entry)
+    return folded
+
+
 def build_timeline(call: Call) -> list[TimelineEntry]:
     """Events and utterances in time order; at the same instant an event (e.g. barge-in) comes first."""
     entries = [(e.offset_ms, 0, e.pk, _event_entry(e)) for e in call.events.all()]
     entries += [(u.start_ms, 1, u.pk, _utterance_entry(u)) for u in call.utterances.all()]
     entries.sort(key=lambda item: item[:3])
-    return [item[3] for item in entries]
+    return fold_greeting([item[3] for item in entries])

@@ -44,7 +44,7 @@ STATUS_EVENTS = ["initiated", "ringing", "answered", "completed"]
 # A second press while the first call-back still rings is a double click, not a second call.
 RINGING_WINDOW = dt.timedelta(minutes=2)
 
-NO_PHONE = "כדי להתקשר מהמערכת, יש להוסיף את מספר הטלפון שלך לחברות שלך בעסק (״טלפון להעברת שיחות״). לא בוצעה שיחה."
+NO_PHONE = "כדי להתקשר מהמערכת, יש להוסיף את מספר הטלפון שלך לשיוך שלך לעסק (״טלפון להעברת שיחות״). לא בוצעה שיחה."
 NO_SENDER = "לעסק אין מספר Twilio שממנו אפשר להתקשר. לא בוצעה שיחה."
 BAD_LEAD_PHONE = "מספר הטלפון של הליד אינו תקין. לא בוצעה שיחה."
 ALREADY_RINGING = "שיחה חוזרת לליד הזה כבר מצלצלת. לא בוצעה שיחה נוספת."

@@ -71,7 +71,7 @@ def test_bubbles_appear_in_time_order_with_their_speakers(owner_client, call):
 
 def test_events_are_merged_between_utterances_by_offset(owner_client, call):
     html = page(owner_client, call)
-    assert html.index("ראשון מעולה") < html.index("update_lead") < html.index("TTS timeout")
+    assert html.index("ראשון מעולה") < html.index("עדכון הליד") < html.index("TTS timeout")
     assert html.index("בשמחה. יש לנו") < html.index("event-barge-in") < html.index("ראשון מעולה")
 
 
@@ -79,7 +79,7 @@ def test_text_direction_is_left_to_the_browser_for_mixed_hebrew_digits_and_latin
     html = page(owner_client, call)
     assert '<p class="text" dir="auto">היי, אני רוצה לקבוע תור להלבנה ב-10:30</p>' in html
     assert 'dir="rtl"' in html  # the admin page itself is right-to-left in Hebrew
-    assert '<bdi class="event-detail" dir="auto">TTS timeout (Google)</bdi>' in html
+    assert '‘<bdi dir="auto">TTS timeout (Google)</bdi>’' in html
 
 
 def test_times_are_relative_to_the_start_of_the_call(owner_client, call):
@@ -109,15 +109,16 @@ def test_tool_calls_show_what_they_changed_on_the_lead(owner_client, call):
     html = page(owner_client, call)
     block = html[html.index("event-tool-call") :]
     block = block[: block.index("</ul>")]
-    assert "update_lead" in block
-    assert '<bdi class="field">name</bdi>' in block
+    assert "הנציג ביצע: עדכון הליד" in block
+    assert '<bdi class="field">שם</bdi>' in block
     assert '<bdi class="new" dir="auto">דנה כהן</bdi>' in block
-    assert '<bdi class="old" dir="auto">new</bdi>' in block and '<bdi class="new" dir="auto">qualified</bdi>' in block
+    assert '<bdi class="field">סטטוס</bdi>' in block
+    assert '<bdi class="old" dir="auto">חדש</bdi>' in block and '<bdi class="new" dir="auto">מתאים</bdi>' in block
 
 
 def test_dtmf_errors_fallbacks_and_recording_are_on_the_timeline(owner_client, call):
     html = page(owner_client, call)
-    assert re.search(r'event-dtmf[^"]*">.*?<bdi class="event-detail" dir="auto">5</bdi>', html, re.S)
+    assert re.search(r'event-dtmf[^"]*">.*?המתקשר הקיש <bdi dir="ltr" class="digits">5</bdi>', html, re.S)
     assert re.search(r'class="entry event event-error[^"]* problem"', html)
     assert re.search(r'class="entry event event-fallback[^"]* problem"', html)
     assert "event-recording-stored" in html
@@ -170,6 +171,4 @@ def test_calls_cannot_be_added_or_edited_in_the_admin(owner_client, call):
 def test_a_filler_shows_in_hebrew_with_what_the_caller_heard(owner_client, call):
     factories.make_event(call, CallEvent.Kind.FILLER, 8200, reason="llm_slow", text="רגע, אני בודק")
     html = page(owner_client, call)
-    assert re.search(
-        r'event-filler[^"]*">.*?משפט המתנה.*?<bdi class="event-detail" dir="auto">רגע, אני בודק</bdi>', html, re.S
-    )
+    assert re.search(r'event-filler[^"]*">.*?נאמר משפט המתנה: ‘<bdi dir="auto">רגע, אני בודק</bdi>’', html, re.S)
