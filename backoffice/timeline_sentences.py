@@ -18,7 +18,7 @@ from typing import Any
 
 from django.core.exceptions import FieldDoesNotExist
 from django.utils.html import format_html, format_html_join
-from django.utils.safestring import SafeString
+from django.utils.safestring import SafeString, mark_safe
 
 from backoffice.phone_display import phone_html
 from crm.models import CallEvent, Lead
@@ -212,11 +212,11 @@ def fact_list(payload: Payload) -> list[tuple[str, str]]:
 # -- one function per kind ----------------------------------------------------------------------------------
 def barge_in(payload: Payload, offset_ms: int) -> Described:
     if payload.get("cause") == "dtmf":
-        sentence = format_html("המתקשר הקיש על המקשים ועצר את הנציג")
+        sentence = mark_safe("המתקשר הקיש על המקשים ועצר את הנציג")
     elif "heard_ms" in payload:
         sentence = format_html("המתקשר קטע את הנציג אחרי {} שניות", seconds_from_ms(payload["heard_ms"]))
     else:
-        sentence = format_html("המתקשר קטע את הנציג")
+        sentence = mark_safe("המתקשר קטע את הנציג")
     heard = str(payload.get("heard_text") or "").strip()
     if heard:
         sentence = format_html("{}; הוא שמע: {}", sentence, quoted(heard))
@@ -354,7 +354,7 @@ def fallback(payload: Payload, offset_ms: int) -> Described:
 
 def hangup(payload: Payload, offset_ms: int) -> Described:
     reason = translated(HANGUP_REASONS, payload.get("reason", "")) if payload.get("reason") else ""
-    sentence = format_html("הנציג סיים את השיחה ({})", reason) if reason else format_html("הנציג סיים את השיחה")
+    sentence = format_html("הנציג סיים את השיחה ({})", reason) if reason else mark_safe("הנציג סיים את השיחה")
     if payload.get("voicemail"):
         sentence = format_html("{}; המתקשר הועבר לתא קולי", sentence)
     return Described("סיום", sentence, voicemail=bool(payload.get("voicemail")))

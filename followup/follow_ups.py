@@ -203,7 +203,9 @@ def mark_done(follow_up_id: int, outcome: str, by: Any) -> FollowUp:
     if not outcome:
         raise ValueError("outcome")
     with transaction.atomic():
-        follow_up = FollowUp.objects.select_for_update().select_related("call", "assignee").get(pk=follow_up_id)
+        follow_up = (
+            FollowUp.objects.select_for_update(of=("self",)).select_related("call", "assignee").get(pk=follow_up_id)
+        )
         if follow_up.state != FollowUp.State.OPEN:
             raise NotOpen(follow_up.get_state_display())
         follow_up.state, follow_up.outcome, follow_up.done_at = FollowUp.State.DONE, outcome, timezone.now()

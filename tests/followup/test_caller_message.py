@@ -301,7 +301,8 @@ def test_a_real_worker_knows_the_task_and_sends_once_when_the_message_comes_twic
     assert Notification.objects.get().status == Notification.Status.SENT
     assert [e["status"] for e in sms_events(call)] == ["queued"]
     output = log.read_text(errors="replace")
-    assert "'sent'" in output and "'already sent'" in output
+    # The second run found the message sent, or (two pool processes at once) its claim in progress.
+    assert "'sent'" in output and ("'already sent'" in output or "'busy'" in output)
 
 
 def test_a_time_left_from_an_earlier_call_is_not_promised_again(twilio, lead, business):
