@@ -258,8 +258,9 @@ async def test_a_tool_calls_arguments_are_stored_and_shown_on_the_call_page(ai_s
     data = await stored(summary.call_sid)
     [tool_event] = [p for k, p in data.events if k == "tool_call"]
     assert tool_event["arguments"] == arguments  # the key the timeline reads
-    # The timeline shows what the model passed (the lead changes are listed apart, under their own title).
-    assert arguments in facts_shown(await admin_call_page(data.call))
+    # The timeline shows what the model passed, labelled as the lead form labels its fields (the lead
+    # changes are listed apart, under their own title).
+    assert {"שם": "דנה", "תחום עניין": "דירה"} in facts_shown(await admin_call_page(data.call))
 
 
 async def test_the_management_command_holds_an_ai_conversation(ai_server, standin, settings, tmp_path):
