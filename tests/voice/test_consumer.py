@@ -288,6 +288,22 @@ async def test_a_dropped_socket_is_recorded_with_its_close_code(live, token):
     stopped = await wait_for_kind(call.call_sid, "stream_stopped")
     assert stopped["close_code"] == 1011 and stopped["stop_received"] is False
     assert stopped["ended_by"] == "disconnect"
+    # The server queues the voicemail rescue after that row: done before the database is flushed (PostgreSQL
+    # cannot flush under the server's open transaction).
+    await rescue_queued(call.call_sid)
+
+
+async def rescue_queued(call_sid: str, wait_s: float = 10) -> None:
+    from voice.models import Job
+    from voice.tasks import rescue_dropped_call
+
+    queued = sync_to_async(Job.objects.filter(call__call_sid=call_sid, task=rescue_dropped_call.name).exists)
+    for _ in range(int(wait_s / 0.05)):
+        if await queued():
+            await asyncio.sleep(0.2)  # its transaction's commit, and the publish after it
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"the server never queued the rescue of {call_sid}")
 
 
 async def test_the_business_mode_is_snapshotted_when_the_call_rings(live, token):
