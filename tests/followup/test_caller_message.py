@@ -289,20 +289,27 @@ def test_a_real_worker_knows_the_task_and_sends_once_when_the_message_comes_twic
     log = tmp_path / "worker.log"
     with celery_worker(log, CELERY_BROKER_URL=broker, TWILIO_API_BASE_URL=twilio.base_url) as worker:
         with app.connection_for_write(broker) as connection:
-            for _ in range(2):  # a duplicate delivery of the same job
-                sms_tasks.send_caller_message.apply_async(args=(call.pk,), connection=connection)
+            # A duplicate delivery of the same job. Watched by id: on the shared Redis broker the worker may
+            # also run jobs other tests left queued.
+            ids = [
+                sms_tasks.send_caller_message.apply_async(args=(call.pk,), connection=connection).id for _ in range(2)
+            ]
+
+        def results() -> list[str]:
+            lines = log.read_text(errors="replace").splitlines()
+            return [line.split("succeeded in", 1)[1] for i in ids for line in lines if f"[{i}] succeeded in" in line]
 
         def both_ran() -> bool:
-            return log.read_text(errors="replace").count("succeeded in") >= 2
+            return len(results()) >= 2
 
         wait_for(both_ran, 60, "the worker did not run both messages", log, worker)
 
     assert len(twilio.messages_sent()) == 1
     assert Notification.objects.get().status == Notification.Status.SENT
     assert [e["status"] for e in sms_events(call)] == ["queued"]
-    output = log.read_text(errors="replace")
+    outcomes = sorted(line.split(": ", 1)[1] for line in results())
     # The second run found the message sent, or (two pool processes at once) its claim in progress.
-    assert "'sent'" in output and ("'already sent'" in output or "'busy'" in output)
+    assert outcomes in (["'already sent'", "'sent'"], ["'busy'", "'sent'"])
 
 
 def test_a_time_left_from_an_earlier_call_is_not_promised_again(twilio, lead, business):
