@@ -20,10 +20,11 @@ from voice.twilio.security import call_token, sign
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 
-@pytest.fixture(scope="module")
-def live(django_db_setup, tmp_path_factory):
-    """One daphne for the module (each test still gets a clean database)."""
-    with run_daphne(tmp_path_factory.mktemp("daphne")) as server:
+@pytest.fixture
+def live(transactional_db, tmp_path):
+    """A daphne per test, stopped before the test's database is emptied: a server shared by the module went on
+    writing a call's after-stream work while the next flush truncated the tables (a deadlock on PostgreSQL)."""
+    with run_daphne(tmp_path) as server:
         yield server
 
 

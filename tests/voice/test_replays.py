@@ -25,9 +25,10 @@ pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 START_TIMEOUT_S = 1.0
 
 
-@pytest.fixture(scope="module")
-def live(django_db_setup, tmp_path_factory):
-    with run_daphne(tmp_path_factory.mktemp("daphne"), MEDIA_START_TIMEOUT_SECONDS=str(START_TIMEOUT_S)) as server:
+@pytest.fixture
+def live(transactional_db, tmp_path):
+    """A daphne per test, stopped before the test's database is emptied (see tests/voice/test_consumer.py)."""
+    with run_daphne(tmp_path, MEDIA_START_TIMEOUT_SECONDS=str(START_TIMEOUT_S)) as server:
         yield server
 
 
