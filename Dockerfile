@@ -12,6 +12,6 @@ RUN SECRET_KEY=build-only python manage.py collectstatic --noinput --verbosity 0
 RUN useradd --system --home /app app && mkdir -p /app/media && chown app /app/media
 USER app
 EXPOSE 8000
-# Timeouts: an app that does not answer in 30 s gets 503; a WebSocket handshake must finish in 5 s.
-CMD ["daphne", "-b", "0.0.0.0", "-p", "8000", "--proxy-headers", "--http-timeout", "30", \
-     "--websocket_connect_timeout", "5", "agentlocator.asgi:application"]
+# agentlocator.serve: WEB_CONCURRENCY daphne processes on $PORT (8000 when unset), each with a 30 s HTTP
+# timeout and a 5 s WebSocket handshake; exec keeps it PID 1, so docker's SIGTERM stops them all.
+CMD ["sh", "-c", "exec python -m agentlocator.serve"]

@@ -29,9 +29,10 @@ migrate: venv .env
 	$(BIN)/python manage.py ensure_default_business
 	$(BIN)/python manage.py collectstatic --noinput --verbosity 0
 
+# honcho hands each process a PORT of its own (web: the -p port), which the Procfile's web line listens on.
 run: migrate
 	@$(BIN)/python manage.py show_urls --port $(WEB_PORT)
-	PATH="$(CURDIR)/$(BIN):$$PATH" WEB_PORT=$(WEB_PORT) $(BIN)/honcho start -f Procfile
+	PATH="$(CURDIR)/$(BIN):$$PATH" WEB_PORT=$(WEB_PORT) $(BIN)/honcho start -f Procfile -p $(WEB_PORT)
 
 # Style, then the architecture: layer contracts (import-linter) and types (mypy), both configured in
 # pyproject.toml. mypy's Django plugin loads the settings, which need a SECRET_KEY but no .env.

@@ -39,7 +39,8 @@ SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=False)
 SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=False)
-SECURE_REDIRECT_EXEMPT = [r"^healthz$"]  # the load balancer's probe speaks plain http inside the network
+# The load balancer's probes and the metrics scraper speak plain http inside the network.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
 SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=False)
 CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=False)
 
@@ -54,7 +55,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "channels",
     "import_export",
-    "axes",
+    "backoffice.apps.SignInProtectionConfig",  # django-axes, with a Hebrew heading
     "crm",
     "voice",
     "followup",
@@ -357,3 +358,10 @@ LOGGING = {
 }
 
 GIT_COMMIT = env.str("GIT_COMMIT", default="")
+
+# --- Operating: /metrics answers only `Authorization: Bearer <METRICS_TOKEN>` (empty: off, 404); /readyz gives
+# each of its checks (database, channel layer, Celery broker) this many seconds.
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+READINESS_TIMEOUT_SECONDS = env.float("READINESS_TIMEOUT_SECONDS", default=2.0)
+if READINESS_TIMEOUT_SECONDS <= 0:
+    raise ImproperlyConfigured("READINESS_TIMEOUT_SECONDS must be positive")

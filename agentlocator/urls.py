@@ -3,10 +3,13 @@ from django.urls import include, path
 
 from agentlocator import health
 from backoffice import call_back
+from voice import metrics_view
 
 urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
     path("version", health.version, name="version"),
+    path("readyz", health.readyz, name="readyz"),
+    path("metrics", metrics_view.metrics, name="metrics"),
     path("", include("voice.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
     # Before the admin's own URLs (its <path:object_id>/ would take it): a lead's "call back" button.

@@ -22,7 +22,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
 from crm.models import CallEvent
-from voice import calls, tasks
+from voice import calls, metrics, tasks
 from voice.agent.ports import StreamHandler
 from voice.audio.clock import MediaClock
 from voice.audio.tape import CallTape
@@ -193,6 +193,7 @@ class TwilioMediaConsumer(AsyncWebsocketConsumer):
             self.spool = TapeSpool(info.call_id, self.tape, round(settings.CALL_TAPE_CHUNK_SECONDS * 1000))
         self.heartbeat = StreamHeartbeat(info.call_id, settings.STREAM_HEARTBEAT_SECONDS)
         self.store = CallStore(info, media_ms=self.media_ms, on_end=self._end_requested)
+        metrics.call_started(info.mode)  # with the store: disconnect() ends what has a store
         await self.store.stream_started(
             start.stream_sid,
             {
@@ -289,6 +290,7 @@ class TwilioMediaConsumer(AsyncWebsocketConsumer):
             "stop_received": self.stop_received,
             "ended_by": ("agent" if ended else ("twilio" if self.stop_received else "disconnect")),
         }
+        metrics.call_ended(payload["ended_by"])
         if self.ignored:
             payload["ignored"] = dict(self.ignored)
         if self.spool is not None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from django.conf import settings
 
+from voice import metrics
 from voice.providers.base import Providers
 from voice.providers.normalizing_tts import with_spoken_text
 from voice.providers.registry import build_providers
@@ -32,5 +33,12 @@ def providers_from_settings() -> Providers:
         google_plaintext=settings.GOOGLE_API_PLAINTEXT,
         # Only for VOICE_LLM=fake (benchmarks, demos): what the fake agent answers every turn.
         fake_reply=settings.FAKE_REPLY_TEXT,
+    )
+    metrics.name_providers(
+        asr=settings.VOICE_ASR,
+        llm=settings.VOICE_LLM,
+        tts=settings.VOICE_TTS,
+        fallback_tts="espeak",
+        vad=settings.VOICE_VAD,
     )
     return with_spoken_text(providers)

@@ -34,7 +34,7 @@ from crm.lead_facts import LEAD_FACT_FIELDS, apply_lead_facts
 from crm.live_updates import broadcast, status_data, utterance_data
 from crm.models import Call, CallEvent, Lead, Utterance
 from crm.services import find_or_create_lead
-from voice import calls
+from voice import calls, metrics
 from voice.agent.ports import UtteranceRecord
 from voice.business_config import agent_config_for
 from voice.handlers import CallInfo
@@ -97,6 +97,7 @@ class CallStore:
     # -- CallReporter -------------------------------------------------------------------------------
     async def utterance(self, record: UtteranceRecord) -> None:
         """Queued: returns at once (the reply must not wait on the database)."""
+        metrics.reported("utterance", latency=record.latency)
         record = dataclasses.replace(
             record,
             start_ms=self.call_ms(record.start_ms),
@@ -112,6 +113,7 @@ class CallStore:
 
     async def event(self, kind: str, offset_ms: int, payload: dict[str, Any] | None = None) -> None:
         """Queued: returns at once."""
+        metrics.reported(kind, payload)
         payload = _json_safe(payload)
         offset_ms = self.call_ms(offset_ms)
 

@@ -24,6 +24,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol, cast
 
+from voice import metrics
 from voice.audio.frames import FRAME_BYTES, FRAME_MS
 
 if TYPE_CHECKING:
@@ -91,6 +92,7 @@ class Pacer:
         self._pending_marks: dict[str, int] = {}  # name -> position, queued or sent but not echoed
         self._sent_waiters: list[tuple[int, asyncio.Future[None]]] = []
         self._clears = 0
+        self._mid_sentence = False  # the last thing sent was audio with no mark after it yet
         self.pushed_ms = 0  # position after everything queued
         self.sent_ms = 0  # position after everything sent
         self.echoed_ms = 0  # position of the latest mark Twilio echoed as played
@@ -165,6 +167,7 @@ class Pacer:
         self.pushed_ms = self.sent_ms
         self._pending_marks.clear()  # their echoes now mean "flushed"
         self._clears += 1
+        self._mid_sentence = False
         if self._task is not None and self._sleeping:
             self._task.cancel()  # only while sleeping: never in the middle of a send
             self._task = None
@@ -219,9 +222,12 @@ class Pacer:
                 async with self._lock:
                     await sink.send_mark(item.name)
                 self.marks_sent += 1
+                self._mid_sentence = False
                 continue
             now = clock.now()
             if self._play_end < now:
+                if self._mid_sentence:  # a gap the caller hears inside a sentence (marks end sentences)
+                    metrics.outbound_underrun()
                 self._play_end = now  # Twilio's buffer ran dry: play-out restarts now
             # Frames ready to go in one message: up to a mark, the end of the queue or the message cap.
             ready = 0
@@ -251,6 +257,7 @@ class Pacer:
             self.sent_ms += count * FRAME_MS
             self.frames_sent += count
             self.media_messages_sent += 1
+            self._mid_sentence = True
             async with self._lock:
                 await sink.send_media(payload)
             if self._sent_waiters:
