@@ -18,7 +18,7 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy, ngettext
+from django.utils.translation import gettext_lazy, ngettext, override
 from import_export.admin import ImportExportMixin
 from import_export.formats.base_formats import CSV, XLSX
 
@@ -28,6 +28,7 @@ from backoffice.admin_scoping import ScopedAdmin, colleagues_for
 from backoffice.admin_timeline import recording_audio_url
 from backoffice.forms import AssignOwnerForm, LeadForm
 from backoffice.labels import BUSINESS_LABEL, BusinessFilter, SourceFilter, business_column, source_choices
+from backoffice.lead_story import change_details, lead_story, with_details
 from backoffice.phone_display import isolated_hint, phone_html
 from backoffice.resources import (
     LeadConfirmImportForm,
@@ -273,7 +274,7 @@ class LeadAdmin(ImportExportMixin, ScopedAdmin):
     @staticmethod
     def _status_action(status: str):
         def action(modeladmin: LeadAdmin, request: HttpRequest, queryset: QuerySet) -> None:
-            updated = queryset.update(status=status, updated_at=timezone.now())
+            updated = modeladmin._update_and_log(request, queryset, status=status)
             modeladmin.message_user(
                 request,
                 ngettext("%(count)d lead is now “%(status)s”.", "%(count)d leads are now “%(status)s”.", updated)
@@ -289,7 +290,7 @@ class LeadAdmin(ImportExportMixin, ScopedAdmin):
         if not user.is_authenticated:  # the admin lets only staff in; this tells the type checker so
             raise PermissionDenied
         mine = queryset.filter(business__in=Membership.objects.filter(user=user).values("business"))
-        updated = mine.update(owner=user, updated_at=timezone.now())
+        updated = self._update_and_log(request, mine, owner=user)
         self._report_assignment(request, updated, queryset.count() - updated, user)
 
     @admin.action(description=gettext_lazy("Assign an owner…"), permissions=["change"])
@@ -306,7 +307,7 @@ class LeadAdmin(ImportExportMixin, ScopedAdmin):
                 target = queryset
                 if owner is not None:
                     target = queryset.filter(business__in=Membership.objects.filter(user=owner).values("business"))
-                updated = target.update(owner=owner, updated_at=timezone.now())
+                updated = self._update_and_log(request, target, owner=owner)
                 self._report_assignment(request, updated, queryset.count() - updated, owner)
                 return None
         else:
@@ -322,6 +323,32 @@ class LeadAdmin(ImportExportMixin, ScopedAdmin):
         }
         request.current_app = self.admin_site.name
         return TemplateResponse(request, "admin/crm/lead/assign_owner.html", context)
+
+    # --- The lead's story: status and owner changes kept with their old and new values.
+    def _update_and_log(self, request: HttpRequest, queryset: QuerySet, **values) -> int:
+        """A bulk update, each lead's change in the admin's history as the form's changes are (the story)."""
+        before = {lead.pk: lead for lead in queryset.select_related("owner")}
+        updated = queryset.update(**values, updated_at=timezone.now())
+        with override(None):  # Django keeps field names untranslated in its history, and translates on show
+            fields = [str(getattr(Lead._meta.get_field(name), "verbose_name", name)) for name in values]
+        for lead in Lead.objects.filter(pk__in=list(before)).select_related("owner"):
+            details = change_details(before[lead.pk], lead, old_notes=lead.notes)
+            if details:
+                self.log_change(request, lead, with_details([{"changed": {"fields": fields}}], details))
+        return updated
+
+    def construct_change_message(self, request: HttpRequest, form, formsets, add: bool = False):
+        message = super().construct_change_message(request, form, formsets, add)
+        if add:
+            return message
+        before = Lead(status=form.initial.get("status"), owner_id=form.initial.get("owner"))
+        details = change_details(before, form.instance, old_notes=form.initial.get("notes") or "")
+        return with_details(message, details)
+
+    def render_change_form(self, request: HttpRequest, context, add=False, change=False, form_url="", obj=None):
+        if obj is not None and obj.pk is not None:
+            context["story"] = lead_story(obj, request.user)
+        return super().render_change_form(request, context, add, change, form_url, obj)
 
     def _report_assignment(self, request: HttpRequest, updated: int, skipped: int, owner) -> None:
         who = str(owner) if owner else _("nobody")

@@ -5,6 +5,7 @@ It sits above crm and voice: it reads and edits their records, and nothing below
 
 from __future__ import annotations
 
+from axes.apps import AppConfig as AxesConfig
 from django.apps import AppConfig
 from django.utils.translation import gettext_lazy as _
 
@@ -13,3 +14,10 @@ class BackofficeConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
     name = "backoffice"
     verbose_name = _("Back office")
+
+
+class SignInProtectionConfig(AxesConfig):
+    """django-axes (locking out repeated failed sign-ins) under a Hebrew heading: its own config has no
+    verbose name, so the admin's index showed the bare label "Axes"."""
+
+    verbose_name = _("Sign-in protection")

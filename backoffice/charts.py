@@ -103,46 +103,233 @@ def latency_waterfall(latency: dict | None) -> SafeString:
     )
 
 
-def daily_bar_chart(days: Sequence[tuple[date, int]]) -> SafeString:
-    """Calls per day as vertical bars, oldest on the left, each with its count and a short date."""
+# -- the dashboard's charts ------------------------------------------------------------------------------------
+# Drawn in a fixed coordinate space and scaled to the width of their box (width 100%); below a minimum width
+# (dashboard.css) the box scrolls, never the page.
+CHART_W, PLOT_H, TOP, BOTTOM = 720, 150, 18, 22
+FSI, PDI = "\u2068", "\u2069"  # first-strong isolate: a number or date keeps its order inside Hebrew text
+
+
+def _n(value: float) -> str:
+    """A coordinate with one decimal: enough for a chart, short in the markup."""
+    return f"{value:.1f}".removesuffix(".0")
+
+
+def isolated(value: object) -> str:
+    """A number or date inside text of the other direction (SVG <title> and <text> know no <bdi>)."""
+    return f"{FSI}{value}{PDI}"
+
+
+@dataclass(frozen=True)
+class Series:
+    """One colour of a stacked chart: a key (its CSS class), a label, one value per column."""
+
+    key: str
+    label: str
+    values: Sequence[int]
+
+
+def _label_every(columns: int, room: int = 16) -> int:
+    """Label one column in so many, so that at most ``room`` labels share the axis."""
+    return max(1, -(-columns // room))
+
+
+def _svg(css: str, aria: str, height: int, body: str) -> SafeString:
+    return format_html(
+        '<svg class="dash-chart {css}" role="img" direction="ltr" xmlns="http://www.w3.org/2000/svg" '
+        'viewBox="0 0 {w} {h}" width="100%" preserveAspectRatio="xMidYMid meet" aria-label="{aria}">'
+        "<title>{aria}</title>{body}</svg>",
+        css=css,
+        w=_n(CHART_W),
+        h=_n(height),
+        aria=aria,
+        body=mark_safe(body),
+    )
+
+
+def stacked_day_chart(days: Sequence[date], series: Sequence[Series], aria: str, css: str = "stacked") -> SafeString:
+    """Columns per day, oldest on the left, each stacked from its series (bottom first), with the day's total
+    above it (when the columns are wide enough to carry it) and its short date below."""
     if not days:
         return mark_safe("")
-    bar_w, gap, plot_h, top, bottom = 26, 8, 120, 16, 22
-    peak = max((count for _, count in days), default=0) or 1
-    width = len(days) * (bar_w + gap) + gap
-    height = top + plot_h + bottom
-
-    rows = []
-    for index, (day, count) in enumerate(days):
-        h = max(round(plot_h * count / peak), 1)
-        x = gap + index * (bar_w + gap)
-        y = top + plot_h - h
-        rows.append(
+    totals = [sum(s.values[i] for s in series) for i in range(len(days))]
+    peak = max(totals) or 1
+    step = CHART_W / len(days)
+    bar_w = max(step * 0.7, 1.0)
+    every = _label_every(len(days))
+    columns = []
+    for i, day in enumerate(days):
+        x = i * step + (step - bar_w) / 2
+        base: float = TOP + PLOT_H
+        rects = []
+        for s in series:
+            value = s.values[i]
+            if not value:
+                continue
+            h = PLOT_H * value / peak
+            base -= h
+            rects.append(
+                format_html(
+                    '<rect class="s-{key}" x="{x}" y="{y}" width="{w}" height="{h}"/>',
+                    key=s.key,
+                    x=_n(x),
+                    y=_n(base),
+                    w=_n(bar_w),
+                    h=_n(h),
+                )
+            )
+        cx = x + bar_w / 2
+        labels = []
+        if len(days) <= 31:
+            labels.append(format_html('<text class="count" x="{}" y="{}">{}</text>', _n(cx), _n(base - 4), totals[i]))
+        if i % every == 0:
+            labels.append(
+                format_html(
+                    '<text class="day" x="{}" y="{}">{}</text>', _n(cx), TOP + PLOT_H + 15, day.strftime("%d/%m")
+                )
+            )
+        # "12/05/2030: 7 (answered 4, voicemail 3)": every number isolated from the labels around it.
+        shares = ", ".join(f"{s.label} {isolated(s.values[i])}" for s in series if s.values[i])
+        title = f"{isolated(date_format(day, 'SHORT_DATE_FORMAT'))}: {isolated(totals[i])}"
+        title = f"{title} ({shares})" if shares else title
+        columns.append(
             format_html(
-                '<g class="bar"><title>{label}: {count}</title>'
-                '<rect x="{x}" y="{y}" width="{w}" height="{h}" rx="2"/>'
-                '<text x="{cx}" y="{ty}" class="count">{count}</text>'
-                '<text x="{cx}" y="{dy}" class="day">{short}</text></g>',
-                label=date_format(day, "SHORT_DATE_FORMAT"),
-                count=count,
-                x=x,
-                y=y,
-                w=bar_w,
-                h=h,
-                cx=x + bar_w // 2,
-                ty=y - 3,
-                dy=top + plot_h + 14,
-                short=day.strftime("%d/%m"),
+                '<g class="col"><title>{}</title>{}{}</g>', title, mark_safe("".join(rects)), mark_safe("".join(labels))
             )
         )
-    bars = mark_safe("".join(rows))
-    return format_html(
-        '<svg class="daily-bars" role="img" direction="ltr" xmlns="http://www.w3.org/2000/svg" '
-        'viewBox="0 0 {w} {h}" width="{w}" height="{h}" aria-label="{aria}">'
-        '<line x1="0" y1="{base}" x2="{w}" y2="{base}" class="baseline"/>{bars}</svg>',
-        w=width,
-        h=height,
-        aria=_("Calls per day"),
-        base=top + plot_h,
-        bars=bars,
-    )
+    base_line = format_html('<line class="baseline" x1="0" y1="{y}" x2="{w}" y2="{y}"/>', y=_n(TOP + PLOT_H), w=CHART_W)
+    return _svg(css, aria, TOP + PLOT_H + BOTTOM, base_line + "".join(columns))
+
+
+def latency_day_chart(rows: Sequence[tuple[date, float | None, float | None, int]], aria: str) -> SafeString:
+    """Per day, the p95 as a pale column and the p50 as a dark one in front of it, in seconds; a day without
+    replies has no column."""
+    if not rows:
+        return mark_safe("")
+    peak = max((p95 or 0 for _, _, p95, _ in rows), default=0) or 1
+    step = CHART_W / len(rows)
+    bar_w = max(step * 0.7, 1.0)
+    every = _label_every(len(rows))
+    columns = []
+    for i, (day, p50, p95, replies) in enumerate(rows):
+        x = i * step + (step - bar_w) / 2
+        cx = x + bar_w / 2
+        parts = []
+        if p95 is not None and p50 is not None:
+            h95, h50 = PLOT_H * p95 / peak, PLOT_H * p50 / peak
+            parts.append(
+                format_html(
+                    "<title>{day}: {median} {p50}, {high} {p95} ({n} {replies})</title>"
+                    '<rect class="p95" x="{x}" y="{y95}" width="{w}" height="{h95}"/>'
+                    '<rect class="p50" x="{x}" y="{y50}" width="{w}" height="{h50}"/>',
+                    day=isolated(date_format(day, "SHORT_DATE_FORMAT")),
+                    median=_("median"),
+                    p50=isolated(seconds(p50)),
+                    high=_("95th percentile"),
+                    p95=isolated(seconds(p95)),
+                    n=isolated(replies),
+                    replies=_("replies"),
+                    x=_n(x),
+                    w=_n(bar_w),
+                    y95=_n(TOP + PLOT_H - h95),
+                    h95=_n(h95),
+                    y50=_n(TOP + PLOT_H - h50),
+                    h50=_n(h50),
+                )
+            )
+            if len(rows) <= 31:
+                parts.append(
+                    format_html(
+                        '<text class="count" x="{}" y="{}">{}</text>', _n(cx), _n(TOP + PLOT_H - h95 - 4), seconds(p95)
+                    )
+                )
+        if i % every == 0:
+            parts.append(
+                format_html(
+                    '<text class="day" x="{}" y="{}">{}</text>', _n(cx), TOP + PLOT_H + 15, day.strftime("%d/%m")
+                )
+            )
+        columns.append(format_html('<g class="col">{}</g>', mark_safe("".join(parts))))
+    base_line = format_html('<line class="baseline" x1="0" y1="{y}" x2="{w}" y2="{y}"/>', y=_n(TOP + PLOT_H), w=CHART_W)
+    return _svg("latency", aria, TOP + PLOT_H + BOTTOM, base_line + "".join(columns))
+
+
+def seconds(ms: float) -> str:
+    """Milliseconds as seconds with two decimals ("0.97"): the unit is in the chart's caption."""
+    return f"{ms / 1000:.2f}"
+
+
+def hour_chart(counts: Sequence[int], aria: str) -> SafeString:
+    """Calls by hour of the day, 0 to 23 from left to right, each column with its count and hour."""
+    if not counts:
+        return mark_safe("")
+    peak = max(counts) or 1
+    step = CHART_W / len(counts)
+    bar_w = step * 0.7
+    columns = []
+    for hour, count in enumerate(counts):
+        x = hour * step + (step - bar_w) / 2
+        cx = x + bar_w / 2
+        h = PLOT_H * count / peak
+        columns.append(
+            format_html(
+                '<g class="col"><title>{label}: {count}</title>'
+                '<rect x="{x}" y="{y}" width="{w}" height="{h}"/>'
+                '<text class="count" x="{cx}" y="{ty}">{count_text}</text>'
+                '<text class="day" x="{cx}" y="{dy}">{hour}</text></g>',
+                label=isolated(f"{hour:02d}:00–{hour:02d}:59"),
+                count=isolated(count),
+                count_text=count if count else "",
+                x=_n(x),
+                y=_n(TOP + PLOT_H - h),
+                w=_n(bar_w),
+                h=_n(h),
+                cx=_n(cx),
+                ty=_n(TOP + PLOT_H - h - 4),
+                dy=_n(TOP + PLOT_H + 15),
+                hour=f"{hour:02d}",
+            )
+        )
+    base_line = format_html('<line class="baseline" x1="0" y1="{y}" x2="{w}" y2="{y}"/>', y=_n(TOP + PLOT_H), w=CHART_W)
+    return _svg("hours", aria, TOP + PLOT_H + BOTTOM, base_line + "".join(columns))
+
+
+def funnel_chart(stages: Sequence[tuple[str, str, int]], aria: str, *, rtl: bool = True) -> SafeString:
+    """Horizontal bars, one per stage (key, label, count), each as long as its share of the first stage; the
+    label and count start where the reading starts (the right in Hebrew) and the bars grow from there."""
+    if not stages:
+        return mark_safe("")
+    first = stages[0][2] or 1
+    row_h, label_w, count_w = 34, 150, 110
+    plot_w = CHART_W - label_w - count_w
+    rows = []
+    for i, (key, label, count) in enumerate(stages):
+        y = 6 + i * row_h
+        w = max(plot_w * count / first, 2 if count else 0)
+        share = round(100 * count / stages[0][2]) if stages[0][2] else 0
+        if rtl:
+            label_x, bar_x, value_x, anchor = CHART_W - 6, CHART_W - label_w - w, CHART_W - label_w - w - 6, "end"
+        else:
+            label_x, bar_x, value_x, anchor = 6, label_w, label_w + w + 6, "start"
+        rows.append(
+            format_html(
+                '<g class="stage s-{key}"><title>{label}: {count} ({share})</title>'
+                '<text class="label" x="{lx}" y="{ty}" text-anchor="{anchor}">{label}</text>'
+                '<rect x="{bx}" y="{y}" width="{w}" height="{h}" rx="3"/>'
+                '<text class="value" x="{vx}" y="{ty}" text-anchor="{anchor}">{count_text}</text></g>',
+                key=key,
+                label=label,
+                count=isolated(count),
+                share=isolated(f"{share}%"),
+                count_text=f"{count} · {share}%" if i else str(count),
+                lx=_n(label_x),
+                ty=_n(y + row_h / 2 + 2),
+                anchor=anchor,
+                bx=_n(bar_x),
+                y=_n(y + 4),
+                w=_n(w),
+                h=_n(row_h - 12),
+                vx=_n(value_x),
+            )
+        )
+    return _svg("funnel", aria, 12 + row_h * len(stages), "".join(rows))

@@ -421,6 +421,10 @@ class Recording(models.Model):
         CALL = "call", _("Full call")
         VOICEMAIL = "voicemail", _("Voicemail")
 
+    class Source(models.TextChoices):
+        STREAM = "stream", _("Recorded by the system")  # our own, from the call's Media Stream
+        TWILIO = "twilio", _("Recorded by Twilio")
+
     class Status(models.TextChoices):
         PENDING = "pending", _("Pending")
         STORED = "stored", _("Stored")
@@ -430,7 +434,7 @@ class Recording(models.Model):
     call = models.ForeignKey(Call, on_delete=models.CASCADE, related_name="recordings")
     recording_sid = models.CharField(_("RecordingSid"), max_length=64, unique=True, null=True, blank=True)
     kind = models.CharField(_("kind"), max_length=12, choices=Kind.choices, default=Kind.CALL)
-    source = models.CharField(_("source"), max_length=16, default="stream", help_text=_("stream or twilio"))
+    source = models.CharField(_("source"), max_length=16, choices=Source.choices, default=Source.STREAM)
     source_url = models.URLField(_("source URL"), max_length=500, blank=True)
     file = models.FileField(_("file"), upload_to="recordings/%Y/%m/", blank=True)
     content_type = models.CharField(_("content type"), max_length=50, blank=True)

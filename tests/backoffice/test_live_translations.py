@@ -22,7 +22,8 @@ pytestmark = pytest.mark.django_db
 
 
 def po_entries(po: Path = LOCALE / "django.po") -> list[tuple[str, str, list[str], str]]:
-    """(msgid, msgid_plural, msgstrs, flags) of every entry but the header, strings as written in the file."""
+    """(msgid, msgid_plural, msgstrs, flags) of every entry but the header, strings as written in the file; a
+    msgid with a context (msgctxt) as gettext keys it: "context\x04msgid"."""
     entries = []
     for block in po.read_text(encoding="utf-8").split("\n\n"):
         fields: dict[str, str] = {}
@@ -36,7 +37,8 @@ def po_entries(po: Path = LOCALE / "django.po") -> list[tuple[str, str, list[str
         if fields.get("msgid"):
             flags = " ".join(line for line in block.splitlines() if line.startswith("#,"))
             msgstrs = [v for k, v in fields.items() if k.startswith("msgstr")]
-            entries.append((fields["msgid"], fields.get("msgid_plural", ""), msgstrs, flags))
+            msgid = f"{fields['msgctxt']}\x04{fields['msgid']}" if "msgctxt" in fields else fields["msgid"]
+            entries.append((msgid, fields.get("msgid_plural", ""), msgstrs, flags))
     return entries
 
 

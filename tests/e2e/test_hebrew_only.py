@@ -28,6 +28,7 @@ pytestmark = [
 ALLOWED = {
     "SMS", "Twilio", "CSV", "Excel", "XLSX", "WhatsApp", "Webhook", "JSON", "URL", "OpenAI", "Google", "API", "AI",
     "E.164", "kHz", "HTTP", "HTTPS", "ID", "Agent", "Locator",
+    "English",  # the language switch offers the other language in its own name
     "CallSid", "CRM", "Slack", "Zapier", "HMAC", "sha256", "X-Agentlocator-Signature",  # the webhook's technical help
     # OpenAI's voice names, offered in the settings' voice list.
     "alloy", "ash", "ballad", "cedar", "coral", "echo", "fable", "marin", "nova", "onyx", "sage", "shimmer", "verse",
@@ -96,6 +97,7 @@ def main_pages(shop) -> list[str]:
         "/admin/crm/call/",
         f"/admin/crm/call/{shop['call'].pk}/change/",
         f"/admin/crm/business/{shop['business'].pk}/change/",
+        "/admin/crm/recording/",
         "/admin/followup/followup/",
         "/admin/crm/lead/export/",
     ]
