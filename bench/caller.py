@@ -68,7 +68,15 @@ class CallTrace:
     stalls: list[tuple[float, float]] = field(default_factory=list)  # (due, woke) of ticks late > STALL_S
     errors: list[str] = field(default_factory=list)
     started: float = 0.0
+    stream_opened: float = 0.0  # the media socket's "connected" and "start" sent: the greeting is due
     ended: float = 0.0
+
+    @property
+    def greeting_ms(self) -> float | None:
+        """From the stream's start to the first greeting frame, as the caller waits for it."""
+        if not self.stream_opened or not self.media_arrivals:
+            return None
+        return (self.media_arrivals[0] - self.stream_opened) * 1000
 
     @property
     def media_s(self) -> float:
@@ -132,6 +140,7 @@ class BenchCall:
 
     async def _stream(self, side: TwilioSide, parameters: dict[str, str]) -> None:
         await side.open(parameters)
+        self.trace.stream_opened = self.loop.time()
         receiver = asyncio.create_task(side.receive())
         sender = asyncio.create_task(self._send(side))
         try:

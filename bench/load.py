@@ -21,6 +21,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +30,7 @@ import httpx
 from bench import metrics, report
 from bench.audio import CallerAudio
 from bench.caller import BenchCall, CallTrace, Script
-from bench.server import prepare_database, proc_sample, server_env
+from bench.server import ServeServer, prepare_database, private_redis, sample_all, server_env
 from voice.simulator.server import ROOT, DaphneServer
 from voice.simulator.webhook_client import TwilioLikeClient
 
@@ -59,6 +60,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--reply", default=DEFAULT_REPLY, help="what the fake agent answers every turn")
     p.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "latest.json")
     p.add_argument("--keep", action="store_true", help="keep the temporary directory (database, daphne log)")
+    p.add_argument(
+        "--redis", action="store_true", help="production topology: Redis for the channel layer and the broker"
+    )
+    p.add_argument(
+        "--processes",
+        type=int,
+        default=0,
+        help="run the server as production does (python -m agentlocator.serve) with this many daphne processes "
+        "on one port (implies --redis when more than 1)",
+    )
     return p.parse_args(argv)
 
 
@@ -71,7 +82,8 @@ class Sampler:
         self.rows: list[tuple[float, ...]] = []
 
     def take(self) -> None:
-        s = proc_sample(self.server.pid)
+        pids = self.server.pids() if isinstance(self.server, ServeServer) else [self.server.pid]
+        s = sample_all(pids)
         self.rows.append((time.monotonic(), s.cpu_s, s.rss_mb, client_cpu(), s.main_thread_cpu_s, s.main_thread_wait_s))
 
     async def run(self) -> None:
@@ -210,6 +222,7 @@ def analyse(raw: dict[str, Any], stored: metrics.Stored, args: argparse.Namespac
             "loadavg_before": raw["loadavg_before"],
             "loadavg_after": raw["loadavg_after"],
             "started_at": raw["started_at"],
+            "topology": raw["topology"],
             "git_commit": git_commit(),
             "business": BUSINESS,
             "caller": {"speech_ms": SPEECH_MS, "barge_ms": BARGE_MS, "answers_after_ms": 300},
@@ -231,6 +244,7 @@ def analyse(raw: dict[str, Any], stored: metrics.Stored, args: argparse.Namespac
             "server_first_frame": metrics.summary(server_ff),
             "server_first_frame_all_calls_up": metrics.summary(server_ff_all_up),
             "client_first_frame": metrics.summary(client_ff),
+            "greeting": metrics.summary([t.greeting_ms for t in traces if t.greeting_ms is not None]),
             "server_stages": {key: metrics.summary(values) for key, values in stages.items()},
             "definitions": {
                 "server_first_frame": "Utterance.latency['first_frame'] of agent replies: the server's "
@@ -239,6 +253,7 @@ def analyse(raw: dict[str, Any], stored: metrics.Stored, args: argparse.Namespac
                 "(after the ramp, before the first hang-up): no call starting or ending",
                 "client_first_frame": "arrival of the first reply frame - send time of the frame that "
                 "completed eou_silence_ms of silence after the caller's speech (eos_ms + eou_silence_ms)",
+                "greeting": "arrival of the first greeting frame - the moment the media socket's start was sent",
             },
         },
         "outbound": {
@@ -345,12 +360,30 @@ def main(argv: list[str] | None = None) -> int:
         env = server_env(tmp, fake_reply=args.reply, auth_token=auth_token)
         print(f"preparing a throwaway database in {tmp} ...", flush=True)
         prepare_database(env, BUSINESS)
-        with DaphneServer(env, tmp / "daphne.log") as server:
-            print(f"daphne pid {server.pid} on {server.url}; {args.calls} calls x {args.duration:.0f} s", flush=True)
+        with ExitStack() as stack:
+            if args.redis or args.processes > 1:
+                env |= {"REDIS_URL": stack.enter_context(private_redis(tmp))}
+                env.pop("CELERY_BROKER_URL", None)
+            if args.processes:
+                server: DaphneServer = ServeServer(env, tmp / "daphne.log", processes=args.processes)
+            else:
+                server = DaphneServer(env, tmp / "daphne.log")
+            stack.enter_context(server)
+            topology = (
+                f"agentlocator.serve with {args.processes} daphne process(es)" if args.processes else "one daphne"
+            ) + (" + Redis" if "REDIS_URL" in env else " (embedded channel layer, SQLite broker)")
+            print(
+                f"{topology}, pid {server.pid} on {server.url}; {args.calls} calls x {args.duration:.0f} s", flush=True
+            )
             started_at = time.strftime("%Y-%m-%dT%H:%M:%S%z")
             load_before = loadavg()
             raw = asyncio.run(run_calls(server, auth_token, args))
-            raw |= {"loadavg_before": load_before, "loadavg_after": loadavg(), "started_at": started_at}
+            raw |= {
+                "loadavg_before": load_before,
+                "loadavg_after": loadavg(),
+                "started_at": started_at,
+                "topology": topology,
+            }
             stored = metrics.read_database(tmp / "bench.sqlite3")
         results = analyse(raw, stored, args)
         results["server"]["log_errors"] = log_errors(tmp / "daphne.log")

@@ -43,7 +43,8 @@ def table(results: dict[str, Any]) -> str:
     out, srv, cli, barge = results["outbound"], results["server"], results["client"], results["barge_in"]
     lines = [
         f"bench.load: {run['calls']} simultaneous calls, {run['duration_s']:.0f} s each "
-        f"(ramp {run['ramp_s']:.1f} s), one daphne process, zero-latency fake providers, {run['cpus']} CPUs",
+        f"(ramp {run['ramp_s']:.1f} s), {run.get('topology', 'one daphne')}, zero-latency fake providers, "
+        f"{run['cpus']} CPUs",
         f"  load average before/after: {run['loadavg_before']} / {run['loadavg_after']}"
         "  (other work on the machine adds noise)",
         f"  calls completed {calls['completed']}/{calls['started']}, failed {calls['failed']}; "
@@ -54,6 +55,7 @@ def table(results: dict[str, Any]) -> str:
         _row("end of utterance -> first reply frame (server)", lat["server_first_frame"]),
         _row("  same, while every call was up (no churn)", lat["server_first_frame_all_calls_up"]),
         _row("end of utterance -> first reply frame (client)", lat["client_first_frame"]),
+        _row("stream start -> first greeting frame (client)", lat["greeting"]) if "greeting" in lat else "",
         *(_row(f"  server stage: {k} (cumulative)", v) for k, v in lat["server_stages"].items() if k != "first_frame"),
         _row("outbound gap beyond pacing (client)", out["gap_excess_ms"]),
         _row("  same, client not stalled during the gap", out["gap_excess_client_not_stalled_ms"]),

@@ -9,6 +9,16 @@
     if (!box || !button || !audio) return;
     var lastUrl = null;
 
+    // The button belongs under the greeting it reads: move its row there (the box is rendered after all the
+    // settings, where it still works without this script).
+    var greetingRow = document.querySelector(".form-row.field-greeting");
+    var row = box.querySelector(".form-row");
+    if (greetingRow && row) {
+      row.classList.add("greeting-preview-row");
+      greetingRow.after(row);
+      box.hidden = true;
+    }
+
     button.addEventListener("click", function () {
       var field = document.getElementById("id_greeting");
       var url = box.getAttribute("data-url");

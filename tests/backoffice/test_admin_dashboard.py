@@ -262,7 +262,7 @@ def test_an_empty_period_says_there_is_no_data_instead_of_drawing_empty_charts(o
     html = owner_client.get(reverse("admin:index")).content.decode()
     assert "dash-chart" not in html
     for wording in ["אין שיחות בתקופה הזו.", "אין לידים חדשים בתקופה הזו.", "אין משימות מעקב.",
-                    "אין תשובות של הסוכן בתקופה הזו.", "אין תקלות ספקים בתקופה הזו."]:  # fmt: skip
+                    "אין תשובות של הנציג בתקופה הזו.", "אין תקלות ספקים בתקופה הזו."]:  # fmt: skip
         assert wording in html
 
 

@@ -196,6 +196,10 @@ def test_processes_sharing_a_multiprocess_directory_answer_for_all_of_them(tmp_p
     with run_daphne(tmp_path, METRICS_TOKEN=TOKEN, PROMETHEUS_MULTIPROC_DIR=str(directory)) as server:
         response = httpx.get(f"{server.url}/metrics", headers={"Authorization": f"Bearer {TOKEN}"}, timeout=10)
     samples = parse(response.text)
-    assert value(samples, "agentlocator_calls_in_progress") == 0
+    # Calls in progress per process: one sample per process, labelled with its pid.
+    in_progress = {
+        dict(labels)["pid"]: v for (name, labels), v in samples.items() if name == "agentlocator_calls_in_progress"
+    }
+    assert in_progress == {str(server.process.pid): 0}
     assert ("agentlocator_job_oldest_pending_age_seconds", frozenset()) in samples
     assert any(directory.iterdir())  # the process wrote its numbers there
