@@ -82,8 +82,14 @@ def test_300_sockets_that_never_send_start_are_closed(server):
     assert fds_after < 50
 
 
-def test_the_procfile_dockerfile_and_compose_set_daphnes_timeouts():
-    for name in ("Procfile", "Dockerfile", "docker-compose.yml"):
-        text = (ROOT / name).read_text()
-        assert re.search(r"--http-timeout\W+\d+", text), name
-        assert re.search(r"--websocket_connect_timeout\W+\d+", text), name
+def test_every_web_process_runs_daphne_with_its_timeouts():
+    """The Procfile, the Docker image (and so docker-compose's web containers) start agentlocator.serve, the one
+    place that says how daphne runs: with an HTTP timeout and a WebSocket handshake timeout."""
+    from agentlocator.serve import daphne_argv
+
+    web_line = next(line for line in (ROOT / "Procfile").read_text().splitlines() if line.startswith("web:"))
+    assert "agentlocator.serve" in web_line
+    assert re.search(r"^CMD .*agentlocator\.serve", (ROOT / "Dockerfile").read_text(), re.MULTILINE)
+    assert not re.search(r"command:.*daphne", (ROOT / "docker-compose.yml").read_text())  # the image's command
+    argv = " ".join(daphne_argv(3))
+    assert re.search(r"--http-timeout \d+", argv) and re.search(r"--websocket_connect_timeout \d+", argv)
