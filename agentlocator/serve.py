@@ -20,6 +20,7 @@ SIGINT stops them all, each finishing what it can in daphne's own shutdown.
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -35,7 +36,7 @@ LISTEN_BACKLOG = 1024
 # A process that keeps dying at start (bad settings, port trouble) is not restarted in a tight loop: after
 # QUICK_DEATHS in a row, each within QUICK_DEATH_S of its start, the launcher gives up and says so.
 RESTART_PAUSE_S = 1.0
-QUICK_DEATH_S = 10.0
+QUICK_DEATH_S = 30.0  # loading Django and the app takes seconds, more on a busy machine
 QUICK_DEATHS = 3
 STOP_GRACE_S = 10.0
 
@@ -55,6 +56,8 @@ def options_from(environ: dict[str, str] | os._Environ[str], *, redis_url: str) 
     """Where to listen and how many processes, from ``HOST``/``PORT`` (what platforms set; ``WEB_PORT`` as
     ``make run`` sets it) and ``WEB_CONCURRENCY``. Raises ConfigurationError with a message for people."""
     host = environ.get("HOST", "0.0.0.0") or "0.0.0.0"
+    if ":" in host:  # daphne adopts the shared socket as IPv4 (twisted's fd endpoint)
+        raise ConfigurationError(f"HOST={host}: an IPv4 address is needed (daphne serves the socket as IPv4).")
     port = _whole_number(environ, "PORT", environ.get("WEB_PORT") or str(DEFAULT_PORT))
     if not 1 <= port <= 65535:
         raise ConfigurationError(f"PORT={port} is not a TCP port (1-65535).")
@@ -124,11 +127,15 @@ class Supervisor:
         self.children[child.pid] = child
         self.started_at[child.pid] = time.monotonic()
         print(f"web process {child.pid} started", file=sys.stderr, flush=True)
+        if self.stopping:  # told to stop while it was being started: it stops with the others
+            child.send_signal(signal.SIGTERM)
 
     def run(self) -> int:
         signal.signal(signal.SIGTERM, self._stop)
         signal.signal(signal.SIGINT, self._stop)
         for _ in range(self.processes):
+            if self.stopping:
+                break
             self.start_one()
         while not self.stopping:
             try:
@@ -206,21 +213,29 @@ def main(argv: Sequence[str] | None = None) -> int:
         file=sys.stderr,
         flush=True,
     )
-    return Supervisor(sock, options.processes, metrics_directory(options.processes)).run()
+    metrics_dir, made_here = metrics_directory(options.processes)
+    try:
+        return Supervisor(sock, options.processes, metrics_dir).run()
+    finally:
+        if made_here:
+            shutil.rmtree(metrics_dir, ignore_errors=True)  # never the operator's own directory
 
 
-def metrics_directory(processes: int) -> str:
+def metrics_directory(processes: int) -> tuple[str, bool]:
     """Where several processes write their metrics (exported to them as PROMETHEUS_MULTIPROC_DIR), emptied:
-    figures left by an earlier run would be added to this one's. "" with one process (plain registry)."""
+    figures left by an earlier run would be added to this one's; and whether this run made it. "" with one
+    process (its plain registry)."""
     if processes < 2:
-        return ""
-    path = os.environ.get("PROMETHEUS_MULTIPROC_DIR") or tempfile.mkdtemp(prefix="agentlocator-metrics-")
+        os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
+        return "", False
+    given = os.environ.get("PROMETHEUS_MULTIPROC_DIR", "")
+    path = given or tempfile.mkdtemp(prefix="agentlocator-metrics-")
     os.makedirs(path, exist_ok=True)
     for name in os.listdir(path):  # only prometheus-client's own files: the directory may be the operator's
         if name.endswith(".db"):
             os.remove(os.path.join(path, name))
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = path
-    return path
+    return path, not given
 
 
 if __name__ == "__main__":

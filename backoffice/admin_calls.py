@@ -134,7 +134,7 @@ class CallAdmin(ReadOnlyAdmin):
         result, may_have_duplicates = super().get_search_results(request, queryset, search_term)
         if not search_term.strip():
             return result, may_have_duplicates
-        also = call_inbox.transcript_matches(search_term)
+        also = call_inbox.transcript_matches(search_term, queryset)
         if phone := normalize_phone(search_term):
             also |= Q(from_number=phone)
         return result | queryset.filter(also), may_have_duplicates

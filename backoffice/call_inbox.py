@@ -150,13 +150,15 @@ def _substring_matches(model: Any, field: str, term: str) -> QuerySet:
     return model.objects.filter(words)
 
 
-def transcript_matches(term: str) -> Q:
-    """Calls whose transcript holds every word of ``term`` in one utterance, or in a voicemail's transcript.
-    Full-text search on PostgreSQL (whole words, each typed word a prefix), a substring search elsewhere. A
-    condition to add to a scoped queryset (it names calls of any business on its own)."""
+def transcript_matches(term: str, calls: QuerySet[Call]) -> Q:
+    """Those of ``calls`` (the user's, filtered) whose transcript holds every word of ``term`` in one
+    utterance, or in a voicemail's transcript. Full-text search on PostgreSQL (whole words, each typed word a
+    prefix), a substring search elsewhere. Only the texts of ``calls`` are searched: the text vectors are
+    built per search (no index yet), so they must not be built for every business's calls."""
     if not _words(term):
         return Q(pk__in=[])
     matches = _postgres_matches if full_text_search_available() else _substring_matches
-    said = matches(Utterance, "text", term).values("call_id")
-    voicemails = matches(Recording, "transcript", term).values("call_id")
+    within = calls.order_by().values("pk")
+    said = matches(Utterance, "text", term).filter(call__in=within).values("call_id")
+    voicemails = matches(Recording, "transcript", term).filter(call__in=within).values("call_id")
     return Q(pk__in=said) | Q(pk__in=voicemails)

@@ -242,12 +242,15 @@ def staff_follow_ups(user: selectors.User, period: Period, now: datetime | None 
 
 
 def latency_per_day(user: selectors.User, period: Period) -> list[DayLatency]:
-    """p50 and p95 of the first-reply latency of the agent's replies, per local day of their call."""
+    """p50 and p95 of how soon each of the agent's replies starts (the end of the caller's words to the reply's
+    first frame, ``FIRST_REPLY_KEY``), per local day of their call. Every reply counts, not only a call's
+    first: the caller waits at each turn."""
     start, end = bounds(period)
     tz = timezone.get_current_timezone()
     rows = (
         selectors.utterances_for(user)
         .filter(speaker=Utterance.Speaker.AGENT, call__started_at__gte=start, call__started_at__lt=end)
+        .filter(latency__has_key=FIRST_REPLY_KEY)
         .annotate(day=TruncDate("call__started_at", tzinfo=tz))
         .values_list("day", "latency")
     )

@@ -19,6 +19,7 @@ from django.utils.translation import gettext_lazy as _
 DEFAULT_DAYS = 14
 MAX_DAYS = 366  # a year, leap day included: longer ranges make unreadable charts and slow queries
 PRESETS = (7, 14, 30)
+EARLIEST, LATEST = date(2000, 1, 1), date(2100, 12, 31)
 # Always day first, whatever the interface language (the English locale would read 03/04 as March 4th).
 INPUT_FORMATS = settings.DATE_INPUT_FORMATS
 SHOWN_FORMAT = "%d/%m/%Y"
@@ -83,6 +84,10 @@ class DateRangeForm(forms.Form):
         cleaned = super().clean() or {}
         if self.errors:
             return cleaned
+        for key in ("from", "to"):  # far dates would overflow the day arithmetic, and hold no calls anyway
+            day = cleaned.get(key)
+            if day is not None and not EARLIEST <= day <= LATEST:
+                raise forms.ValidationError(_("Choose dates between 2000 and 2100."), code="out_of_range")
         last = cleaned.get("to") or self.today
         first = cleaned.get("from") or last - timedelta(days=DEFAULT_DAYS - 1)
         if last < first:

@@ -276,9 +276,12 @@ class TwilioMediaConsumer(AsyncWebsocketConsumer):
         await self._stop_sending()
         if self.store is None:
             return  # never authenticated: nothing is stored
+        ended = self.store.ended
+        ended_by = "agent" if ended else ("twilio" if self.stop_received else "disconnect")
+        # Counted before any await: a shutdown that cancels the rest must not leave the call "in progress".
+        metrics.call_ended(ended_by)
         if self.spool is not None:
             await self.spool.close()  # the rest of the tape, and every chunk in flight, stored before the build
-        ended = self.store.ended
         payload: dict[str, Any] = {
             "frames_received": self.frames_in,
             "frames_sent": self.frames_out,
@@ -288,9 +291,8 @@ class TwilioMediaConsumer(AsyncWebsocketConsumer):
             "dtmf_digits": self.dtmf_digits,
             "close_code": code,
             "stop_received": self.stop_received,
-            "ended_by": ("agent" if ended else ("twilio" if self.stop_received else "disconnect")),
+            "ended_by": ended_by,
         }
-        metrics.call_ended(payload["ended_by"])
         if self.ignored:
             payload["ignored"] = dict(self.ignored)
         if self.spool is not None:

@@ -50,6 +50,7 @@ def test_several_processes_with_redis():
         ({"WEB_CONCURRENCY": "two"}, "WEB_CONCURRENCY='two' is not a whole number"),
         ({"PORT": "http"}, "PORT='http' is not a whole number"),
         ({"PORT": "70000"}, "PORT=70000 is not a TCP port"),
+        ({"HOST": "::"}, "HOST=::: an IPv4 address is needed"),
     ],
 )
 def test_what_cannot_work_is_refused_with_what_to_change(environ, message):
@@ -119,8 +120,11 @@ def started_pids(log: Path) -> list[int]:
 def wait_until(predicate, timeout: float, what: str, log: Path) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if predicate():
-            return
+        try:
+            if predicate():
+                return
+        except OSError:  # a process still starting, or one just killed: ask again
+            pass
         time.sleep(0.1)
     raise AssertionError(f"{what}:\n{log.read_text(errors='replace')}")
 

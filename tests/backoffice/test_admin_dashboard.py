@@ -207,6 +207,13 @@ def test_too_long_range_is_refused_with_a_message():
     assert form.non_field_errors() == [f"הטווח ארוך מדי: לכל היותר {MAX_DAYS} ימים."]
 
 
+@pytest.mark.parametrize(("first", "last"), [("", "01/01/0001"), ("31/12/9999", "31/12/9999"), ("01/01/1999", "")])
+def test_dates_far_from_now_are_refused_with_a_message(first, last):
+    period, form = chosen_period({"from": first, "to": last}, today=date(2030, 5, 20))
+    assert period.length == 14
+    assert form.non_field_errors() == ["יש לבחור תאריכים בין 2000 ל-2100."]
+
+
 def test_a_full_year_is_accepted():
     period, form = chosen_period({"from": "21/05/2029", "to": "20/05/2030"}, today=date(2030, 5, 20))
     assert period.length == 365 and not form.errors
@@ -246,8 +253,9 @@ def test_front_page_for_a_chosen_range(owner_client, history):
         ({"from": "שלשום", "to": ""}, "תאריך ההתחלה אינו תאריך"),
         ({"from": "10/05/2030", "to": "01/05/2030"}, "תאריך הסיום מוקדם מתאריך ההתחלה"),
         ({"from": "01/01/2020", "to": "01/01/2030"}, "הטווח ארוך מדי"),
+        ({"from": "", "to": "01/01/0001"}, "יש לבחור תאריכים בין 2000 ל-2100"),
     ],
-    ids=["garbage", "reversed", "too-long"],
+    ids=["garbage", "reversed", "too-long", "year-one"],
 )
 def test_a_bad_range_shows_the_message_and_the_default_period(owner_client, history, params, message):
     response = owner_client.get(reverse("admin:index"), params)

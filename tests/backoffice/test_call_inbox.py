@@ -347,6 +347,8 @@ def test_a_user_of_business_a_finds_none_of_bs_calls_by_search(owner_client, bus
     assert listed(owner_client, q=term) == []
 
 
-def test_the_transcript_search_alone_names_calls_only_within_the_users_calls(staff_a, business_a, b_call):
-    found = call_inbox.inbox_for(staff_a).filter(call_inbox.transcript_matches("פרטיות"))
-    assert list(found) == []
+def test_the_transcript_search_looks_only_at_the_texts_of_the_calls_it_is_given(staff_a, business_a, b_call):
+    mine = call_inbox.inbox_for(staff_a)
+    assert list(mine.filter(call_inbox.transcript_matches("פרטיות", mine))) == []
+    # Even applied to every call, the condition names none of B's: only the given calls' texts were searched.
+    assert not Call.objects.filter(call_inbox.transcript_matches("פרטיות", mine)).exists()

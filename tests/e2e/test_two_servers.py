@@ -53,7 +53,7 @@ def test_a_call_on_one_process_is_followed_and_acted_on_from_another(
         frames: list[dict] = []
         page.on("websocket", lambda ws: ws.on("framereceived", lambda payload: frames.append(json.loads(payload))))
         simulator = subprocess.Popen(
-            simulate_call_argv(daphne_server.url, caller_wav(tmp_path), "--silence", "6"),
+            simulate_call_argv(daphne_server.url, caller_wav(tmp_path), "--silence", "30"),
             cwd=ROOT,
             env=server_environment(),
             stdout=subprocess.PIPE,
@@ -74,7 +74,7 @@ def test_a_call_on_one_process_is_followed_and_acted_on_from_another(
             act(page, "#live-transfer")
             act(page, "#live-end")
         finally:
-            stop_process(simulator)
+            stop_process(simulator)  # the call is ended here: its silence only keeps it live for the actions
 
     updates = twilio.call_updates(call.call_sid)
     assert len(updates) == 3, updates
