@@ -29,6 +29,9 @@ from voice.audio import mulaw
 from voice.audio.frames import FRAME_BYTES, FRAME_MS
 
 _SLOTS = 1024  # ~20 s of our audio kept, by outbound position
+# The learned level moves slowly (a property of the line); its percentile is taken again after this many new
+# echo frames (200 ms), not on every inbound frame: per frame it was a third of a busy event loop's time.
+_RELEARN_EVERY = 10
 
 
 class EchoGuard:
@@ -51,6 +54,8 @@ class EchoGuard:
         self._margin_db = margin_db
         self._assumed_db = assumed_level_db
         self._ratios: deque[float] = deque(maxlen=history_frames)  # of frames taken for echo (dB)
+        self._level_db: float | None = None  # the 90th percentile of ``_ratios`` when last taken
+        self._new_ratios = 0  # frames taken for echo since then
         self._min_history = min_history_frames
         self._behind = window_ms // FRAME_MS
         self._ahead = ahead_ms // FRAME_MS
@@ -85,7 +90,10 @@ class EchoGuard:
         """How loud our voice comes back on this line, relative to the reference (dB)."""
         if len(self._ratios) < self._min_history:
             return self._assumed_db
-        return float(np.percentile(self._ratios, 90))
+        if self._level_db is None or self._new_ratios >= _RELEARN_EVERY:
+            self._level_db = float(np.percentile(self._ratios, 90))
+            self._new_ratios = 0
+        return self._level_db
 
     def is_echo(self, pcm: np.ndarray) -> bool:
         """True when this inbound frame is quiet enough to be our own voice coming back."""
@@ -98,4 +106,5 @@ class EchoGuard:
         if ratio_db >= self.echo_level_db() + self._margin_db:
             return False
         self._ratios.append(ratio_db)
+        self._new_ratios += 1
         return True
