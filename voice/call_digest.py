@@ -177,7 +177,9 @@ def finish_voicemail(recording: Recording, transcript: str, digest: Digest) -> R
 def finish_call(call_id: int, digest: Digest) -> bool:
     """The after-call summary on the call and its lead. False when it was already done (safe to rerun)."""
     with transaction.atomic():
-        call = Call.objects.select_for_update(of=("self",)).select_related("business", "lead").get(pk=call_id)
+        call = (
+            Call.objects.select_for_update(of=("self",), no_key=True).select_related("business", "lead").get(pk=call_id)
+        )
         if call.summary:
             return False
         call.summary = digest.summary

@@ -46,10 +46,14 @@ def find_call(call_sid: str | None) -> Call | None:
 
 
 def lock_call(call_sid: str | None) -> Call | None:
-    """``find_call`` with the row locked until the transaction ends (callbacks for one call in turn)."""
+    """``find_call`` with the row locked until the transaction ends (callbacks for one call in turn).
+
+    FOR NO KEY UPDATE, not FOR UPDATE: rows that point at the call (its events, jobs, recordings) are still
+    written meanwhile. On PostgreSQL their foreign-key checks take a KEY SHARE lock, which FOR UPDATE blocks:
+    a callback waiting on the socket's job row while holding the call deadlocked the stream's end."""
     if not call_sid:
         return None
-    calls = Call.objects.select_for_update(of=("self",)).select_related("business", "lead")
+    calls = Call.objects.select_for_update(of=("self",), no_key=True).select_related("business", "lead")
     return calls.filter(call_sid=call_sid).first()
 
 

@@ -118,7 +118,7 @@ def finish_lost_stream(call_id: int, now: dt.datetime | None = None) -> bool:
     ``stream_stopped`` event, queue the recording from the spooled tape and the after-call work. True when
     done now; False when the call had no stream or its end is already recorded."""
     with transaction.atomic():
-        call = Call.objects.select_for_update().get(pk=call_id)
+        call = Call.objects.select_for_update(no_key=True).get(pk=call_id)
         if not call.stream_sid or call.events.filter(kind=CallEvent.Kind.STREAM_STOPPED).exists():
             return False
         last_seen = call.stream_seen_at or now or timezone.now()
@@ -145,7 +145,7 @@ def close_call(call_id: int, state: CallState, now: dt.datetime | None = None) -
     """Give a call that is not over the final status Twilio reports, as the missed status callback would.
     True when closed now; False when it was already over (a status never moves backwards)."""
     with transaction.atomic():
-        call = Call.objects.select_for_update().get(pk=call_id)
+        call = Call.objects.select_for_update(no_key=True).get(pk=call_id)
         if call.status in TERMINAL_STATUSES:
             return False
         call.status = state.status

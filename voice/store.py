@@ -239,7 +239,7 @@ class CallStore:
                     return {}
                 call.lead = lead
                 call.save(update_fields=["lead"])
-            lead = Lead.objects.select_for_update().get(pk=lead.pk)
+            lead = Lead.objects.select_for_update(no_key=True).get(pk=lead.pk)  # calls may point at it meanwhile
             changed = apply_lead_facts(lead, facts)
             if changed:
                 lead.save()
