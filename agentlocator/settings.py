@@ -98,6 +98,18 @@ TEMPLATES = [
 # (Empty values in .env mean "use the default", hence the `or`.)
 DATABASE_URL = env.str("DATABASE_URL", default="") or f"sqlite:///{BASE_DIR / 'db.sqlite3'}"
 DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=env.int("DB_CONN_MAX_AGE", default=0))}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and env.bool("DB_POOL", default=True):
+    # A call's writes run through Channels' database_sync_to_async, which closes the connection after each
+    # one: without a pool every write of every call opened a new PostgreSQL connection (TCP, auth, ~3-5 ms
+    # of a thread the whole process shares). psycopg's pool keeps them open; Celery's prefork children close
+    # their pool around each task (its Django fixup), so nothing is shared across a fork.
+    if DATABASES["default"]["CONN_MAX_AGE"]:
+        raise ImproperlyConfigured("DB_CONN_MAX_AGE keeps connections itself: set it to 0 or DB_POOL=false")
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": env.int("DB_POOL_MIN_SIZE", default=2),
+        "max_size": env.int("DB_POOL_MAX_SIZE", default=10),
+        "timeout": env.float("DB_POOL_TIMEOUT_SECONDS", default=10.0),  # waiting for a free connection
+    }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # WAL + a busy timeout let the web process and the Celery worker write the same file; IMMEDIATE
     # transactions take the write lock up front, so a read-then-write transaction waits for the lock instead

@@ -30,7 +30,7 @@ import httpx
 from bench import metrics, report
 from bench.audio import CallerAudio
 from bench.caller import BenchCall, CallTrace, Script
-from bench.server import ServeServer, prepare_database, private_redis, sample_all, server_env
+from bench.server import ServeServer, prepare_database, private_postgres, private_redis, sample_all, server_env
 from voice.simulator.server import ROOT, DaphneServer
 from voice.simulator.webhook_client import TwilioLikeClient
 
@@ -62,6 +62,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--keep", action="store_true", help="keep the temporary directory (database, daphne log)")
     p.add_argument(
         "--redis", action="store_true", help="production topology: Redis for the channel layer and the broker"
+    )
+    p.add_argument(
+        "--postgres",
+        action="store_true",
+        help="a throwaway PostgreSQL cluster instead of SQLite (DB_POOL=false in the environment: no pool)",
     )
     p.add_argument(
         "--processes",
@@ -358,9 +363,11 @@ def main(argv: list[str] | None = None) -> int:
     auth_token = secrets.token_hex(16)
     try:
         env = server_env(tmp, fake_reply=args.reply, auth_token=auth_token)
-        print(f"preparing a throwaway database in {tmp} ...", flush=True)
-        prepare_database(env, BUSINESS)
         with ExitStack() as stack:
+            if args.postgres:
+                env["DATABASE_URL"] = stack.enter_context(private_postgres(tmp))
+            print(f"preparing a throwaway database in {tmp} ...", flush=True)
+            prepare_database(env, BUSINESS)
             if args.redis or args.processes > 1:
                 env |= {"REDIS_URL": stack.enter_context(private_redis(tmp))}
                 env.pop("CELERY_BROKER_URL", None)
@@ -372,6 +379,8 @@ def main(argv: list[str] | None = None) -> int:
             topology = (
                 f"agentlocator.serve with {args.processes} daphne process(es)" if args.processes else "one daphne"
             ) + (" + Redis" if "REDIS_URL" in env else " (embedded channel layer, SQLite broker)")
+            if args.postgres:
+                topology += ", PostgreSQL " + ("without a pool" if env.get("DB_POOL") == "false" else "with a pool")
             print(
                 f"{topology}, pid {server.pid} on {server.url}; {args.calls} calls x {args.duration:.0f} s", flush=True
             )
@@ -384,7 +393,7 @@ def main(argv: list[str] | None = None) -> int:
                 "started_at": started_at,
                 "topology": topology,
             }
-            stored = metrics.read_database(tmp / "bench.sqlite3")
+            stored = metrics.read_database(env["DATABASE_URL"])
         results = analyse(raw, stored, args)
         results["server"]["log_errors"] = log_errors(tmp / "daphne.log")
         shutil.copyfile(tmp / "daphne.log", args.out.with_suffix(".daphne.log"))

@@ -28,7 +28,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
+from typing import Any
 
 from bench.caller import CallTrace
 
@@ -56,13 +56,22 @@ class Stored:
     events: dict[str, dict[str, int]]  # kind -> count
 
 
-def _epoch(created_at: str) -> float:
-    """Django keeps UTC in SQLite as 'YYYY-MM-DD HH:MM:SS[.ffffff]'."""
+def _epoch(created_at: str | datetime) -> float:
+    """PostgreSQL gives an aware datetime; Django keeps UTC in SQLite as 'YYYY-MM-DD HH:MM:SS[.ffffff]'."""
+    if isinstance(created_at, datetime):
+        return created_at.timestamp()
     return datetime.fromisoformat(created_at).replace(tzinfo=UTC).timestamp()
 
 
-def read_database(path: Path) -> Stored:
-    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+def read_database(url: str) -> Stored:
+    """What the server stored, read straight from its database (``sqlite:///path`` or ``postgres://...``)."""
+    db: Any
+    if url.startswith("sqlite:///"):
+        db = sqlite3.connect(f"file:{url.removeprefix('sqlite:///')}?mode=ro", uri=True)
+    else:
+        import psycopg  # only for a --postgres run
+
+        db = psycopg.connect(url)
     try:
         replies: dict[str, list[dict]] = defaultdict(list)
         callers: dict[str, int] = defaultdict(int)

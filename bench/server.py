@@ -150,6 +150,18 @@ class ServeServer(DaphneServer):
 
 
 @contextmanager
+def private_postgres(tmp: Path) -> Iterator[str]:
+    """A PostgreSQL cluster of this run's own (the test suite's throwaway one: fsync off), its URL."""
+    from tests.support.services import start_postgres, stop_postgres
+
+    url = start_postgres(str(tmp))
+    try:
+        yield url
+    finally:
+        stop_postgres(url)
+
+
+@contextmanager
 def private_redis(tmp: Path) -> Iterator[str]:
     """A redis-server of this run's own (no persistence), its URL; stopped on exit."""
     binary = shutil.which("redis-server")

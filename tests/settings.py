@@ -51,3 +51,6 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
     }
 WHITENOISE_AUTOREFRESH = True  # no collectstatic in tests
 WHITENOISE_USE_FINDERS = True
+# The servers tests start run the production settings, PostgreSQL's connection pool included. This process
+# runs without one: its threads' pooled connections would outlive the test database's teardown.
+DATABASES["default"].get("OPTIONS", {}).pop("pool", None)  # noqa: F405

@@ -17,6 +17,8 @@ print(json.dumps({
     "layer": settings.CHANNEL_LAYERS["default"]["BACKEND"],
     "broker": settings.CELERY_BROKER_URL,
     "language": settings.LANGUAGE_CODE,
+    "options": settings.DATABASES["default"].get("OPTIONS", {}),
+    "conn_max_age": settings.DATABASES["default"]["CONN_MAX_AGE"],
 }))
 """
 
@@ -64,6 +66,28 @@ def test_postgres_and_redis_urls_switch_the_topology():
     assert loaded["db_name"] == "crm"
     assert loaded["layer"] == "channels_redis.core.RedisChannelLayer"
     assert loaded["broker"] == "redis://cache:6379/0"
+
+
+def test_postgresql_keeps_a_pool_of_connections_sized_from_the_environment():
+    loaded = load_settings(DATABASE_URL="postgres://u:p@db.internal:5432/crm")
+    assert loaded["options"]["pool"] == {"min_size": 2, "max_size": 10, "timeout": 10.0}
+    assert loaded["conn_max_age"] == 0
+    sized = load_settings(DATABASE_URL="postgres://u:p@db/crm", DB_POOL_MIN_SIZE="1", DB_POOL_MAX_SIZE="4")
+    assert sized["options"]["pool"]["max_size"] == 4
+    assert "pool" not in load_settings(DATABASE_URL="postgres://u:p@db/crm", DB_POOL="false")["options"]
+    assert "pool" not in load_settings()["options"]  # SQLite has no pool
+
+
+def test_a_pool_with_persistent_connections_is_refused_with_a_clear_error():
+    result = run_settings(SECRET_KEY="x", DATABASE_URL="postgres://u:p@db/crm", DB_CONN_MAX_AGE="60")
+    assert result.returncode != 0
+    assert "DB_CONN_MAX_AGE keeps connections itself" in result.stderr
+    assert (
+        run_settings(
+            SECRET_KEY="x", DATABASE_URL="postgres://u:p@db/crm", DB_CONN_MAX_AGE="60", DB_POOL="false"
+        ).returncode
+        == 0
+    )
 
 
 def test_secret_key_is_required_outside_debug():

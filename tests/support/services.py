@@ -53,6 +53,9 @@ def _run_as_postgres_user() -> list[str]:
     return []
 
 
+_postgres: dict[str, subprocess.Popen] = {}  # by URL
+
+
 def start_postgres(workdir: str) -> str:
     initdb, postgres = _pg_bin("initdb"), _pg_bin("postgres")
     if not (initdb and postgres):
@@ -93,7 +96,14 @@ def start_postgres(workdir: str) -> str:
     )
     atexit.register(_stop, proc)
     _wait_for_port(port)
-    return f"postgres://postgres@127.0.0.1:{port}/postgres"
+    url = f"postgres://postgres@127.0.0.1:{port}/postgres"
+    _postgres[url] = proc
+    return url
+
+
+def stop_postgres(url: str) -> None:
+    """Stop a cluster ``start_postgres`` started (before its directory is removed)."""
+    _stop(_postgres.pop(url))
 
 
 def start_redis(workdir: str) -> str:
