@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import io
 import json
-import subprocess
 import time
 import wave
 
@@ -19,7 +18,7 @@ from crm.services import ensure_default_business
 from tests.support import factories
 from tests.support.browser import log_in
 from tests.support.caller_audio import caller_says, silence
-from tests.support.live import ROOT, server_environment, simulate_call_argv, stop_process
+from tests.support.live import simulated_call
 from voice.audio.wav import mulaw_to_wav
 from voice.providers.registry import FAKE_TRANSCRIPT
 
@@ -141,14 +140,7 @@ def test_the_live_page_shows_a_simulated_call_as_it_happens(page, daphne_server,
     log_in(page, daphne_server, staff_user)
     frames: list[dict] = []
     page.on("websocket", lambda ws: ws.on("framereceived", lambda payload: frames.append(json.loads(payload))))
-    simulator = subprocess.Popen(
-        simulate_call_argv(daphne_server.url, caller_wav(tmp_path), "--silence", "4"),
-        cwd=ROOT,
-        env=server_environment(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-    try:
+    with simulated_call(daphne_server.url, caller_wav(tmp_path), "--silence", "4") as simulator:
         call = wait_for_live_call()
 
         page.goto(daphne_server.url + "/admin/crm/call/live/")
@@ -162,9 +154,7 @@ def test_the_live_page_shows_a_simulated_call_as_it_happens(page, daphne_server,
         assert caller_line.first.evaluate("e => getComputedStyle(e).direction") == "rtl"
         page.locator(".bubble-agent .text", has_text=FAKE_REPLY).first.wait_for()  # the agent's answer follows
         page.screenshot(path=str(screenshots / "live-call.png"), full_page=True, animations="disabled")
-    finally:
-        stop_process(simulator)
-        output = simulator.stdout.read().decode(errors="replace") if simulator.stdout else ""
+    output = simulator.stdout.read().decode(errors="replace") if simulator.stdout else ""
 
     pushed = [f for f in frames if f.get("kind") == "utterance" and f["data"]["text"] == FAKE_TRANSCRIPT]
     assert pushed, f"the transcript did not arrive over the staff socket; simulator said:\n{output}"

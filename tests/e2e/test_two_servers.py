@@ -8,7 +8,6 @@ Needs Redis: the embedded in-memory channel layer cannot cross processes (TEST_S
 from __future__ import annotations
 
 import json
-import subprocess
 
 import pytest
 from django.conf import settings
@@ -16,7 +15,7 @@ from django.conf import settings
 from crm.models import CallEvent, Membership
 from tests.e2e.test_browser import caller_wav, staff_user, wait_for_live_call  # noqa: F401  (staff_user: fixture)
 from tests.support.browser import log_in
-from tests.support.live import ROOT, run_daphne, server_environment, simulate_call_argv, stop_process
+from tests.support.live import run_daphne, simulated_call
 from voice.providers.registry import FAKE_TRANSCRIPT
 
 pytestmark = [
@@ -52,14 +51,8 @@ def test_a_call_on_one_process_is_followed_and_acted_on_from_another(
         log_in(page, other, staff_user)
         frames: list[dict] = []
         page.on("websocket", lambda ws: ws.on("framereceived", lambda payload: frames.append(json.loads(payload))))
-        simulator = subprocess.Popen(
-            simulate_call_argv(daphne_server.url, caller_wav(tmp_path), "--silence", "30"),
-            cwd=ROOT,
-            env=server_environment(),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-        )
-        try:
+        # The call is ended when the block ends: the simulator's silence only keeps it live for the actions.
+        with simulated_call(daphne_server.url, caller_wav(tmp_path), "--silence", "30"):
             call = wait_for_live_call()
             twilio.set_call(call.call_sid, "in-progress")
 
@@ -73,8 +66,6 @@ def test_a_call_on_one_process_is_followed_and_acted_on_from_another(
             act(page, "#live-voicemail")
             act(page, "#live-transfer")
             act(page, "#live-end")
-        finally:
-            stop_process(simulator)  # the call is ended here: its silence only keeps it live for the actions
 
     updates = twilio.call_updates(call.call_sid)
     assert len(updates) == 3, updates

@@ -29,6 +29,7 @@ __all__ = [
     "run_daphne",
     "server_environment",
     "simulate_call_argv",
+    "simulated_call",
     "stop_process",
 ]
 
@@ -62,6 +63,23 @@ def simulate_call_argv(server_url: str, wav: str, *options: str) -> list[str]:
     """``manage.py simulate_call`` against a test server, as a person checking a deployment runs it (run it with
     ``cwd=ROOT`` and ``server_environment()``)."""
     return [sys.executable, "manage.py", "simulate_call", "--url", server_url, "--wav", str(wav), *options]
+
+
+@contextmanager
+def simulated_call(server_url: str, wav: str | Path, *options: str) -> Iterator[subprocess.Popen]:
+    """``manage.py simulate_call`` against a test server, in the background while the block runs (a browser
+    test watches the call meanwhile); stopped at the end of the block, which ends the call."""
+    simulator = subprocess.Popen(
+        simulate_call_argv(server_url, str(wav), *options),
+        cwd=ROOT,
+        env=server_environment(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        yield simulator
+    finally:
+        stop_process(simulator)
 
 
 def server_environment(**overrides: str) -> dict[str, str]:
