@@ -97,7 +97,15 @@ TEMPLATES = [
 # --- Database: SQLite file by default; DATABASE_URL=postgres://... switches to PostgreSQL.
 # (Empty values in .env mean "use the default", hence the `or`.)
 DATABASE_URL = env.str("DATABASE_URL", default="") or f"sqlite:///{BASE_DIR / 'db.sqlite3'}"
-DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=env.int("DB_CONN_MAX_AGE", default=0))}
+DATABASES = {"default": dj_database_url.parse(DATABASE_URL)}
+_IS_SQLITE = DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3"
+# Seconds a connection is kept between requests (and between a call's writes: Channels' database_sync_to_async
+# closes obsolete ones after each). SQLite's are kept 10 minutes by default: opening one runs the PRAGMAs below
+# and registers Django's SQL functions, and at 40 calls that was 18 % of the server's CPU (bench/README.md).
+_conn_max_age = env.str("DB_CONN_MAX_AGE", default="").strip()
+if _conn_max_age and not _conn_max_age.isdigit():
+    raise ImproperlyConfigured(f"DB_CONN_MAX_AGE is a whole number of seconds, not {_conn_max_age!r}")
+DATABASES["default"]["CONN_MAX_AGE"] = int(_conn_max_age) if _conn_max_age else (600 if _IS_SQLITE else 0)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and env.bool("DB_POOL", default=True):
     # A call's writes run through Channels' database_sync_to_async, which closes the connection after each
     # one: without a pool every write of every call opened a new PostgreSQL connection (TCP, auth, ~3-5 ms
@@ -110,7 +118,7 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and env.boo
         "max_size": env.int("DB_POOL_MAX_SIZE", default=10),
         "timeout": env.float("DB_POOL_TIMEOUT_SECONDS", default=10.0),  # waiting for a free connection
     }
-if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+if _IS_SQLITE:
     # WAL + a busy timeout let the web process and the Celery worker write the same file; IMMEDIATE
     # transactions take the write lock up front, so a read-then-write transaction waits for the lock instead
     # of failing with "database is locked" when another thread wrote in between.

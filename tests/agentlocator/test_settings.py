@@ -78,6 +78,21 @@ def test_postgresql_keeps_a_pool_of_connections_sized_from_the_environment():
     assert "pool" not in load_settings()["options"]  # SQLite has no pool
 
 
+def test_sqlite_connections_are_kept_open_unless_told_otherwise():
+    assert load_settings()["conn_max_age"] == 600
+    assert load_settings(DB_CONN_MAX_AGE="")["conn_max_age"] == 600
+    assert load_settings(DB_CONN_MAX_AGE="0")["conn_max_age"] == 0
+    assert (
+        load_settings(DATABASE_URL="postgres://u:p@db/crm", DB_POOL="false", DB_CONN_MAX_AGE="30")["conn_max_age"] == 30
+    )
+
+
+def test_a_connection_age_that_is_not_whole_seconds_is_refused_with_a_clear_error():
+    result = run_settings(SECRET_KEY="x", DB_CONN_MAX_AGE="ten")
+    assert result.returncode != 0
+    assert "DB_CONN_MAX_AGE is a whole number of seconds, not 'ten'" in result.stderr
+
+
 def test_a_pool_with_persistent_connections_is_refused_with_a_clear_error():
     result = run_settings(SECRET_KEY="x", DATABASE_URL="postgres://u:p@db/crm", DB_CONN_MAX_AGE="60")
     assert result.returncode != 0
