@@ -153,8 +153,8 @@ def _substring_matches(model: Any, field: str, term: str) -> QuerySet:
 def transcript_matches(term: str, calls: QuerySet[Call]) -> Q:
     """Those of ``calls`` (the user's, filtered) whose transcript holds every word of ``term`` in one
     utterance, or in a voicemail's transcript. Full-text search on PostgreSQL (whole words, each typed word a
-    prefix), a substring search elsewhere. Only the texts of ``calls`` are searched: the text vectors are
-    built per search (no index yet), so they must not be built for every business's calls."""
+    prefix, through GIN indexes on the same expression: crm migration 0012), a substring search elsewhere.
+    Only the texts of ``calls`` are searched."""
     if not _words(term):
         return Q(pk__in=[])
     matches = _postgres_matches if full_text_search_available() else _substring_matches

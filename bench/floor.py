@@ -1,12 +1,17 @@
 """Daphne's own cost at a call load: the floor under ``bench.load``'s figures.
 
-    python -m bench.floor --calls 100 [--duration 30]
+    python -m bench.floor --calls 100 [--duration 30] [--server daphne|uvicorn|granian]
 
 Runs ``bench.floor_app`` (receives and discards, sends 40 ms of audio every 40 ms) in one daphne process
 and opens N WebSockets that each send a Twilio media message (one 20 ms frame) every 20 ms, as Twilio
 does. Prints the event-loop thread's share of a core with all sockets up: what daphne, autobahn and
 twisted spend on the messages before any voice-agent code runs. ``bench.load`` at the same N, minus this,
 is what the agent itself costs.
+
+``--server`` runs the same app under uvicorn (uvloop, httptools, websockets) or granian (one worker, uvloop)
+instead, for the record: daphne stays the project's server. Neither is a project dependency
+(``pip install "uvicorn[standard]" granian`` to run them). Granian serves from a worker process, so CPU is
+summed over the server's processes; its "event-loop thread" figure is the main threads' only.
 """
 
 from __future__ import annotations
@@ -14,17 +19,40 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import sys
 import tempfile
 import time
 from pathlib import Path
 
 import websockets
 
-from bench.server import proc_sample
+from bench.server import children_of, sample_all
 from voice.simulator.server import DaphneServer
 from voice.twilio.messages import build_inbound_media
 
 FRAME_S = 0.02
+SERVERS = ("daphne", "uvicorn", "granian")
+
+
+class UvicornServer(DaphneServer):
+    def command(self) -> list[str]:
+        return [
+            sys.executable, "-m", "uvicorn", "--host", "127.0.0.1", "--port", str(self.port),
+            "--loop", "uvloop", "--http", "httptools", "--ws", "websockets", "--no-access-log", self.app,
+        ]  # fmt: skip
+
+
+class GranianServer(DaphneServer):
+    def command(self) -> list[str]:
+        return [
+            sys.executable, "-m", "granian", "--interface", "asgi", "--host", "127.0.0.1", "--port", str(self.port),
+            "--workers", "1", "--loop", "uvloop", "--ws", "--no-access-log", self.app,
+        ]  # fmt: skip
+
+
+SERVER_CLASSES: dict[str, type[DaphneServer]] = {
+    "daphne": DaphneServer, "uvicorn": UvicornServer, "granian": GranianServer,
+}  # fmt: skip
 
 
 async def _caller(url: str, until: float) -> int:
@@ -56,18 +84,20 @@ async def _run(url: str, calls: int, ramp_s: float, duration_s: float) -> int:
     return sum(await asyncio.gather(*(start(i) for i in range(calls))))
 
 
-def measure(calls: int, duration_s: float) -> dict[str, float]:
+def measure(calls: int, duration_s: float, server: str = "daphne") -> dict[str, float]:
     """Event-loop thread CPU over the window in which every socket is up, as a share of one core."""
     ramp_s = min(10.0, calls * 0.1)
     with tempfile.TemporaryDirectory(prefix="bench-floor-") as tmp:
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-        with DaphneServer(env, Path(tmp) / "daphne.log", app="bench.floor_app:application") as daphne:
+        server_class = SERVER_CLASSES[server]
+        with server_class(env, Path(tmp) / f"{server}.log", app="bench.floor_app:application") as daphne:
             loop = asyncio.new_event_loop()
             task = loop.create_task(_run(daphne.url.replace("http", "ws", 1) + "/", calls, ramp_s, duration_s))
             loop.run_until_complete(asyncio.sleep(ramp_s + 1))
-            before, t0 = proc_sample(daphne.pid), time.monotonic()
+            pids = [daphne.pid, *children_of(daphne.pid)]
+            before, t0 = sample_all(pids), time.monotonic()
             loop.run_until_complete(asyncio.sleep(max(1.0, duration_s - 2)))
-            after, t1 = proc_sample(daphne.pid), time.monotonic()
+            after, t1 = sample_all(pids), time.monotonic()
             frames = loop.run_until_complete(task)
             loop.close()
     window = t1 - t0
@@ -84,10 +114,11 @@ def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(prog="python -m bench.floor", description=__doc__.split("\n\n")[0])
     p.add_argument("--calls", type=int, default=100)
     p.add_argument("--duration", type=float, default=30.0, help="seconds with every socket up")
+    p.add_argument("--server", choices=SERVERS, default="daphne", help="the ASGI server to measure")
     args = p.parse_args(argv)
-    r = measure(args.calls, args.duration)
+    r = measure(args.calls, args.duration, args.server)
     print(
-        f"bench.floor: {r['calls']} sockets on one daphne, Twilio's inbound rate (50 messages/s each) and "
+        f"bench.floor: {r['calls']} sockets on one {args.server}, Twilio's inbound rate (50 messages/s each) and "
         "40 ms outbound messages, no voice agent\n"
         f"  event-loop thread {r['event_loop_percent']:.0f}% of one core; process "
         f"{r['process_percent']:.0f}% = {r['cpu_s_per_call_minute']:.2f} CPU-s per call-minute"

@@ -13,7 +13,7 @@ from django.utils import timezone, translation
 
 from backoffice import call_inbox
 from backoffice.admin_calls import when_html
-from crm.models import Call, CallEvent, Lead
+from crm.models import Call, CallEvent, Lead, Recording, Utterance
 from followup.models import FollowUp
 from tests.support import factories
 
@@ -280,6 +280,23 @@ def test_search_keeps_the_outcome_filter(owner_client, business_a, lead, said):
     factories.make_utterance(voicemail, "caller", "הלבנת שיניים בבקשה", 1000)
     assert listed(owner_client, q="הלבנת", outcome__exact="voicemail") == [voicemail]
     assert listed(owner_client, q="058-666-7788", outcome__exact="voicemail") == [voicemail]
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="full-text indexes are PostgreSQL's")
+@pytest.mark.parametrize(
+    ("model", "field", "index"),
+    [(Utterance, "text", "crm_utterance_text_fts"), (Recording, "transcript", "crm_recording_transcript_fts")],
+)
+def test_the_transcript_search_can_use_its_full_text_index(said, model, field, index):
+    """The index (crm migration 0012) is on the very expression the search filters on: were they to drift
+    apart, PostgreSQL would build a text vector for every row again."""
+    search = call_inbox._postgres_matches(model, field, "שיני")
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")  # a few rows: make the planner show what it could use
+        sql, params = search.query.sql_with_params()
+        cursor.execute("EXPLAIN " + sql, params)
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+    assert index in plan, plan
 
 
 def test_search_uses_full_text_search_on_postgresql_only(said):

@@ -80,10 +80,15 @@ class DaphneServer:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
+    def command(self) -> list[str]:
+        """The server's command line (the benchmark's other servers change only this)."""
+        return [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port), self.app]
+
     def start(self) -> None:
-        command = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port), self.app]
         with open(self.log_path, "wb") as log:
-            self.process = subprocess.Popen(command, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT)
+            self.process = subprocess.Popen(
+                self.command(), cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT
+            )
         try:
             self._wait_healthy()
         except BaseException:
