@@ -17,6 +17,8 @@ from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 from django.conf import settings  # noqa: E402
+from django.core.signals import request_finished  # noqa: E402
+from django.db import connections  # noqa: E402
 from django.urls import re_path  # noqa: E402
 
 from agentlocator.limits import BodySizeLimit  # noqa: E402
@@ -25,6 +27,16 @@ from agentlocator.routing import staff_websocket_urlpatterns, twilio_websocket_u
 
 # Every URL we hand Twilio comes from PUBLIC_BASE_URL: a server without it (and without DEBUG) does not start.
 require_public_base_url(settings.PUBLIC_BASE_URL, debug=settings.DEBUG)
+
+
+def _close_request_connections(**_: object) -> None:
+    """Django runs each HTTP request's code on a thread of its own (asgiref's ThreadSensitiveContext), so a
+    connection kept past the request (``DB_CONN_MAX_AGE``) would never be used again, only left open until
+    the collector found it. Requests close theirs; the thread that stores the calls keeps its own."""
+    connections.close_all()
+
+
+request_finished.connect(_close_request_connections)
 
 staff_sockets = AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(staff_websocket_urlpatterns)))
 

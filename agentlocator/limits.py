@@ -119,13 +119,14 @@ async def _discard_body(receive: Receive) -> int:
                     break
     except TimeoutError:
         log.warning("gave up discarding a refused body after %s s", DISCARD_TIMEOUT_SECONDS)
-    if dropped >= RETURN_TO_SYSTEM_BYTES:
-        release_freed_memory()
+    if dropped >= RETURN_TO_SYSTEM_BYTES and not _releasing.locked():
+        async with _releasing:  # one at a time, off the event loop: a stream of refusals queues nothing
+            await asyncio.to_thread(release_freed_memory)
     return dropped
 
 
-_libc = ctypes.CDLL(None)
-_malloc_trim = getattr(_libc, "malloc_trim", None)  # glibc only (the image is Debian); elsewhere a no-op
+_malloc_trim = getattr(ctypes.CDLL(None), "malloc_trim", None)  # glibc only (the image is Debian); else a no-op
+_releasing = asyncio.Lock()
 
 
 def release_freed_memory() -> None:
@@ -133,8 +134,8 @@ def release_freed_memory() -> None:
 
     glibc returns freed memory on its own only from the top of the heap; a refused body's 8 KiB pieces sit
     below objects allocated while it was queued, so without this the process would keep ~100 MB per
-    100 MiB body until those objects happen to go. ``malloc_trim`` takes ~7 ms for 100 MB: its cost follows
-    the bytes, which the server has already spent far more on receiving."""
+    100 MiB body until those objects happen to go. ``malloc_trim`` walks the whole heap (~7 ms with 100 MB
+    freed), so it runs on a thread, never on the event loop that paces every call's audio."""
     if _malloc_trim is not None:
         _malloc_trim(0)
 

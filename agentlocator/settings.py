@@ -99,9 +99,10 @@ TEMPLATES = [
 DATABASE_URL = env.str("DATABASE_URL", default="") or f"sqlite:///{BASE_DIR / 'db.sqlite3'}"
 DATABASES = {"default": dj_database_url.parse(DATABASE_URL)}
 _IS_SQLITE = DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3"
-# Seconds a connection is kept between requests (and between a call's writes: Channels' database_sync_to_async
-# closes obsolete ones after each). SQLite's are kept 10 minutes by default: opening one runs the PRAGMAs below
-# and registers Django's SQL functions, and at 40 calls that was 18 % of the server's CPU (bench/README.md).
+# Seconds a connection is kept between a call's writes (Channels' database_sync_to_async closes obsolete ones
+# after each, on the one thread per process that stores calls). SQLite's are kept 10 minutes by default:
+# opening one runs the PRAGMAs below and registers Django's SQL functions, which at 40 calls was 12 % of the
+# server's samples (bench/README.md). HTTP requests run on a thread each; agentlocator.asgi closes theirs.
 _conn_max_age = env.str("DB_CONN_MAX_AGE", default="").strip()
 if _conn_max_age and not _conn_max_age.isdigit():
     raise ImproperlyConfigured(f"DB_CONN_MAX_AGE is a whole number of seconds, not {_conn_max_age!r}")
@@ -113,11 +114,22 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and env.boo
     # their pool around each task (its Django fixup), so nothing is shared across a fork.
     if DATABASES["default"]["CONN_MAX_AGE"]:
         raise ImproperlyConfigured("DB_CONN_MAX_AGE keeps connections itself: set it to 0 or DB_POOL=false")
-    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+    _pool = {
         "min_size": env.int("DB_POOL_MIN_SIZE", default=2),
         "max_size": env.int("DB_POOL_MAX_SIZE", default=10),
-        "timeout": env.float("DB_POOL_TIMEOUT_SECONDS", default=10.0),  # waiting for a free connection
+        # Waiting for a free connection (or for a database that is down) holds the one thread that stores
+        # every call's rows: fail fast instead.
+        "timeout": env.float("DB_POOL_TIMEOUT_SECONDS", default=3.0),
     }
+    if not 0 <= _pool["min_size"] <= _pool["max_size"] or _pool["max_size"] < 1 or _pool["timeout"] <= 0:
+        raise ImproperlyConfigured(
+            "DB_POOL_MIN_SIZE must be 0 or more and at most DB_POOL_MAX_SIZE (at least 1); "
+            f"DB_POOL_TIMEOUT_SECONDS above 0 (got {_pool})"
+        )
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = _pool
+    # The pool hands out only connections that answer (after a PostgreSQL restart or a failover the idle
+    # ones are dead).
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 if _IS_SQLITE:
     # WAL + a busy timeout let the web process and the Celery worker write the same file; IMMEDIATE
     # transactions take the write lock up front, so a read-then-write transaction waits for the lock instead

@@ -380,7 +380,9 @@ def main(argv: list[str] | None = None) -> int:
                 f"agentlocator.serve with {args.processes} daphne process(es)" if args.processes else "one daphne"
             ) + (" + Redis" if "REDIS_URL" in env else " (embedded channel layer, SQLite broker)")
             if args.postgres:
-                topology += ", PostgreSQL " + ("without a pool" if env.get("DB_POOL") == "false" else "with a pool")
+                topology += ", PostgreSQL " + (
+                    "without a pool" if env.get("DB_POOL", "").lower() in ("false", "0", "no", "off") else "with a pool"
+                )
             print(
                 f"{topology}, pid {server.pid} on {server.url}; {args.calls} calls x {args.duration:.0f} s", flush=True
             )

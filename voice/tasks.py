@@ -23,6 +23,7 @@ from asgiref.sync import async_to_sync
 from celery import shared_task
 from celery.exceptions import SoftTimeLimitExceeded
 from celery.signals import worker_ready
+from django.db import connection
 from django.utils import timezone
 
 from crm.call_events import add_event
@@ -340,5 +341,16 @@ def _reconcile_at_start(sender: object = None, **_: object) -> None:
     except Exception:
         logger.exception("could not reconcile the jobs at start-up")
         return
+    finally:
+        _let_go_of_the_database()
     if touched:
         logger.warning("start-up: %s stuck job(s) re-queued", len(touched))
+
+
+def _let_go_of_the_database() -> None:
+    """The worker's main process forks its task processes later (a replacement after a crash or a time
+    limit): it must not hold a connection, or a pool with its threads, that a child would inherit."""
+    connection.close()
+    close_pool = getattr(connection, "close_pool", None)  # PostgreSQL's backend has a pool; SQLite's not
+    if close_pool is not None and getattr(connection, "pool", None) is not None:
+        close_pool()

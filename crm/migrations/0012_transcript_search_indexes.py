@@ -20,8 +20,11 @@ def create_indexes(apps, schema_editor):
     if schema_editor.connection.vendor != "postgresql":
         return
     for name, table, column in INDEXES:
+        # CONCURRENTLY: the tables keep taking a live call's rows while the index is built. A build that
+        # failed halfway leaves an invalid index of that name, which IF NOT EXISTS would keep: drop it first.
+        schema_editor.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {name}")
         schema_editor.execute(
-            f"CREATE INDEX IF NOT EXISTS {name} ON {table} "
+            f"CREATE INDEX CONCURRENTLY {name} ON {table} "
             f"USING gin (to_tsvector('simple'::regconfig, COALESCE({column}, '')))"
         )
 
@@ -30,10 +33,12 @@ def drop_indexes(apps, schema_editor):
     if schema_editor.connection.vendor != "postgresql":
         return
     for name, _, _ in INDEXES:
-        schema_editor.execute(f"DROP INDEX IF EXISTS {name}")
+        schema_editor.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {name}")
 
 
 class Migration(migrations.Migration):
+    atomic = False  # CREATE INDEX CONCURRENTLY cannot run inside a transaction
+
     dependencies = [("crm", "0011_recording_source_choices")]
 
-    operations = [migrations.RunPython(create_indexes, drop_indexes)]
+    operations = [migrations.RunPython(create_indexes, drop_indexes, atomic=False)]

@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 
 PROBE = """
@@ -19,6 +21,7 @@ print(json.dumps({
     "language": settings.LANGUAGE_CODE,
     "options": settings.DATABASES["default"].get("OPTIONS", {}),
     "conn_max_age": settings.DATABASES["default"]["CONN_MAX_AGE"],
+    "health_checks": settings.DATABASES["default"].get("CONN_HEALTH_CHECKS"),
 }))
 """
 
@@ -46,6 +49,13 @@ def run_settings(**env: str) -> subprocess.CompletedProcess:
     )
 
 
+def refused(**env: str) -> str:
+    """The settings refuse to load with ``env``: what they said (stderr)."""
+    result = run_settings(**env)
+    assert result.returncode != 0
+    return result.stderr
+
+
 def test_embedded_defaults_need_no_servers():
     loaded = load_settings()
     assert loaded["engine"] == "django.db.backends.sqlite3"
@@ -70,7 +80,8 @@ def test_postgres_and_redis_urls_switch_the_topology():
 
 def test_postgresql_keeps_a_pool_of_connections_sized_from_the_environment():
     loaded = load_settings(DATABASE_URL="postgres://u:p@db.internal:5432/crm")
-    assert loaded["options"]["pool"] == {"min_size": 2, "max_size": 10, "timeout": 10.0}
+    assert loaded["options"]["pool"] == {"min_size": 2, "max_size": 10, "timeout": 3.0}
+    assert loaded["health_checks"] is True  # the pool hands out only connections that answer
     assert loaded["conn_max_age"] == 0
     sized = load_settings(DATABASE_URL="postgres://u:p@db/crm", DB_POOL_MIN_SIZE="1", DB_POOL_MAX_SIZE="4")
     assert sized["options"]["pool"]["max_size"] == 4
@@ -88,15 +99,13 @@ def test_sqlite_connections_are_kept_open_unless_told_otherwise():
 
 
 def test_a_connection_age_that_is_not_whole_seconds_is_refused_with_a_clear_error():
-    result = run_settings(SECRET_KEY="x", DB_CONN_MAX_AGE="ten")
-    assert result.returncode != 0
-    assert "DB_CONN_MAX_AGE is a whole number of seconds, not 'ten'" in result.stderr
+    assert "DB_CONN_MAX_AGE is a whole number of seconds, not 'ten'" in refused(SECRET_KEY="x", DB_CONN_MAX_AGE="ten")
 
 
 def test_a_pool_with_persistent_connections_is_refused_with_a_clear_error():
-    result = run_settings(SECRET_KEY="x", DATABASE_URL="postgres://u:p@db/crm", DB_CONN_MAX_AGE="60")
-    assert result.returncode != 0
-    assert "DB_CONN_MAX_AGE keeps connections itself" in result.stderr
+    assert "DB_CONN_MAX_AGE keeps connections itself" in refused(
+        SECRET_KEY="x", DATABASE_URL="postgres://u:p@db/crm", DB_CONN_MAX_AGE="60"
+    )
     assert (
         run_settings(
             SECRET_KEY="x", DATABASE_URL="postgres://u:p@db/crm", DB_CONN_MAX_AGE="60", DB_POOL="false"
@@ -105,16 +114,26 @@ def test_a_pool_with_persistent_connections_is_refused_with_a_clear_error():
     )
 
 
+@pytest.mark.parametrize(
+    "sizes",
+    [
+        {"DB_POOL_MIN_SIZE": "5", "DB_POOL_MAX_SIZE": "2"},
+        {"DB_POOL_MIN_SIZE": "0", "DB_POOL_MAX_SIZE": "0"},
+        {"DB_POOL_MIN_SIZE": "-1"},
+        {"DB_POOL_TIMEOUT_SECONDS": "0"},
+    ],
+)
+def test_a_pool_that_could_never_serve_is_refused_at_start_up(sizes):
+    said = refused(SECRET_KEY="x", DATABASE_URL="postgres://u:p@db/crm", **sizes)
+    assert "DB_POOL_MIN_SIZE must be 0 or more and at most DB_POOL_MAX_SIZE" in said
+
+
 def test_secret_key_is_required_outside_debug():
-    result = run_settings(DEBUG="false")
-    assert result.returncode != 0
-    assert "SECRET_KEY is not set" in result.stderr
+    assert "SECRET_KEY is not set" in refused(DEBUG="false")
 
 
 def test_signature_validation_cannot_be_switched_off_without_debug():
-    result = run_settings(SECRET_KEY="x", DEBUG="false", TWILIO_VALIDATE_SIGNATURES="false")
-    assert result.returncode != 0
-    assert "TWILIO_VALIDATE_SIGNATURES" in result.stderr
+    assert "TWILIO_VALIDATE_SIGNATURES" in refused(SECRET_KEY="x", DEBUG="false", TWILIO_VALIDATE_SIGNATURES="false")
     assert run_settings(SECRET_KEY="x", DEBUG="true", TWILIO_VALIDATE_SIGNATURES="false").returncode == 0
 
 
