@@ -32,8 +32,11 @@ require_public_base_url(settings.PUBLIC_BASE_URL, debug=settings.DEBUG)
 def _close_request_connections(**_: object) -> None:
     """Django runs each HTTP request's code on a thread of its own (asgiref's ThreadSensitiveContext), so a
     connection kept past the request (``DB_CONN_MAX_AGE``) would never be used again, only left open until
-    the collector found it. Requests close theirs; the thread that stores the calls keeps its own."""
-    connections.close_all()
+    the collector found it. Requests close theirs; the thread that stores the calls keeps its own. Never one
+    inside a transaction (a test's, which Django's test client keeps open across its requests)."""
+    for conn in connections.all(initialized_only=True):
+        if not conn.in_atomic_block:
+            conn.close()
 
 
 request_finished.connect(_close_request_connections)
