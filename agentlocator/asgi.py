@@ -5,6 +5,7 @@ authenticates with a signature and a per-call token. Staff sockets (under /ws/st
 and the origin check.
 """
 
+import asyncio
 import gc
 import os
 
@@ -33,7 +34,13 @@ def _close_request_connections(**_: object) -> None:
     """Django runs each HTTP request's code on a thread of its own (asgiref's ThreadSensitiveContext), so a
     connection kept past the request (``DB_CONN_MAX_AGE``) would never be used again, only left open until
     the collector found it. Requests close theirs; the thread that stores the calls keeps its own. Never one
-    inside a transaction (a test's, which Django's test client keeps open across its requests)."""
+    inside a transaction (a test's, which Django's test client keeps open across its requests), and not from
+    the event loop's own thread (an async client finishing a streamed response), which holds none."""
+    try:
+        asyncio.get_running_loop()
+        return
+    except RuntimeError:  # a request's thread: no loop running here
+        pass
     for conn in connections.all(initialized_only=True):
         if not conn.in_atomic_block:
             conn.close()
