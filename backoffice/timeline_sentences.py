@@ -225,6 +225,17 @@ def barge_in(payload: Payload, offset_ms: int) -> Described:
     return Described("קטע את הנציג", sentence)
 
 
+def resumed(payload: Payload, offset_ms: int) -> Described:
+    """The agent paused when the caller spoke over it, and went on: a "כן" or a noise."""
+    paused = seconds_from_ms(payload.get("paused_ms") or 0)
+    said = str(payload.get("text") or "").strip()
+    if said:
+        sentence = format_html("המתקשר אמר {} בזמן שהנציג דיבר; הנציג עצר ל-{} שניות והמשיך", quoted(said), paused)
+    else:
+        sentence = format_html("רעש על הקו עצר את הנציג ל-{} שניות, והוא המשיך", paused)
+    return Described("הנציג המשיך", sentence)
+
+
 def lead_updated(payload: Payload, offset_ms: int) -> Described:
     fields = payload.get("fields") or []
     names = [lead_field_label(str(name)) for name in fields]
@@ -414,6 +425,7 @@ def tool_call(payload: Payload, offset_ms: int) -> Described:
 
 SENTENCES: dict[str, Callable[[Payload, int], Described]] = {
     CallEvent.Kind.BARGE_IN: barge_in,
+    CallEvent.Kind.RESUMED: resumed,
     CallEvent.Kind.LEAD_UPDATED: lead_updated,
     CallEvent.Kind.STREAM_STOPPED: stream_stopped,
     CallEvent.Kind.STREAM_STARTED: stream_started,

@@ -52,6 +52,7 @@ from typing import Any, Literal
 from bench.turn_corpus import BACKCHANNEL, INTERRUPTION, SPEECH_KINDS, Scenario, build_corpus
 from voice.agent.config import AgentConfig
 from voice.agent.echo_guard import EchoGuard
+from voice.agent.interruption import TalkOver, Verdict
 from voice.agent.listener import Listener
 from voice.agent.ports import UtteranceRecord
 from voice.agent.silero_batch import WINDOW_SAMPLES, SileroBatch
@@ -64,6 +65,7 @@ from voice.providers.fake import FakeASR
 Mode = Literal["before", "after"]
 MODES: tuple[Mode, ...] = ("before", "after")
 BARGE_IN_GRACE_MS = 1000  # a barge-in this long after an interruption ended still answers it
+RECOGNISER_DELAY_MS = 300  # from the end of an utterance to its final transcript (streaming recognisers)
 
 
 class MemoryReporter:
@@ -96,6 +98,8 @@ class ScenarioResult:
     barge_in_ms: int | None  # when the agent would have stopped talking
     agent_played_ms: int  # how much of the reply played (to its end, or to the barge-in)
     false_barge_in: bool  # a barge-in outside any real interruption
+    pauses_resumed: int  # the agent paused for the caller and went on (a "כן", a noise)
+    paused_ms: list[int]  # how long each of those pauses held the agent silent
     interruptions: int
     missed_barge_ins: int
     reactions_ms: list[int]  # per interruption answered: barge-in minus its start
@@ -136,16 +140,37 @@ def _voicing(mode: Mode, config: AgentConfig, batch: SileroBatch | None) -> Voic
     raise ValueError(f"mode is 'before' or 'after', not {mode!r}")
 
 
+def recognised(scenario: Scenario, start_ms: int, end_ms: int) -> str:
+    """The recogniser's stand-in: the words of the caller's speech within ``start_ms``..``end_ms``, from
+    the scenario's truth (noises have none). A real recogniser may also write words for a noise or for
+    our own echo; this one never does, which is why the echo guard and the VAD, not the words, must keep
+    echo and noises from pausing the agent at all (the figures count those pauses too)."""
+    kinds = (*SPEECH_KINDS, BACKCHANNEL)
+    return " ".join(
+        s.label for s in scenario.truth if s.kind in kinds and _overlaps(start_ms, end_ms, s.start_ms, s.end_ms)
+    )
+
+
 async def play_scenario(
     scenario: Scenario, *, mode: Mode, config: AgentConfig, batch: SileroBatch | None = None
 ) -> ScenarioResult:
-    """Feed ``scenario`` to a fresh ``Listener`` frame by frame in media time and score what it decided."""
+    """Feed ``scenario`` to a fresh ``Listener`` frame by frame in media time and score what it decided.
+
+    "before" stops the reply for good the first time ``talks_over_us`` holds (the rule before issue 12);
+    "after" follows ``TalkOver``: pause there, then resume or stop as the voice and its words say, the
+    words coming from ``recognised`` ``RECOGNISER_DELAY_MS`` after the utterance ended. A pause that
+    resumed skips the reply's audio it held rather than delaying it (the echo mixed into the scenario
+    stays aligned with the reply); it is counted, with how long the caller heard nothing of ours."""
     clock = MediaClock()
     reporter = MemoryReporter()
-    stopped_at: int | None = None  # media ms of the barge-in
+    stopped_at: int | None = None  # media ms of the barge-in (the pause that became a stop)
+    paused_at: int | None = None  # a pause still undecided
+    pauses: list[tuple[int, int]] = []  # pauses that resumed: (start, end)
+    words_due: tuple[int, str] | None = None  # when the recogniser answers, and what it says
+    talk = TalkOver()
 
     def playing_ms() -> int | None:
-        if scenario.agent is None or stopped_at is not None:
+        if scenario.agent is None or stopped_at is not None or paused_at is not None:
             return None
         position = clock.ms - scenario.agent_start_ms
         return position if 0 <= position < scenario.agent_ms else None
@@ -167,18 +192,39 @@ async def play_scenario(
     )
     events: list[tuple[int, VadEvent]] = []
     echo_tail = scenario.echo_delay_ms or 0
+
+    def echoing(media_ms: int) -> bool:
+        """The reply's echo keeps arriving for the echo delay after the reply stopped or paused."""
+        if stopped_at is not None and media_ms >= stopped_at + echo_tail:
+            return False
+        return paused_at is None or media_ms < paused_at + echo_tail
+
     try:
         for start in range(0, len(scenario.inbound), FRAME_BYTES):
             media_ms = start * 1000 // SAMPLE_RATE
-            # The reply's echo keeps arriving for the echo delay after the reply stopped.
-            echoing = stopped_at is None or media_ms < stopped_at + echo_tail
-            frame = (scenario.inbound_echoed if echoing else scenario.inbound)[start : start + FRAME_BYTES]
+            frame = (scenario.inbound_echoed if echoing(media_ms) else scenario.inbound)[start : start + FRAME_BYTES]
             clock.advance(frame)
             for event in await listener.hear(frame):
                 if event is not None:
                     events.append((clock.ms, event))
-            if stopped_at is None and playing_ms() is not None and listener.talks_over_us():
-                stopped_at = clock.ms
+                if mode == "before":
+                    if stopped_at is None and playing_ms() is not None and listener.talks_over_us():
+                        stopped_at = clock.ms
+                    continue
+                verdict = talk.heard(
+                    event,
+                    talks_over_us=listener.talks_over_us(),
+                    speech_ms=listener.speech_ms(),
+                    speaking=playing_ms() is not None or paused_at is not None,
+                )
+                if verdict is Verdict.WORDS and isinstance(event, SpeechEnded):
+                    words_due = (clock.ms + RECOGNISER_DELAY_MS, recognised(scenario, event.start_ms, event.end_ms))
+                elif verdict is not None:
+                    paused_at, stopped_at = _follow(verdict, clock.ms, paused_at, stopped_at, pauses)
+            if words_due is not None and clock.ms >= words_due[0]:
+                verdict = talk.words(words_due[1])
+                words_due = None
+                paused_at, stopped_at = _follow(verdict, clock.ms, paused_at, stopped_at, pauses)
     finally:
         await listener.close()
     return score(
@@ -187,9 +233,23 @@ async def play_scenario(
         config=config,
         events=events,
         barge_in_ms=stopped_at,
+        pauses=pauses,
         voicing_failure=voicing.failure,
         reported=reporter.events,
     )
+
+
+def _follow(
+    verdict: Verdict, now: int, paused_at: int | None, stopped_at: int | None, pauses: list[tuple[int, int]]
+) -> tuple[int | None, int | None]:
+    """The reply's state after ``verdict``: (undecided pause's start, barge-in time)."""
+    if verdict is Verdict.PAUSE:
+        return now, stopped_at
+    if verdict is Verdict.STOP:
+        return None, paused_at if paused_at is not None else now  # the caller stopped hearing us at the pause
+    if verdict is Verdict.RESUME and paused_at is not None:
+        pauses.append((paused_at, now))
+    return None, stopped_at
 
 
 def run_scenario(
@@ -254,6 +314,7 @@ def score(
     config: AgentConfig,
     events: list[tuple[int, VadEvent]],
     barge_in_ms: int | None,
+    pauses: Sequence[tuple[int, int]] = (),
     voicing_failure: str | None = None,
     reported: list[tuple[str, int, dict[str, Any] | None]] | None = None,
 ) -> ScenarioResult:
@@ -301,6 +362,7 @@ def score(
     played = scenario.agent_ms
     if barge_in_ms is not None:
         played = min(played, barge_in_ms - scenario.agent_start_ms)
+    played -= sum(end - start for start, end in pauses)
     return ScenarioResult(
         name=scenario.name,
         group=scenario.group,
@@ -310,6 +372,8 @@ def score(
         barge_in_ms=barge_in_ms,
         agent_played_ms=played,
         false_barge_in=barge_in_ms is not None and not answered,
+        pauses_resumed=len(pauses),
+        paused_ms=[end - start for start, end in pauses],
         interruptions=len(interruptions),
         missed_barge_ins=len(interruptions) - len(reactions),
         reactions_ms=reactions,
@@ -345,6 +409,9 @@ class GroupSummary:
     agent_minutes: float
     false_barge_ins: int
     false_barge_ins_per_min: float | None  # None: the agent never spoke in this group
+    pauses_resumed: int
+    pauses_per_min: float | None
+    paused_p50_ms: float | None  # how long the caller heard nothing of ours in a pause that resumed
     interruptions: int
     missed_barge_ins: int
     reaction_p50_ms: float | None
@@ -383,6 +450,9 @@ def _summarise_group(group: str, mode: str, results: Sequence[ScenarioResult]) -
         agent_minutes=round(agent_minutes, 3),
         false_barge_ins=false_barge_ins,
         false_barge_ins_per_min=round(false_barge_ins / agent_minutes, 2) if agent_minutes else None,
+        pauses_resumed=sum(r.pauses_resumed for r in results),
+        pauses_per_min=round(sum(r.pauses_resumed for r in results) / agent_minutes, 2) if agent_minutes else None,
+        paused_p50_ms=percentile([x for r in results for x in r.paused_ms], 50),
         interruptions=sum(r.interruptions for r in results),
         missed_barge_ins=sum(r.missed_barge_ins for r in results),
         reaction_p50_ms=percentile(reactions, 50),
@@ -441,7 +511,7 @@ def _ms(value: float | None, censored: bool = False) -> str:
 
 def _cells(s: GroupSummary | None) -> list[str]:
     if s is None:
-        return ["", "", "", "", "", ""]
+        return ["", "", "", "", "", "", ""]
     reply = (
         "–"
         if s.reply_p50_ms is None
@@ -450,12 +520,16 @@ def _cells(s: GroupSummary | None) -> list[str]:
     false = "–" if s.false_barge_ins_per_min is None else f"{s.false_barge_ins_per_min:.1f} ({s.false_barge_ins})"
     missed = "–" if not s.interruptions else f"{s.missed_barge_ins}/{s.interruptions}"
     reaction = "–" if s.reaction_p50_ms is None else f"{_ms(s.reaction_p50_ms)}/{_ms(s.reaction_p95_ms)}"
-    return [reply, false, missed, reaction, f"{s.merged}/{s.split}", str(s.spurious)]
+    pauses = "–" if s.pauses_per_min is None else f"{s.pauses_per_min:.1f} ({s.pauses_resumed})"
+    if s.paused_p50_ms is not None:
+        pauses += f" {_ms(s.paused_p50_ms)}"
+    return [reply, false, pauses, missed, reaction, f"{s.merged}/{s.split}", str(s.spurious)]
 
 
 METRICS = (
     "reply delay p50/p95 ms",
     "false barge-ins/min (n)",
+    "pauses resumed/min (n) p50 ms",
     "missed barge-ins",
     "reaction p50/p95 ms",
     "merged/split",
@@ -519,6 +593,7 @@ def _detail_line(r: ScenarioResult) -> str:
     return (
         f"  {r.mode:6s} {r.name:34s} barge-in={r.barge_in_ms if r.barge_in_ms is not None else '-':>5}"
         f" delays=[{delays}] reactions={r.reactions_ms} started={starts} ended={ends} dropped={dropped}"
+        f" paused={r.paused_ms}"
         f"{' FALSE' if r.false_barge_in else ''}{' MISSED' if r.missed_barge_ins else ''}"
     )
 

@@ -58,6 +58,11 @@ TURN_LATENCY = Histogram(
     buckets=TURN_BUCKETS_S,
 )
 BARGE_INS = Counter(f"{PREFIX}_barge_ins", "The caller interrupted the agent, by cause (speech, dtmf).", ["cause"])
+PAUSES_RESUMED = Counter(
+    f"{PREFIX}_pauses_resumed",
+    "The agent paused for a caller talking over it and went on: a back-channel ('כן'), or a noise (noise=yes).",
+    ["noise"],
+)
 PROVIDER_ERRORS = Counter(
     f"{PREFIX}_provider_errors",
     "Provider failures and timeouts on calls, by role (asr, llm, tts, fallback_tts, vad, agent) and provider.",
@@ -98,14 +103,16 @@ def name_providers(**names: str) -> None:
 
 
 def reported(kind: str, payload: Mapping[str, Any] | None = None, latency: Mapping[str, int] | None = None) -> None:
-    """What the core reported (``CallReporter.event``, or an utterance's ``latency``): turn latencies, barge-ins
-    and provider errors are counted; every other kind costs one comparison."""
+    """What the core reported (``CallReporter.event``, or an utterance's ``latency``): turn latencies, barge-ins,
+    resumed pauses and provider errors are counted; every other kind costs a comparison or two."""
     if latency:
         for key, stage in TURN_STAGES.items():
             if (ms := latency.get(key)) is not None:
                 TURN_LATENCY.labels(stage=stage).observe(ms / 1000)
     if kind == "barge_in":
         BARGE_INS.labels(cause=str((payload or {}).get("cause", "speech"))).inc()
+    elif kind == "resumed":
+        PAUSES_RESUMED.labels(noise="yes" if (payload or {}).get("noise") else "no").inc()
     elif kind == "error":
         role = str((payload or {}).get("role", "unknown"))
         PROVIDER_ERRORS.labels(role=role, provider=_provider_names.get(role, role)).inc()

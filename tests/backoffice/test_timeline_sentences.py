@@ -26,6 +26,16 @@ def test_barge_in_says_when_and_what_the_caller_heard():
     )
 
 
+def test_resumed_says_what_the_caller_said_and_how_long_the_agent_waited():
+    assert said(K.RESUMED, paused_ms=1160, text="כן") == (
+        'המתקשר אמר ‘<bdi dir="auto">כן</bdi>’ בזמן שהנציג דיבר; הנציג עצר ל-<bdi dir="ltr" class="num">1.2</bdi>'
+        " שניות והמשיך"
+    )
+    assert said(K.RESUMED, paused_ms=700, noise=True) == (
+        'רעש על הקו עצר את הנציג ל-<bdi dir="ltr" class="num">0.7</bdi> שניות, והוא המשיך'
+    )
+
+
 def test_lead_updated_names_the_fields_as_the_lead_form_does():
     assert said(K.LEAD_UPDATED, lead_id=1, fields=["name", "interest"]) == "הליד עודכן: שם, תחום עניין"
 

@@ -92,26 +92,47 @@ def test_coughs_clicks_and_doors_never_barge_in(after):
     assert not false, f"barged in on a noise: {false}"
 
 
-def test_every_interruption_of_a_second_or_more_barges_in(corpus, after):
-    """Today's floor: 16 of 18 interruptions barge in. The two missed are short words ("תעצור",
-    "רגע, רגע", 0.5-0.65 s) that Silero scores below its start threshold."""
+def test_every_interruption_barges_in_short_words_too(corpus, after):
+    """All 18, "תעצור" and "רגע, רגע" (0.5-0.65 s) included: the gate times the caller from their first
+    syllable and follows them once Silero heard them start, and their words stop the paused agent."""
     missed = [r.name for r in _in(INTERRUPTS, after) if r.missed_barge_ins]
-    assert len(missed) <= 2, missed
-    assert all(name.startswith("short-interrupt") for name in missed), missed
+    assert not missed, missed
 
 
-@pytest.mark.xfail(strict=True, reason="issue 12's target is not met yet: Silero's onset and the echo guard slow it")
-def test_every_real_interruption_of_half_a_second_or_more_barges_in_within_barge_in_min_plus_100_ms(corpus, after):
+def test_back_channels_pause_the_agent_but_never_cut_it_off(after):
+    backchannels = [r for r in after.values() if r.group == "back-channel"]
+    assert backchannels
+    cut = [f"{r.name} at {r.barge_in_ms} ms" for r in backchannels if r.barge_in_ms is not None]
+    assert not cut, f"a back-channel cut the agent off: {cut}"
+    long = [f"{r.name}: {r.paused_ms}" for r in backchannels if any(ms > 1500 for ms in r.paused_ms)]
+    assert not long, f"paused more than 1.5 s for a back-channel: {long}"
+
+
+def slow_interruptions(corpus: dict[str, Scenario], results: list[ScenarioResult]) -> list[str]:
     limit = CONFIG.barge_in_min_ms + 100
     slow = []
-    for r in _in(INTERRUPTS, after):
+    for r in results:
         (segment,) = [s for s in corpus[r.name].truth if s.kind == INTERRUPTION]
         assert segment.duration_ms >= 500
         if r.missed_barge_ins:
             slow.append(f"{r.name} ({segment.duration_ms} ms): missed")
         elif r.reactions_ms[0] > limit:
             slow.append(f"{r.name} ({segment.duration_ms} ms): after {r.reactions_ms[0]} ms")
-    assert not slow, f"interruptions not answered within {limit} ms: {slow}"
+    return slow
+
+
+def test_on_a_line_with_no_echo_every_interruption_stops_the_agent_within_barge_in_min_plus_100_ms(corpus, after):
+    slow = slow_interruptions(corpus, _in(["interrupt", "short interrupt"], after))
+    assert not slow, f"interruptions not answered within {CONFIG.barge_in_min_ms + 100} ms: {slow}"
+
+
+@pytest.mark.xfail(
+    strict=True, reason="issue 12's target is not met over echo: the guard masks a caller's quiet first syllables"
+)
+def test_over_our_own_echo_every_interruption_stops_the_agent_within_barge_in_min_plus_100_ms(corpus, after):
+    echoing = [g for g in INTERRUPTS if "echo" in g]
+    slow = slow_interruptions(corpus, _in(echoing, after))
+    assert not slow, f"interruptions not answered within {CONFIG.barge_in_min_ms + 100} ms: {slow}"
 
 
 def test_two_utterances_stay_two_and_an_utterance_with_short_pauses_stays_one(corpus, after):
@@ -188,6 +209,10 @@ def test_scoring_counts_reply_delays_merges_splits_and_false_barge_ins():
     assert (early.false_barge_in, early.missed_barge_ins, early.agent_played_ms) == (True, 1, 500)
     prompt = score(talk_over, mode="m", config=CONFIG, events=[], barge_in_ms=2320)
     assert (prompt.false_barge_in, prompt.missed_barge_ins, prompt.reactions_ms) == (False, 0, [320])
+
+    paused = score(talk_over, mode="m", config=CONFIG, events=[], barge_in_ms=None, pauses=[(1500, 2100)])
+    assert (paused.false_barge_in, paused.pauses_resumed, paused.paused_ms) == (False, 1, [600])
+    assert paused.agent_played_ms == 4000 - 600
 
     (row,) = [g for g in summarise([early]) if g.group == "g"]
     assert row.false_barge_ins == 1 and row.false_barge_ins_per_min == pytest.approx(120.0)

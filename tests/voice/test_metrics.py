@@ -17,6 +17,7 @@ from tests.support.agent_doubles import FakeTwilio, ManualClock, settle
 from tests.support.caller_audio import caller_says, silence
 from tests.support.live import run_daphne
 from tests.support.media_socket import stream_stopped
+from voice import metrics
 from voice.audio.pacer import Pacer
 from voice.models import Job
 from voice.simulator.client import CallOptions, pad_to_frames, simulate_call
@@ -203,3 +204,22 @@ def test_processes_sharing_a_multiprocess_directory_answer_for_all_of_them(tmp_p
     assert in_progress == {str(server.process.pid): 0}
     assert ("agentlocator_job_oldest_pending_age_seconds", frozenset()) in samples
     assert any(directory.iterdir())  # the process wrote its numbers there
+
+
+def test_a_pause_that_resumed_is_counted_apart_from_barge_ins():
+    def count(name: str, **labels: str) -> float:
+        return REGISTRY.get_sample_value(f"agentlocator_{name}_total", labels) or 0.0
+
+    before = (
+        count("pauses_resumed", noise="no"),
+        count("pauses_resumed", noise="yes"),
+        count("barge_ins", cause="speech"),
+    )
+    metrics.reported("resumed", {"paused_ms": 900, "text": "כן"})
+    metrics.reported("resumed", {"paused_ms": 400, "noise": True})
+    after = (
+        count("pauses_resumed", noise="no"),
+        count("pauses_resumed", noise="yes"),
+        count("barge_ins", cause="speech"),
+    )
+    assert [a - b for a, b in zip(after, before, strict=True)] == [1, 1, 0]

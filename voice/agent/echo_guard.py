@@ -15,6 +15,15 @@ raise the bar against themselves. Until it has heard enough of the line, the gua
 noise, relative to our voice: a caller's quietest sounds over our loudest (which is why a barge-in can
 come later than without the guard; bench/README.md has the figures, and how WebRTC's echo canceller
 compared on the same scenarios: more false barge-ins than this guard).
+
+So the guard first asks whether our voice comes back on this line at all: an echo follows our voice's
+loudness envelope, a line's noise and a caller do not. Once it has heard ``min_samples`` frames of our
+speech (one second: the greeting decides it on most calls), it correlates the inbound frames' loudness with
+ours at every delay it allows for. On the corpus every echo line, −35 dB included, scores 0.56-0.98
+and every clean line 0.41 or less. A line that scores ``echo_correlation`` or more has an echo for the
+rest of the call (a caller talking over us lowers the score; the echo is still there). A clean line
+(below ``clean_correlation``) masks nothing, so a caller is heard from their first quiet syllable; in
+between, or before it knows, the guard masks as above.
 """
 
 from __future__ import annotations
@@ -46,6 +55,11 @@ class EchoGuard:
         window_ms: int = 480,  # echo delay up to ~200 ms, plus the play-out estimate's error
         ahead_ms: int = 60,  # the estimate may run behind what really played
         tail_ms: int = 300,  # our last words' echo is still on its way back after they played
+        echo_correlation: float = 0.55,
+        clean_correlation: float = 0.45,
+        min_samples: int = 50,
+        sample_window: int = 150,  # 3 s of our speech
+        judge_every: int = 50,  # once a second of our speech: ~105 µs each
     ) -> None:
         self._playing_ms = playing_ms
         self._tail_frames = tail_ms // FRAME_MS
@@ -61,6 +75,15 @@ class EchoGuard:
         self._ahead = ahead_ms // FRAME_MS
         self._energy = np.zeros(_SLOTS, dtype=np.float64)  # mean square of our frame at each slot
         self._position = np.full(_SLOTS, -1, dtype=np.int64)  # which outbound frame each slot holds
+        # Does our voice come back on this line? None: not known yet.
+        self.line_echoes: bool | None = None
+        self._now_playing: int | None = None  # the position playing at the latest frame (no tail)
+        self._echo_corr, self._clean_corr = echo_correlation, clean_correlation
+        self._min_samples, self._judge_every = min_samples, judge_every
+        self._heard_db: deque[float] = deque(maxlen=sample_window)  # inbound loudness while we played
+        self._heard_at: deque[int] = deque(maxlen=sample_window)  # the frame of ours playing then
+        self._unjudged = 0
+        self._lags = np.arange(-self._ahead, self._behind + 1)
 
     def sent(self, frames: bytes, position_ms: int) -> None:
         """Whole 160-byte frames of ours, queued at outbound ``position_ms``."""
@@ -74,7 +97,7 @@ class EchoGuard:
 
     def reference_energy(self) -> float:
         """The loudest of our frames that could be echoing now (0 when we are silent)."""
-        playing = self._playing_ms()
+        playing = self._now_playing = self._playing_ms()
         if playing is not None:
             self._last_playing, self._tail_left = playing, self._tail_frames
         elif self._tail_left > 0:
@@ -102,9 +125,47 @@ class EchoGuard:
         if reference <= 0.0:
             return False
         energy = float(np.mean(pcm.astype(np.float64) ** 2))
+        if self.line_echoes is not True and self._now_playing is not None:
+            self._listen_for_echo(energy, self._now_playing // FRAME_MS)
+        if self.line_echoes is False:
+            return False
         ratio_db = 10 * math.log10(max(energy, 1.0) / reference)
         if ratio_db >= self.echo_level_db() + self._margin_db:
             return False
         self._ratios.append(ratio_db)
         self._new_ratios += 1
         return True
+
+    # -- does our voice come back at all? ----------------------------------------------------------------
+    def _listen_for_echo(self, energy: float, playing_frame: int) -> None:
+        self._heard_db.append(10 * math.log10(max(energy, 1.0)))
+        self._heard_at.append(playing_frame)
+        self._unjudged += 1
+        if len(self._heard_db) < self._min_samples or self._unjudged < self._judge_every:
+            return
+        self._unjudged = 0
+        score = self.echo_correlation()
+        if score >= self._echo_corr:
+            self.line_echoes = True  # for the rest of the call
+        elif score < self._clean_corr:
+            self.line_echoes = False
+        else:
+            self.line_echoes = None
+
+    def echo_correlation(self) -> float:
+        """The best correlation, over the delays the guard allows for, between the inbound frames'
+        loudness (dB) and the loudness of our frames that played that much earlier."""
+        heard = np.fromiter(self._heard_db, dtype=np.float64)
+        index = np.fromiter(self._heard_at, dtype=np.int64)[:, None] - self._lags[None, :]
+        weight = ((index >= 0) & (self._position[index % _SLOTS] == index)).astype(np.float64)
+        ours = 10 * np.log10(np.maximum(self._energy[index % _SLOTS], 1.0))
+        count = weight.sum(axis=0)
+        usable = count >= self._min_samples // 2  # the longest delays have fewer of our frames to pair with
+        if not usable.any():
+            return 0.0
+        count = np.maximum(count, 1.0)
+        ours_d = (ours - (ours * weight).sum(axis=0) / count) * weight
+        heard_d = (heard[:, None] - (heard[:, None] * weight).sum(axis=0) / count) * weight
+        spread = np.sqrt((ours_d**2).sum(axis=0) * (heard_d**2).sum(axis=0))
+        r = np.where(usable & (spread > 0), (ours_d * heard_d).sum(axis=0) / np.maximum(spread, 1e-12), 0.0)
+        return float(r.max())

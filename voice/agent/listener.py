@@ -27,6 +27,7 @@ from voice.audio.frames import FRAME_BYTES, Framer
 from voice.providers.base import Transcriber
 
 PREROLL_FRAMES = 10  # 200 ms kept before the VAD's decision so the recogniser hears the first syllable
+GATE_GAP_FRAMES = 2
 
 
 @dataclass
@@ -37,6 +38,7 @@ class CallerInput:
     speech: SpeechEnded | None = None
     dtmf: str | None = None
     decided_at: float = field(default_factory=lambda: asyncio.get_running_loop().time())  # latency origin
+    transcript: asyncio.Task[str] | None = None  # already being transcribed (a paused agent asked first)
 
 
 class Listener:
@@ -63,6 +65,10 @@ class Listener:
         self._framer = Framer()
         self._preroll: deque[bytes] = deque(maxlen=PREROLL_FRAMES)
         self._speech = bytearray()
+        # The cheap detector's (the gate's) latest run of voice, our echo not counted, gaps of up to
+        # ``GATE_GAP_FRAMES`` bridged: the guard takes a caller's quietest frames under our loudest for echo.
+        self._gate_run = 0  # frames since the run started
+        self._gate_gap = GATE_GAP_FRAMES + 1  # frames since the gate last heard voice
         self._push_failed = False
         self.transcribing = False  # the answer waits on the recogniser
 
@@ -107,10 +113,23 @@ class Listener:
             self._voicing_failure_reported = True
             payload = {"role": "vad", "message": self.voicing.failure, "fallback": "webrtcvad"}
             await self._reporter.event("error", self._clock.ms, payload)
+        heard = self.voicing.heard
         # The guard hears every frame (it learns the line's echo from them), not only the voiced ones.
         if self._echo is not None and self._echo.is_echo(pcm):
-            voiced = False
-        event = self.vad.decide(voiced, frame=frame, behind=behind)
+            voiced = heard = False
+        if heard:
+            self._gate_run = 1 if self._gate_gap > GATE_GAP_FRAMES else self._gate_run + 1
+            self._gate_gap = 0
+        else:
+            self._gate_gap += 1
+            self._gate_run += 1
+        # While we speak, a caller's speech is timed from the first frame the gate heard (Silero is slow to
+        # be sure of some onsets: "רגע" scores 0.1-0.4), and once Silero heard them start, the gate follows
+        # them: the barge-in rule counts the caller's voice from its start to now.
+        onset = self._gate_run if eager and heard else 0
+        if eager and heard and self.vad.in_speech:
+            voiced = True
+        event = self.vad.decide(voiced, frame=frame, behind=behind, onset_frames=onset)
         if isinstance(event, SpeechStarted):
             self._speech = bytearray().join(self._preroll)
             self._speech += frame
@@ -139,7 +158,10 @@ class Listener:
         or the keys they pressed; None when there is nothing to answer. Raises ASR's ``Failure``."""
         if item.audio is None or item.speech is None:
             return f"[DTMF: {item.dtmf}]"
-        text = (await self.transcribe(item.audio)).strip()
+        if item.transcript is not None:
+            text = (await item.transcript).strip()
+        else:
+            text = (await self.transcribe(item.audio)).strip()
         latency["asr"] = ms_since(item.decided_at)
         if not text:
             return None

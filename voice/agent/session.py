@@ -19,6 +19,7 @@ apology, the fallback voice, ready audio) or in voicemail. What happened is repo
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from typing import Any
@@ -28,9 +29,10 @@ from voice.agent.aio import shielded
 from voice.agent.config import AgentConfig
 from voice.agent.echo_guard import EchoGuard
 from voice.agent.failures import Failure, report_failure
+from voice.agent.interruption import WORDS_WAIT_S, TalkOver, Verdict
 from voice.agent.keypad import Keypad, asks_for_a_person
 from voice.agent.listener import CallerInput, Listener
-from voice.agent.ports import CallReporter, MediaSink
+from voice.agent.ports import CallReporter, MediaSink, UtteranceRecord
 from voice.agent.ready_audio import ReadyAudio
 from voice.agent.sentences import split_sentences
 from voice.agent.speaker import ReplyVoice, Speaker
@@ -38,7 +40,7 @@ from voice.agent.thinking import Thinker
 from voice.agent.tools import CORE_TOOLS, HAND_OVER, ToolBox
 from voice.agent.turns import TurnEvent, Turns, TurnState
 from voice.agent.utterance import Utterance
-from voice.agent.vad import SpeechEnded, VadEvent
+from voice.agent.vad import NoiseDropped, SpeechEnded, VadEvent
 from voice.agent.voicing import Voicing
 from voice.agent.waiting import DEFAULT_DEADLINES, AnswerWait, Fillers, ResponseDeadlines
 from voice.audio.clock import MediaClock
@@ -114,6 +116,9 @@ class AgentSession:
         self.deadlines = deadlines
         self.fillers = Fillers(config.fillers)
         self.keypad = Keypad(pause_ms=config.dtmf_pause_ms, max_keys=config.dtmf_max_keys)
+        self.talk_over = TalkOver()
+        self._paused_at_ms = 0  # media time of the pause the caller's voice caused
+        self._words_check: asyncio.Task[None] | None = None  # a paused agent waiting for the caller's words
         self._voice: ReplyVoice | None = None
         self.agenda: Agenda[CallerInput] = Agenda(answer=self._turn, may_answer=self._may_answer, crashed=self._crashed)
         self._max_failures = max_failures
@@ -180,6 +185,8 @@ class AgentSession:
         if self.stopped:
             return
         self.stopped = True
+        self.talk_over.reset()
+        await self._cancel_words_check()
         await self.agenda.cancel()
         await self.speaker.close()
         with contextlib.suppress(Exception):
@@ -189,10 +196,24 @@ class AgentSession:
     async def _heard(self, event: VadEvent | None) -> None:
         """After each inbound frame: an utterance ended, the caller talks over us, or time passed."""
         listener = self.listener
-        if isinstance(event, SpeechEnded):
-            await self._end_of_speech(event)
-        elif listener.talks_over_us() and self._interruptible():
+        verdict = self.talk_over.heard(
+            event,
+            talks_over_us=listener.talks_over_us(),
+            speech_ms=listener.speech_ms(),
+            speaking=self._interruptible(),
+        )
+        if verdict is Verdict.PAUSE:
+            await self._pause()
+        elif verdict is Verdict.STOP:
             await self._barge_in("speech")
+            if isinstance(event, SpeechEnded):
+                await self._end_of_speech(event)
+        elif verdict is Verdict.RESUME:
+            await self._resume(text="", noise=isinstance(event, NoiseDropped))
+        elif verdict is Verdict.WORDS and isinstance(event, SpeechEnded):
+            self._check_words(event)
+        elif isinstance(event, SpeechEnded):
+            await self._end_of_speech(event)
 
         now = self.media_ms
         if listener.in_speech:
@@ -326,7 +347,63 @@ class AgentSession:
         state = self.turns.state
         return state is TurnState.SPEAKING or (state is TurnState.THINKING and self.speaker.playing)
 
+    async def _pause(self) -> None:
+        """The caller talks over us: stop at once, keeping what they did not hear (``TalkOver``)."""
+        self._paused_at_ms = self.media_ms
+        await self.speaker.pause()
+
+    async def _resume(self, *, text: str, noise: bool = False) -> None:
+        """It was a "כן" or a noise: go on from where we paused (a ``resumed`` event on the timeline)."""
+        self.speaker.resume()
+        paused_ms = self.media_ms - self._paused_at_ms
+        payload = {"paused_ms": paused_ms, "text": text} if not noise else {"paused_ms": paused_ms, "noise": True}
+        await self.reporter.event("resumed", self.media_ms, payload)
+
+    def _check_words(self, speech: SpeechEnded) -> None:
+        """We paused for an utterance that has now ended: its words say whether to go on. The recogniser
+        runs as a task of its own (inbound audio keeps flowing); a turn that answers the utterance awaits
+        the same task, so nothing is transcribed twice."""
+        audio = self.listener.take_speech()
+        self._idle_prompts = 0
+        self._quiet_since_ms = self.media_ms
+        item = CallerInput(audio=audio, speech=speech)
+        item.transcript = transcript = asyncio.get_running_loop().create_task(self.listener.transcribe(audio))
+        # Its failure is the answering turn's to report; when no turn awaits it, it must not be logged as lost.
+        transcript.add_done_callback(lambda t: t.cancelled() or t.exception())
+        self._words_check = asyncio.get_running_loop().create_task(self._decide_on_words(item))
+
+    async def _decide_on_words(self, item: CallerInput) -> None:
+        assert item.transcript is not None and item.speech is not None
+        done, _ = await asyncio.wait({item.transcript}, timeout=WORDS_WAIT_S)
+        text: str | None = None
+        if done and not item.transcript.cancelled() and item.transcript.exception() is None:
+            text = item.transcript.result().strip()
+        self._words_check = None
+        if not self.talk_over.awaiting_words:  # we stopped meanwhile (keys): answer it as usual, if anything
+            if text != "" and not self.ending:
+                self._take(item)
+            return
+        ours = self.speaker.utterance.text if self.speaker.utterance is not None else ""
+        if self.talk_over.words(text, ours=ours) is Verdict.RESUME:
+            if text:  # what they said is in the transcript, though it asks for no answer
+                record = UtteranceRecord("caller", text, item.speech.start_ms, item.speech.end_ms)
+                await shielded(self.reporter.utterance(record))
+            await self._resume(text=text or "")
+            return
+        if self._interruptible():
+            await self._barge_in("speech")
+        if not self.ending:
+            self._take(item)
+
+    async def _cancel_words_check(self) -> None:
+        task, self._words_check = self._words_check, None
+        if task is not None and task is not asyncio.current_task():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
     async def _barge_in(self, cause: str) -> None:
+        self.talk_over.reset()
         utt = self.speaker.utterance
         await self.agenda.cancel()
         heard_pos = await self.speaker.clear()
@@ -350,6 +427,8 @@ class AgentSession:
 
     async def _end_with_goodbye(self, reason: str) -> None:
         self._ending = True
+        self.talk_over.reset()
+        await self._cancel_words_check()
         self.keypad.clear()
         utt = self.speaker.utterance
         await self.agenda.cancel()

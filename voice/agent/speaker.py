@@ -243,6 +243,13 @@ class Speaker:
         """Drop what has not played (Twilio's ``clear``); returns the position the caller heard up to."""
         return await self.pacer.clear()
 
+    async def pause(self) -> int:
+        """Stop at once, keeping what the caller did not hear for ``resume`` (``Pacer.pause``)."""
+        return await self.pacer.pause()
+
+    def resume(self) -> None:
+        self.pacer.resume()
+
     # -- what was heard ------------------------------------------------------------------------------
     async def finish(self, utt: Utterance) -> None:
         """Let the utterance play out; then all of it was heard."""

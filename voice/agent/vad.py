@@ -38,6 +38,7 @@ class NoiseDropped:
 
 
 VadEvent = SpeechStarted | SpeechEnded | NoiseDropped
+MAX_ONSET_FRAMES = 15  # 300 ms: an onset the detector was slow to be sure of
 
 
 class VoiceActivityDetector:
@@ -90,9 +91,13 @@ class VoiceActivityDetector:
             self._webrtc = WebrtcVoicing(self._aggressiveness)
         return self.decide(self._webrtc.hears(mulaw.decode(frame)), frame=frame, behind=behind)
 
-    def decide(self, voiced: bool, *, frame: bytes, behind: int = 0) -> VadEvent | None:
+    def decide(self, voiced: bool, *, frame: bytes, behind: int = 0, onset_frames: int = 0) -> VadEvent | None:
         """The vote on one frame; returns the event it caused, if any. ``behind``: bytes of audio the clock
-        has already counted that come after this frame (the rest of a payload of several frames)."""
+        has already counted that come after this frame (the rest of a payload of several frames).
+        ``onset_frames``: frames up to this one that weaker evidence already took for voice (the gate's
+        run, while the agent speaks): speech that starts here started that far back (at most
+        ``MAX_ONSET_FRAMES``), so a caller talking over us is timed from their first syllable, not from
+        the moment the detector became sure."""
         if self._own_clock:
             self.clock.advance(frame)
         now = self.clock.ms_before(behind)  # where this frame ends
@@ -107,7 +112,8 @@ class VoiceActivityDetector:
         if not self.in_speech:
             if self._voiced_run >= self._start_frames:
                 self.in_speech = True
-                self.speech_start_ms = now - self._voiced_run * FRAME_MS
+                run = max(self._voiced_run, min(onset_frames, MAX_ONSET_FRAMES))
+                self.speech_start_ms = now - run * FRAME_MS
                 return SpeechStarted(self.speech_start_ms)
             return None
 

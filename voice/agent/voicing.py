@@ -37,6 +37,7 @@ class Voicing(Protocol):
     """Frame by frame, in order: is the caller's voice in this frame?"""
 
     failure: str | None  # set once the detector fell back to a simpler one (for the timeline)
+    heard: bool  # the cheap detector's vote on the latest frame (webrtcvad's: Silero's gate)
 
     async def voiced(self, pcm: np.ndarray, *, eager: bool = False) -> bool:
         """``eager``: the agent is speaking, and a caller who starts talking should be heard at once (a
@@ -50,12 +51,14 @@ class WebrtcVoicing:
     def __init__(self, aggressiveness: int = 2, *, failure: str | None = None) -> None:
         self._vad = webrtcvad.Vad(aggressiveness)
         self.failure = failure  # set when this stands in for a Silero that could not be loaded
+        self.heard = False
 
     def hears(self, pcm: np.ndarray) -> bool:
         return bool(self._vad.is_speech(pcm.tobytes(), SAMPLE_RATE))  # webrtcvad is untyped
 
     async def voiced(self, pcm: np.ndarray, *, eager: bool = False) -> bool:
-        return self.hears(pcm)
+        self.heard = self.hears(pcm)
+        return self.heard
 
     async def close(self) -> None:
         return None
@@ -88,12 +91,14 @@ class SileroVoicing:
         self._skipped = 0
         self.speaking = False  # Silero's hysteresis state
         self.failure: str | None = None
+        self.heard = False
         self.scored = 0  # windows scored (for the benchmark: how much the gate saves)
 
     async def voiced(self, pcm: np.ndarray, *, eager: bool = False) -> bool:
         if self.failure is not None:
-            return self._fallback.hears(pcm)
-        heard = self._gate.hears(pcm)
+            self.heard = self._fallback.hears(pcm)
+            return self.heard
+        heard = self.heard = self._gate.hears(pcm)
         if heard:
             self._hangover = self._hangover_frames
         elif self._hangover:
@@ -107,7 +112,8 @@ class SileroVoicing:
                 self._stream.skip(window)
                 self._skipped += 1
             if self.failure is not None:
-                return self._fallback.hears(pcm)
+                self.heard = self._fallback.hears(pcm)
+                return self.heard
         return self.speaking or (eager and heard and self._probability >= self._eager)
 
     async def _score(self, window: np.ndarray) -> None:

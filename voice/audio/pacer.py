@@ -13,6 +13,11 @@ so the schedule does not drift. A message never spans a mark.
 Positions are milliseconds of audio since the pacer was created. Marks placed with ``push_mark`` are
 sent after the audio before them; Twilio echoes a mark when that audio has played, which gives a
 lower bound on what the caller heard. ``heard_ms`` combines it with the play-out estimate.
+
+``pause`` is a ``clear`` that loses nothing: what was sent and not heard goes back to the head of the queue
+(the same audio at the same positions; its marks under new names, since Twilio echoes the flushed ones),
+and ``resume`` sends it again. The agent pauses when the caller talks over it and goes on when that was
+only a "כן" (``voice.agent.interruption``).
 """
 
 from __future__ import annotations
@@ -92,6 +97,13 @@ class Pacer:
         self._pending_marks: dict[str, int] = {}  # name -> position, queued or sent but not echoed
         self._sent_waiters: list[tuple[int, asyncio.Future[None]]] = []
         self._clears = 0
+        self._paused = False
+        self._resent_marks = 0
+        # What was sent lately, as (position, frames or mark): a pause sends the unheard part again. The
+        # heard estimate trails what was sent by at most the lead and one message.
+        self._sent_log: deque[tuple[int, bytes | _Mark]] = deque(
+            maxlen=2 * (round(self._lead * 1000) // FRAME_MS + self._max_frames) + 16
+        )
         self._mid_sentence = False  # the last thing sent was audio with no mark after it yet
         self.pushed_ms = 0  # position after everything queued
         self.sent_ms = 0  # position after everything sent
@@ -160,19 +172,66 @@ class Pacer:
         return self.pushed_ms - self.sent_ms + round(ahead * 1000)
 
     # -- control --------------------------------------------------------------------------------
+    @property
+    def paused(self) -> bool:
+        return self._paused
+
+    async def pause(self) -> int:
+        """Stop sending and have Twilio drop its buffer, keeping what the caller did not hear to send again
+        on ``resume``. Returns the position the caller heard up to (a whole frame)."""
+        if self._paused or self._closed:
+            return self.sent_ms
+        heard = self.heard_ms() // FRAME_MS * FRAME_MS
+        self._paused = True
+        self._stop_sender()
+        async with self._lock:
+            await self._sink.send_clear()
+        again: list[bytes | _Mark] = []
+        for position, item in self._sent_log:
+            if isinstance(item, _Mark):
+                if position > heard:  # flushed by the clear: its echo must not count, so a new name
+                    self._pending_marks.pop(item.name, None)
+                    self._resent_marks += 1
+                    item = _Mark(f"{item.name}.{self._resent_marks}")
+                    self._pending_marks[item.name] = position
+                    again.append(item)
+                continue
+            first = max(0, heard - position) // FRAME_MS
+            again.extend(item[i : i + FRAME_BYTES] for i in range(first * FRAME_BYTES, len(item), FRAME_BYTES))
+        self._queue.extendleft(reversed(again))
+        self._sent_log.clear()
+        self.sent_ms = heard
+        self._mid_sentence = False
+        self._play_end = self._clock.now()
+        return heard
+
+    def resume(self) -> None:
+        """Send again from where ``pause`` stopped."""
+        if not self._paused:
+            return
+        self._paused = False
+        self._play_end = self._clock.now()
+        self._kick()
+
+    def _stop_sender(self) -> None:
+        if self._task is not None and self._sleeping:
+            self._task.cancel()  # only while sleeping: never in the middle of a send
+            self._task = None
+
     async def clear(self) -> int:
         """Stop sending, tell Twilio to drop its buffer, return the position the caller heard."""
         heard = self.heard_ms()
+        was_paused, self._paused = self._paused, False
         self._queue.clear()
+        self._sent_log.clear()
         self.pushed_ms = self.sent_ms
         self._pending_marks.clear()  # their echoes now mean "flushed"
         self._clears += 1
         self._mid_sentence = False
-        if self._task is not None and self._sleeping:
-            self._task.cancel()  # only while sleeping: never in the middle of a send
-            self._task = None
-        async with self._lock:
-            await self._sink.send_clear()
+        self._stop_sender()
+        if not was_paused:  # a pause already emptied Twilio's buffer, and nothing was sent since
+            async with self._lock:
+                await self._sink.send_clear()
         self._play_end = self._clock.now()
         self._release_sent_waiters(everything=True)
         return heard
@@ -212,7 +271,7 @@ class Pacer:
     async def _run(self) -> None:
         queue, clock, sink = self._queue, self._clock, self._sink
         while True:
-            if not queue:
+            if not queue or self._paused:
                 self._wake.clear()
                 await self._wake.wait()
                 continue
@@ -221,6 +280,7 @@ class Pacer:
                 queue.popleft()
                 async with self._lock:
                     await sink.send_mark(item.name)
+                self._sent_log.append((self.sent_ms, item))
                 self.marks_sent += 1
                 self._mid_sentence = False
                 continue
@@ -253,6 +313,7 @@ class Pacer:
                 if count == 1
                 else b"".join(cast("list[bytes]", [queue.popleft() for _ in range(count)]))
             )
+            self._sent_log.append((self.sent_ms, payload))
             self._play_end += count * _FRAME_S
             self.sent_ms += count * FRAME_MS
             self.frames_sent += count

@@ -79,14 +79,30 @@ def test_a_caller_at_our_level_is_not_echo(voices, echo_db):
     assert np.mean(heard) > 0.8
 
 
-def test_on_a_line_with_no_echo_a_quiet_caller_still_counts(voices):
+def test_on_a_line_with_no_echo_even_a_quiet_caller_counts_from_the_first_syllable(voices):
     ours, caller = voices
     line = Line(ours, echo_db=None)
     line.inbound()
-    assert line.guard.echo_level_db() < -35  # it learnt there is no echo (only line noise)
-    verdicts = line.inbound(scaled(caller, -12))
-    voiced = frame_peaks(scaled(caller, -12), len(verdicts)) > 800
-    assert np.mean([not v for v, loud in zip(verdicts, voiced, strict=False) if loud]) > 0.9
+    assert line.guard.line_echoes is False  # nothing on the line follows our voice
+    verdicts = line.inbound(scaled(caller, -30))
+    assert not any(verdicts)
+
+
+@pytest.mark.parametrize("echo_db", [-15, -25, -35])
+def test_a_line_that_echoes_is_known_for_one_after_a_second_of_our_speech(voices, echo_db):
+    ours, caller = voices
+    line = Line(ours, echo_db=echo_db)
+    line.inbound()
+    assert line.guard.line_echoes is True
+    line.inbound(scaled(caller, 0))  # a caller talking over us hides the echo, which is still there
+    assert line.guard.line_echoes is True
+
+
+def test_before_it_knows_the_line_the_guard_masks_as_if_it_echoed(voices):
+    ours, _ = voices
+    line = Line(ours, echo_db=None)
+    assert line.guard.line_echoes is None
+    assert line.guard.echo_correlation() == 0.0  # nothing heard yet
 
 
 def test_nothing_is_echo_while_we_are_silent():

@@ -7,7 +7,7 @@ import asyncio
 import itertools
 from dataclasses import replace
 
-from tests.support.agent_doubles import ManualClock, settle, until
+from tests.support.agent_doubles import ManualClock, until
 from tests.support.caller_audio import caller_says, frames, silence, voiced
 from tests.voice.agent.calls import CONFIG
 from voice.agent.turns import TurnState
@@ -112,9 +112,16 @@ async def test_barge_in_clears_twilio_cancels_the_reply_and_keeps_only_what_was_
         await c.session.media(interruption[fed])
         fed += 1
     assert 300 <= fed * 20 <= 600  # barge_in_min_ms of speech, after the VAD's own start-up
+    assert c.session.talk_over.paused  # stopped at once; the caller's words will say whether for good
     sent_at_clear = c.twilio.media_bytes
     await clock.advance(1.0)
-    assert c.twilio.media_bytes == sent_at_clear  # the rest of the reply is gone
+    assert c.twilio.media_bytes == sent_at_clear  # nothing more while the caller talks
+
+    # The caller's words are not a "כן": the pause becomes a barge-in, and the rest of the reply is gone.
+    for frame in interruption[fed:]:
+        await c.session.media(frame)
+    await until(lambda: c.crm.payloads("barge_in"), clock=clock)
+    assert c.twilio.clears == 1  # the pause's clear was the only one
 
     agent = c.agent()[-1]
     assert agent.interrupted and agent.text == f"{s1} {s2} {s3}"
@@ -124,11 +131,8 @@ async def test_barge_in_clears_twilio_cancels_the_reply_and_keeps_only_what_was_
     [barge_in] = c.crm.payloads("barge_in")
     assert barge_in["heard_text"] == agent.heard_text
     assert abs(barge_in["heard_ms"] - (len(s1) * 60 + 800)) <= 60
-    assert c.session.turns.state is TurnState.LISTENING
 
-    # The caller's speech goes on as a normal utterance; the model sees what was actually heard.
-    for frame in interruption[fed:]:
-        await c.session.media(frame)
+    # The caller's utterance is answered (transcribed once); the model sees what was actually heard.
     await until(lambda: len(c.llm.calls) == 2, clock=clock)
     assert c.llm.calls[1][-2:] == [
         {"role": "assistant", "content": agent.heard_text},
@@ -151,6 +155,77 @@ async def test_a_short_backchannel_does_not_interrupt(call):
     assert c.crm.kinds().count("barge_in") == 0
     assert not c.agent()[0].interrupted
     assert c.llm.calls == []
+
+
+async def greeted(c, clock: ManualClock) -> None:
+    await c.session.start()
+    await until(lambda: c.session.speaker.utterance is not None and c.twilio.frames > 0, clock=clock)
+    await until(lambda: c.session.pacer.sent_ms == c.session.pacer.pushed_ms, clock=clock)
+    await c.twilio.play_all()
+    await c.quiet()
+
+
+async def test_a_yes_said_over_the_agent_pauses_it_and_it_goes_on_from_where_it_stopped(call):
+    reply = "תשובה ארוכה מאוד שלוקח זמן להשמיע אותה עד הסוף, עם עוד פרטים רבים בסופה."
+    clock = ManualClock()
+    c = call(clock=clock, echo_marks=False, asr=FakeASR(["שאלה", "כן, כן"]), llm=FakeLLM([reply]))
+    await greeted(c, clock)
+    await c.say("שאלה")
+    await until(lambda: c.session.turns.state is TurnState.SPEAKING, clock=clock)
+    await clock.advance(0.3)
+    await clock.advance(0.6)  # 600 ms of the reply played
+    yes = frames(voiced(600) + silence(800))
+    fed = 0
+    while c.twilio.clears == 0:
+        await c.session.media(yes[fed])
+        fed += 1
+    assert 300 <= fed * 20 <= 400  # paused once the caller talked barge_in_min_ms over us
+    sent_at_pause, heard_at_pause = c.twilio.media_bytes, c.session.pacer.sent_ms
+    await clock.advance(0.5)
+    assert c.twilio.media_bytes == sent_at_pause  # silent while the caller talks
+    for frame in yes[fed:]:
+        await c.session.media(frame)
+    await until(lambda: c.crm.payloads("resumed"), clock=clock)
+    [resumed] = c.crm.payloads("resumed")
+    assert resumed["text"] == "כן, כן" and resumed["paused_ms"] >= 600
+    await c.twilio.play_all()
+    await c.quiet()
+
+    [agent] = [u for u in c.agent() if u.text == reply]
+    assert not agent.interrupted and agent.heard_text == reply  # all of it, once
+    assert c.crm.payloads("barge_in") == []
+    assert len(c.llm.calls) == 1  # the "כן" asked for no answer...
+    assert "כן, כן" in c.crm.said("caller")  # ...but it is in the transcript
+    # After the pause everything from the first unheard frame on went out again: nothing skipped.
+    assert c.twilio.media_bytes - sent_at_pause == (c.session.pacer.pushed_ms - heard_at_pause) * 8
+
+
+async def test_a_noise_that_pauses_the_agent_lets_it_go_on(call):
+    clock = ManualClock()
+    c = call(clock=clock, echo_marks=False, asr=FakeASR(["שאלה", ""]), llm=FakeLLM(["תשובה ארוכה שלוקח זמן להשמיע."]))
+    await greeted(c, clock)
+    await c.say("שאלה")
+    await until(lambda: c.session.turns.state is TurnState.SPEAKING, clock=clock)
+    await clock.advance(0.3)
+    await c.feed(voiced(400) + silence(800))  # a door, long enough to pause us; no words in it
+    await until(lambda: c.crm.payloads("resumed"), clock=clock)
+    [resumed] = c.crm.payloads("resumed")
+    assert resumed["text"] == ""
+    assert c.crm.payloads("barge_in") == []
+
+
+async def test_a_caller_who_goes_on_talking_stops_the_agent_before_their_words_are_known(call):
+    clock = ManualClock()
+    c = call(clock=clock, echo_marks=False, asr=FakeASR(["שאלה", "לא, אני רוצה משהו אחר לגמרי"]))
+    await greeted(c, clock)
+    await c.say("שאלה")
+    await until(lambda: c.session.turns.state is TurnState.SPEAKING, clock=clock)
+    await clock.advance(0.3)
+    await c.feed(voiced(1100))  # longer than any back-channel: no need to wait for the recogniser
+    assert c.crm.payloads("barge_in")
+    assert c.session.turns.state is TurnState.LISTENING
+    await c.feed(silence(800))
+    await until(lambda: "לא, אני רוצה משהו אחר לגמרי" in c.crm.said("caller"), clock=clock)
 
 
 async def test_idle_caller_is_prompted_then_hung_up_on(call):
@@ -307,12 +382,12 @@ async def test_stop_is_idempotent_and_accounts_for_the_unfinished_utterance(call
 
 
 async def test_marks_echoed_after_clear_do_not_count_as_heard(call):
-    c = call(echo_marks=False)
+    c = call(echo_marks=False, asr=FakeASR(["רגע"]))
     c.clock.speed = 1
     await c.session.start()
     await until(lambda: c.twilio.frames >= 15)
-    await c.feed(voiced(500))
-    await settle()
+    await c.feed(voiced(500) + silence(800))
+    await until(lambda: c.agent())
     [greeting] = c.agent()
     assert greeting.interrupted and greeting.heard_text != CONFIG.greeting
     assert c.session.pacer.echoed_ms == 0

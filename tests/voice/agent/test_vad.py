@@ -103,3 +103,22 @@ def test_speech_duration_so_far_counts_up_to_the_last_voiced_frame():
 def test_frames_must_be_20_ms():
     with pytest.raises(ValueError):
         VoiceActivityDetector().push(b"\xff" * 80)
+
+
+def test_speech_confirmed_late_is_timed_from_the_weaker_evidence_before_it_at_most_300_ms():
+    frame = silence(20)
+    vad = VoiceActivityDetector(start_ms=60)
+    for _ in range(20):
+        vad.decide(False, frame=frame)  # 400 ms
+    for _ in range(2):
+        vad.decide(True, frame=frame)
+    started = vad.decide(True, frame=frame, onset_frames=10)  # the gate heard 200 ms of it
+    assert started == SpeechStarted(460 - 200)
+    assert vad.speech_ms() == 200
+
+    late = VoiceActivityDetector(start_ms=60)
+    for _ in range(40):
+        late.decide(False, frame=frame)
+    for _ in range(2):
+        late.decide(True, frame=frame)
+    assert late.decide(True, frame=frame, onset_frames=40) == SpeechStarted(860 - 300)  # capped

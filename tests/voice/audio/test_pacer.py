@@ -275,3 +275,90 @@ async def test_real_clock_paces_in_real_time_scaled():
     assert twilio.frames == 65
     assert 0.09 <= elapsed < 0.5  # (1300 - 300) ms / 10
     await pacer.close()
+
+
+def numbered_audio(ms: int) -> bytes:
+    """Frames whose every byte is the frame's number (mod 256): which frame is which stays visible."""
+    return b"".join(bytes([n % 256]) * FRAME_BYTES for n in range(ms // 20))
+
+
+def sent_frames(twilio: FakeTwilio) -> list[int]:
+    """The number of every frame sent, in order (see ``numbered_audio``)."""
+    out: list[int] = []
+    for kind, payload in twilio.log:
+        if kind == "media":
+            out.extend(payload[i] for i in range(0, len(payload), FRAME_BYTES))
+    return out
+
+
+async def test_pause_clears_twilio_and_resume_sends_the_unheard_audio_again(clock, twilio):
+    pacer = Pacer(twilio, lead_ms=300, clock=clock)
+    twilio.handler = None
+    pacer.push(numbered_audio(2000))
+    await clock.advance(0.5)  # 500 ms heard, 300 ms more in Twilio's buffer
+    heard = await pacer.pause()
+    assert heard == 500
+    assert pacer.paused
+    assert twilio.log[-1] == ("clear", None)
+    assert pacer.playing_ms() is None  # the caller hears nothing of ours while we pause
+    sent = sent_frames(twilio)
+    await clock.advance(2.0)
+    assert sent_frames(twilio) == sent  # nothing goes out while paused
+    pacer.resume()
+    await clock.advance(0.5)
+    resent = sent_frames(twilio)[len(sent) :]
+    assert resent[:25] == list(range(25, 50))  # from the first frame not heard, nothing skipped
+    assert pacer.pushed_ms == 2000  # positions are the audio's own: nothing counted twice
+    await clock.advance(3.0)
+    assert sorted(set(sent_frames(twilio))) == list(range(100))
+    await pacer.close()
+
+
+async def test_marks_flushed_by_a_pause_are_sent_again_under_new_names(clock, twilio):
+    pacer = Pacer(twilio, lead_ms=300, clock=clock)
+    twilio.handler = None
+    pacer.push(audio(100))
+    pacer.push_mark("t1-s1")  # at 100: heard before the pause
+    pacer.push(audio(200))
+    pacer.push_mark("t1-s2")  # at 300: sent, not heard
+    pacer.push(audio(1000))
+    await clock.advance(0.2)
+    assert await pacer.pause() == 200
+    assert pacer.on_mark("t1-s1") is True  # heard before the pause: its echo still counts
+    assert pacer.on_mark("t1-s2") is False  # Twilio's echo of the flushed mark: not heard
+    assert pacer.heard_ms() == 200
+    pacer.resume()
+    await clock.advance(0.1)
+    names = [name for kind, name in twilio.log if kind == "mark"]
+    assert names[-1].startswith("t1-s2.")
+    assert pacer.on_mark(names[-1]) is True
+    assert pacer.heard_ms() >= 300
+    await pacer.close()
+
+
+async def test_clear_after_a_pause_drops_everything_without_a_second_clear(clock, twilio):
+    pacer = Pacer(twilio, lead_ms=300, clock=clock)
+    twilio.handler = None
+    pacer.push(audio(2000))
+    await clock.advance(0.4)
+    assert await pacer.pause() == 400
+    assert await pacer.clear() == 400
+    assert [kind for kind, _ in twilio.log].count("clear") == 1
+    assert not pacer.paused
+    assert pacer.pushed_ms == 400  # the unheard audio is gone
+    sent = twilio.frames
+    pacer.push(audio(100))
+    await settle()
+    assert twilio.frames == sent + 5  # the next utterance goes out at once
+    await pacer.close()
+
+
+async def test_pause_twice_and_resume_when_not_paused_change_nothing(clock, twilio):
+    pacer = Pacer(twilio, lead_ms=300, clock=clock)
+    pacer.push(audio(1000))
+    await clock.advance(0.2)
+    pacer.resume()  # not paused: nothing happens
+    assert await pacer.pause() == 200
+    assert await pacer.pause() == 200
+    assert [kind for kind, _ in twilio.log].count("clear") == 1
+    await pacer.close()

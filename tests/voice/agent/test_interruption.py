@@ -1,0 +1,82 @@
+"""The rule for a caller talking over the agent: pause at once, then the voice and its words decide."""
+
+import pytest
+
+from voice.agent.interruption import BACKCHANNEL_MAX_MS, TalkOver, Verdict, is_backchannel, is_our_echo
+from voice.agent.vad import NoiseDropped, SpeechEnded
+
+
+@pytest.mark.parametrize("text", ["כן", "כן, כן", "אָהָה", "אוקיי", "אוקיי נכון.", "מממ", "OK"])
+def test_back_channel_words_alone_are_a_back_channel(text):
+    assert is_backchannel(text)
+
+
+@pytest.mark.parametrize("text", ["", "  ", "תעצור", "כן, אבל יש לי שאלה", "רגע, רגע", "לא", "אוקיי, ומה המחיר?"])
+def test_anything_else_is_not(text):
+    assert not is_backchannel(text)
+
+
+def heard(talk: TalkOver, event=None, *, talks_over_us=False, speech_ms=0, speaking=True):
+    return talk.heard(event, talks_over_us=talks_over_us, speech_ms=speech_ms, speaking=speaking)
+
+
+def test_the_agent_pauses_once_the_caller_talked_over_it_for_the_barge_in_setting():
+    talk = TalkOver()
+    assert heard(talk, speech_ms=200) is None
+    assert heard(talk, talks_over_us=True, speech_ms=300) is Verdict.PAUSE
+    assert talk.paused
+    assert heard(talk, talks_over_us=True, speech_ms=320) is None  # once
+
+
+def test_nothing_pauses_an_agent_that_is_not_speaking():
+    talk = TalkOver()
+    assert heard(talk, talks_over_us=True, speech_ms=400, speaking=False) is None
+    assert not talk.paused
+
+
+def test_a_noise_resumes():
+    talk = TalkOver()
+    heard(talk, talks_over_us=True, speech_ms=300)
+    assert heard(talk, NoiseDropped(0, 180)) is Verdict.RESUME
+    assert not talk.paused
+
+
+def test_speech_longer_than_any_back_channel_stops_without_waiting_for_words():
+    talk = TalkOver()
+    heard(talk, talks_over_us=True, speech_ms=300)
+    assert heard(talk, talks_over_us=True, speech_ms=BACKCHANNEL_MAX_MS - 20) is None
+    assert heard(talk, talks_over_us=True, speech_ms=BACKCHANNEL_MAX_MS) is Verdict.STOP
+    assert not talk.paused
+
+
+@pytest.mark.parametrize(
+    ("text", "verdict"),
+    [("כן", Verdict.RESUME), ("", Verdict.RESUME), ("תעצור", Verdict.STOP), (None, Verdict.STOP)],
+)
+def test_a_short_utterance_is_decided_by_its_words(text, verdict):
+    talk = TalkOver()
+    heard(talk, talks_over_us=True, speech_ms=300)
+    assert heard(talk, SpeechEnded(1000, 1500)) is Verdict.WORDS
+    assert talk.awaiting_words
+    assert heard(talk, talks_over_us=True, speech_ms=2000) is None  # the words are awaited
+    assert talk.words(text) is verdict
+    assert not talk.paused and not talk.awaiting_words
+
+
+def test_reset_forgets_a_pause():
+    talk = TalkOver()
+    heard(talk, talks_over_us=True, speech_ms=300)
+    heard(talk, SpeechEnded(0, 500))
+    talk.reset()
+    assert not talk.paused and not talk.awaiting_words
+
+
+def test_our_own_words_coming_back_resume():
+    ours = "המחיר תלוי בסוג השירות, אבל בדרך כלל הוא מתחיל ממאתיים שקלים לביקור."
+    talk = TalkOver()
+    heard(talk, talks_over_us=True, speech_ms=300)
+    heard(talk, SpeechEnded(0, 600))
+    assert talk.words("בסוג השירות אבל", ours=ours) is Verdict.RESUME
+    assert is_our_echo("בדרך כלל", ours)
+    assert not is_our_echo("השירות", ours)  # one word: the caller may well say it
+    assert not is_our_echo("כמה עולה השירות", ours)
