@@ -226,11 +226,13 @@ def barge_in(payload: Payload, offset_ms: int) -> Described:
 
 
 def resumed(payload: Payload, offset_ms: int) -> Described:
-    """The agent paused when the caller spoke over it, and went on: a "כן" or a noise."""
+    """The agent paused when the caller spoke over it, and went on: a "כן", a noise or its own echo."""
     paused = seconds_from_ms(payload.get("paused_ms") or 0)
     said = str(payload.get("text") or "").strip()
     if said:
         sentence = format_html("המתקשר אמר {} בזמן שהנציג דיבר; הנציג עצר ל-{} שניות והמשיך", quoted(said), paused)
+    elif payload.get("echo"):
+        sentence = format_html("הקול של הנציג חזר בקו ועצר אותו ל-{} שניות, והוא המשיך", paused)
     else:
         sentence = format_html("רעש על הקו עצר את הנציג ל-{} שניות, והוא המשיך", paused)
     return Described("הנציג המשיך", sentence)

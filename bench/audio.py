@@ -11,15 +11,21 @@ import subprocess
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
+from voice.agent.config import AgentConfig
+from voice.agent.echo_guard import EchoGuard
+from voice.agent.listener import Listener
+from voice.agent.ports import UtteranceRecord
 from voice.agent.silero_batch import SileroBatch
-from voice.agent.vad import VoiceActivityDetector
 from voice.agent.voicing import SileroVoicing
 from voice.audio import mulaw
+from voice.audio.clock import MediaClock
 from voice.audio.frames import FRAME_BYTES, FRAME_MS, MULAW_SILENCE, SAMPLE_RATE
 from voice.audio.wav import read_wav_file_8k_mono
+from voice.providers.fake import FakeASR
 
 _TALK = "שלום, אני רוצה לשמוע על המחירים שלכם ועל השעות שבהן אתם פתוחים בשבוע הבא"
 
@@ -46,20 +52,48 @@ def b64_frames(audio: bytes) -> list[str]:
     ]
 
 
+class _Quiet:
+    """A ``CallReporter`` that keeps nothing (the listener reports only a VAD failure)."""
+
+    async def event(self, kind: str, offset_ms: int, payload: dict[str, Any] | None = None) -> None:
+        return None
+
+    async def utterance(self, record: UtteranceRecord) -> None:
+        return None
+
+    async def update_lead(self, facts: dict[str, str]) -> dict[str, Any]:
+        return {}
+
+    async def end_call(self, reason: str, *, voicemail: bool = False) -> None:
+        return None
+
+
 def barge_in_frame(speech: bytes, barge_in_min_ms: int, eou_silence_ms: int) -> int:
-    """Index (from the first speech frame) of the frame on which the server's VAD, configured like the
-    business, decides that talking over the agent is a barge-in. Computed with the server's own VAD."""
+    """Index (from the first speech frame) of the frame on which the server pauses the agent for a caller
+    talking over it (``Listener.talks_over_us``: the business's barge-in setting of voice, timed from the
+    caller's first syllable). Computed with the server's own listener, hearing ``speech`` after 2 s of a
+    silent line while the agent speaks (the load's lines carry no echo)."""
 
     async def decide() -> int:
-        vad = VoiceActivityDetector(eou_silence_ms=eou_silence_ms)
+        clock = MediaClock()
+        guard = EchoGuard(lambda: clock.ms)  # the agent is speaking all along
+        lead = 100
+        guard.sent(voiced(len(speech) // 8 + lead * FRAME_MS + 1000), 0)
+        config = AgentConfig(eou_silence_ms=eou_silence_ms, barge_in_min_ms=barge_in_min_ms)
         voicing = SileroVoicing(SileroBatch())
-        lead_in = MULAW_SILENCE * FRAME_BYTES * 25
-        audio = lead_in + speech
-        for i in range(len(audio) // FRAME_BYTES):
-            frame = audio[i * FRAME_BYTES : (i + 1) * FRAME_BYTES]
-            vad.decide(await voicing.voiced(mulaw.decode(frame)), frame=frame)
-            if vad.in_speech and vad.speech_ms() >= barge_in_min_ms:
-                return i - 25
+        listener = Listener(
+            config, FakeASR().new_transcriber("he"), clock, _Quiet(), asr_timeout_s=1, voicing=voicing, echo=guard
+        )
+        audio = MULAW_SILENCE * FRAME_BYTES * lead + speech
+        try:
+            for i in range(len(audio) // FRAME_BYTES):
+                frame = audio[i * FRAME_BYTES : (i + 1) * FRAME_BYTES]
+                clock.advance(frame)
+                await listener.hear(frame)
+                if listener.talks_over_us():
+                    return i - lead
+        finally:
+            await listener.close()
         raise ValueError("the barge-in speech is too short to interrupt the agent")
 
     with concurrent.futures.ThreadPoolExecutor(1) as pool:  # the caller may be inside an event loop

@@ -34,6 +34,9 @@ def test_resumed_says_what_the_caller_said_and_how_long_the_agent_waited():
     assert said(K.RESUMED, paused_ms=700, noise=True) == (
         'רעש על הקו עצר את הנציג ל-<bdi dir="ltr" class="num">0.7</bdi> שניות, והוא המשיך'
     )
+    assert said(K.RESUMED, paused_ms=900, echo=True) == (
+        'הקול של הנציג חזר בקו ועצר אותו ל-<bdi dir="ltr" class="num">0.9</bdi> שניות, והוא המשיך'
+    )
 
 
 def test_lead_updated_names_the_fields_as_the_lead_form_does():

@@ -83,6 +83,7 @@ class EchoGuard:
         self._heard_db: deque[float] = deque(maxlen=sample_window)  # inbound loudness while we played
         self._heard_at: deque[int] = deque(maxlen=sample_window)  # the frame of ours playing then
         self._unjudged = 0
+        self._clean_streak = 0  # judgements in a row that found a clean line (then it judges 5x less often)
         self._lags = np.arange(-self._ahead, self._behind + 1)
 
     def sent(self, frames: bytes, position_ms: int) -> None:
@@ -141,7 +142,8 @@ class EchoGuard:
         self._heard_db.append(10 * math.log10(max(energy, 1.0)))
         self._heard_at.append(playing_frame)
         self._unjudged += 1
-        if len(self._heard_db) < self._min_samples or self._unjudged < self._judge_every:
+        every = self._judge_every * (5 if self._clean_streak >= 3 else 1)  # an echo may still appear later
+        if len(self._heard_db) < self._min_samples or self._unjudged < every:
             return
         self._unjudged = 0
         score = self.echo_correlation()
@@ -149,8 +151,10 @@ class EchoGuard:
             self.line_echoes = True  # for the rest of the call
         elif score < self._clean_corr:
             self.line_echoes = False
+            self._clean_streak += 1
         else:
             self.line_echoes = None
+            self._clean_streak = 0
 
     def echo_correlation(self) -> float:
         """The best correlation, over the delays the guard allows for, between the inbound frames'

@@ -129,6 +129,11 @@ class TalkOver:
             return Verdict.RESUME
         return Verdict.STOP
 
+    def hold(self) -> None:
+        """The words said "go on", but the caller is talking again: stay paused, and judge the speech under
+        way as a talk-over of its own (its length, then its words)."""
+        self.paused, self.awaiting_words = True, False
+
     def reset(self) -> None:
         """The agent stopped for another reason (keys, a goodbye, the end of the call)."""
         self.paused = self.awaiting_words = False

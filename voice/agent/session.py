@@ -29,7 +29,7 @@ from voice.agent.aio import shielded
 from voice.agent.config import AgentConfig
 from voice.agent.echo_guard import EchoGuard
 from voice.agent.failures import Failure, report_failure
-from voice.agent.interruption import WORDS_WAIT_S, TalkOver, Verdict
+from voice.agent.interruption import WORDS_WAIT_S, TalkOver, Verdict, is_our_echo
 from voice.agent.keypad import Keypad, asks_for_a_person
 from voice.agent.listener import CallerInput, Listener
 from voice.agent.ports import CallReporter, MediaSink, UtteranceRecord
@@ -205,13 +205,16 @@ class AgentSession:
         if verdict is Verdict.PAUSE:
             await self._pause()
         elif verdict is Verdict.STOP:
-            await self._barge_in("speech")
+            await self._stop_for_the_caller()
             if isinstance(event, SpeechEnded):
                 await self._end_of_speech(event)
         elif verdict is Verdict.RESUME:
             await self._resume(text="", noise=isinstance(event, NoiseDropped))
         elif verdict is Verdict.WORDS and isinstance(event, SpeechEnded):
             self._check_words(event)
+        elif isinstance(event, SpeechEnded) and self.talk_over.awaiting_words:
+            # The caller went on while we wait for the words of what paused us: answer it after.
+            self._take(CallerInput(audio=self.listener.take_speech(), speech=event))
         elif isinstance(event, SpeechEnded):
             await self._end_of_speech(event)
 
@@ -352,12 +355,23 @@ class AgentSession:
         self._paused_at_ms = self.media_ms
         await self.speaker.pause()
 
-    async def _resume(self, *, text: str, noise: bool = False) -> None:
-        """It was a "כן" or a noise: go on from where we paused (a ``resumed`` event on the timeline)."""
+    async def _resume(self, *, text: str, noise: bool = False, echo: bool = False) -> None:
+        """It was a "כן", a noise or our own echo: go on from where we paused (a ``resumed`` event)."""
         self.speaker.resume()
-        paused_ms = self.media_ms - self._paused_at_ms
-        payload = {"paused_ms": paused_ms, "text": text} if not noise else {"paused_ms": paused_ms, "noise": True}
+        payload: dict[str, Any] = {"paused_ms": self.media_ms - self._paused_at_ms, "text": text}
+        if noise or echo:
+            payload = {"paused_ms": payload["paused_ms"], "noise" if noise else "echo": True}
         await self.reporter.event("resumed", self.media_ms, payload)
+
+    async def _stop_for_the_caller(self) -> None:
+        """The caller takes the floor: a barge-in, when there is still something of ours to stop. When
+        there is not (our words ended during the pause, or a closing is under way, which nothing cuts),
+        whatever the pause held goes out again."""
+        if self._interruptible() and not self.ending:
+            await self._barge_in("speech")
+        else:
+            self.talk_over.reset()
+            self.speaker.resume()
 
     def _check_words(self, speech: SpeechEnded) -> None:
         """We paused for an utterance that has now ended: its words say whether to go on. The recogniser
@@ -374,26 +388,55 @@ class AgentSession:
 
     async def _decide_on_words(self, item: CallerInput) -> None:
         assert item.transcript is not None and item.speech is not None
-        done, _ = await asyncio.wait({item.transcript}, timeout=WORDS_WAIT_S)
-        text: str | None = None
-        if done and not item.transcript.cancelled() and item.transcript.exception() is None:
-            text = item.transcript.result().strip()
-        self._words_check = None
-        if not self.talk_over.awaiting_words:  # we stopped meanwhile (keys): answer it as usual, if anything
-            if text != "" and not self.ending:
+        try:
+            done, _ = await asyncio.wait({item.transcript}, timeout=WORDS_WAIT_S)
+            text: str | None = None
+            if done and not item.transcript.cancelled() and item.transcript.exception() is None:
+                text = item.transcript.result().strip()
+            if self.stopped:
+                return
+            if not self.talk_over.awaiting_words:  # we stopped meanwhile (keys): answer it as usual, if anything
+                if text != "" and not self.ending:
+                    self._take(item)
+                return
+            ours = self.speaker.utterance.text if self.speaker.utterance is not None else ""
+            if self.talk_over.words(text, ours=ours) is Verdict.RESUME:
+                await self._words_say_go_on(item, text or "", ours)
+                return
+            await self._stop_for_the_caller()
+            if not self.ending:
+                self._take(item)
+        finally:
+            if self._words_check is asyncio.current_task():
+                self._words_check = None
+            if self.speaker.pacer.paused and not self.talk_over.paused and not self.stopped:
+                self.speaker.resume()  # whatever happened above, a settled talk-over never leaves us mute
+
+    async def _words_say_go_on(self, item: CallerInput, text: str, ours: str) -> None:
+        """A "כן", no words, or our own echo. Said after our words had ended (a question's answer), it is
+        answered like any utterance; said while the caller is talking again, we stay paused for that."""
+        assert item.speech is not None
+        if self.listener.in_speech:
+            self.talk_over.hold()
+            return
+        echo = is_our_echo(text, ours)
+        if text and not echo and self._said_it_all():
+            self.speaker.resume()
+            if not self.ending:
                 self._take(item)
             return
-        ours = self.speaker.utterance.text if self.speaker.utterance is not None else ""
-        if self.talk_over.words(text, ours=ours) is Verdict.RESUME:
-            if text:  # what they said is in the transcript, though it asks for no answer
-                record = UtteranceRecord("caller", text, item.speech.start_ms, item.speech.end_ms)
-                await shielded(self.reporter.utterance(record))
-            await self._resume(text=text or "")
-            return
-        if self._interruptible():
-            await self._barge_in("speech")
-        if not self.ending:
-            self._take(item)
+        if text and not echo:  # in the transcript, though it asks for no answer
+            record = UtteranceRecord("caller", text, item.speech.start_ms, item.speech.end_ms)
+            await shielded(self.reporter.utterance(record))
+        await self._resume(text="" if echo else text, echo=echo)
+
+    def _said_it_all(self) -> bool:
+        """Our words have all been heard: the utterance ended, or nothing of it is left to send and no more
+        is coming (only Twilio's echo of its last mark is awaited)."""
+        if not self._interruptible():
+            return True
+        pacer = self.speaker.pacer
+        return self._voice is None and pacer.pushed_ms <= pacer.sent_ms
 
     async def _cancel_words_check(self) -> None:
         task, self._words_check = self._words_check, None
@@ -434,6 +477,8 @@ class AgentSession:
         await self.agenda.cancel()
         if utt is not None and utt.unreported_audio:  # cut our own words short for the goodbye
             await self.speaker.cut_short(utt, await self.speaker.clear())
+        elif self.speaker.pacer.paused:  # a pause held nothing of an utterance: let the goodbye through
+            await self.speaker.clear()
         self.agenda.forget_waiting()
         if self.turns.state is not TurnState.LISTENING:
             self.turns.on(TurnEvent.BARGE_IN)

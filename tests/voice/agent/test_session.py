@@ -11,7 +11,7 @@ from tests.support.agent_doubles import ManualClock, until
 from tests.support.caller_audio import caller_says, frames, silence, voiced
 from tests.voice.agent.calls import CONFIG
 from voice.agent.turns import TurnState
-from voice.providers.base import ProviderError
+from voice.providers.base import ProviderError, ToolCall
 from voice.providers.fake import FakeASR, FakeLLM, FakeReply, FakeTTS
 
 
@@ -226,6 +226,52 @@ async def test_a_caller_who_goes_on_talking_stops_the_agent_before_their_words_a
     assert c.session.turns.state is TurnState.LISTENING
     await c.feed(silence(800))
     await until(lambda: "לא, אני רוצה משהו אחר לגמרי" in c.crm.said("caller"), clock=clock)
+
+
+async def test_a_yes_said_as_our_question_ends_is_its_answer(call):
+    """The caller answers "כן" over the last syllable of our question: the pause's clear lets Twilio say
+    the whole question played, so there is nothing left to go on with, and the "כן" is answered."""
+    clock = ManualClock()
+    c = call(clock=clock, echo_marks=False, asr=FakeASR(["שאלה", "כן"]), llm=FakeLLM(["לקבוע לך תור?", "מעולה."]))
+    await greeted(c, clock)
+    await c.say("שאלה")
+    await until(lambda: c.session.turns.state is TurnState.SPEAKING, clock=clock)
+    pacer = c.session.pacer
+    await until(lambda: pacer.sent_ms == pacer.pushed_ms and pacer.marks_sent >= 3, clock=clock)
+    await clock.advance(0.5)  # all of it has played by the estimate; Twilio has not echoed the mark yet
+    assert c.session.turns.state is TurnState.SPEAKING
+    await c.feed(voiced(400) + silence(800))
+    await until(lambda: len(c.llm.calls) == 2, clock=clock)
+    assert c.llm.calls[1][-1] == {"role": "user", "content": "כן"}
+    assert c.crm.payloads("resumed") == []
+    await until(lambda: c.agent()[-1].text == "מעולה.", clock=clock)
+    assert not pacer.paused
+
+
+async def test_a_closing_decided_during_a_pause_is_not_cut_off(call):
+    """The model ends the call while we are paused for the caller, who goes on talking: the goodbye plays
+    and the call ends (a closing is never cut)."""
+    bye = ToolCall("call_9", "end_call", {"reason": "caller_done"})
+    reply = FakeReply(text="שמחתי לעזור לך היום. ויש לנו גם הרבה מבצעים אחרים בחודש הבא.", tool_calls=[bye])
+    clock = ManualClock()
+    c = call(
+        clock=clock,
+        echo_marks=False,
+        asr=FakeASR(["שאלה", "רגע יש לי עוד שאלה"]),
+        llm=FakeLLM([reply], delta_delay=0.02),
+    )
+    await greeted(c, clock)
+    await c.say("שאלה")
+    await until(lambda: c.session.turns.state is TurnState.SPEAKING, clock=clock)
+    await clock.advance(0.3)
+    await c.feed(voiced(400))
+    assert c.session.talk_over.paused
+    await until(lambda: c.session.thinker.end_reason is not None)
+    await c.feed(voiced(800) + silence(800))  # past any back-channel: the caller takes the floor...
+    await until(lambda: c.crm.ended != [], clock=clock)  # ...but the closing plays out and the call ends
+    assert c.crm.ended == [("caller_done", False)]
+    assert c.crm.payloads("barge_in") == []
+    assert c.agent()[-1].text.endswith(CONFIG.goodbye)
 
 
 async def test_idle_caller_is_prompted_then_hung_up_on(call):
