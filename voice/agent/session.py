@@ -44,6 +44,7 @@ from voice.agent.vad import NoiseDropped, SpeechEnded, VadEvent
 from voice.agent.voicing import Voicing
 from voice.agent.waiting import DEFAULT_DEADLINES, AnswerWait, Fillers, ResponseDeadlines
 from voice.audio.clock import MediaClock
+from voice.audio.frames import FRAME_MS
 from voice.audio.pacer import Clock, LoopClock
 from voice.providers.base import Providers
 
@@ -435,8 +436,7 @@ class AgentSession:
         is coming (only Twilio's echo of its last mark is awaited)."""
         if not self._interruptible():
             return True
-        pacer = self.speaker.pacer
-        return self._voice is None and pacer.pushed_ms <= pacer.sent_ms
+        return self._voice is None and self.speaker.pacer.held_ms() <= FRAME_MS
 
     async def _cancel_words_check(self) -> None:
         task, self._words_check = self._words_check, None

@@ -77,6 +77,7 @@ class Pacer:
         batch_ms: int = 40,
         max_message_ms: int = 200,
         on_queued: Callable[[bytes, int], None] | None = None,  # frames and their position, as queued
+        resume_overlap_ms: int = 100,
     ) -> None:
         if batch_ms < FRAME_MS or batch_ms % FRAME_MS or max_message_ms < batch_ms or max_message_ms % FRAME_MS:
             raise ValueError("batch_ms and max_message_ms are whole frames, batch_ms <= max_message_ms")
@@ -98,6 +99,10 @@ class Pacer:
         self._sent_waiters: list[tuple[int, asyncio.Future[None]]] = []
         self._clears = 0
         self._paused = False
+        # A pause sends again from this much before the heard estimate: Twilio plays what we send a network
+        # latency after we send it, so the estimate runs ahead of the caller's ear (marks confirm it later).
+        self._overlap = resume_overlap_ms
+        self._rewound = 0  # how far the latest pause went back before the estimate
         self._resent_marks = 0
         # What was sent lately, as (position, frames or mark): a pause sends the unheard part again. The
         # heard estimate trails what was sent by at most the lead and one message.
@@ -178,10 +183,13 @@ class Pacer:
 
     async def pause(self) -> int:
         """Stop sending and have Twilio drop its buffer, keeping what the caller did not hear to send again
-        on ``resume``. Returns the position the caller heard up to (a whole frame)."""
+        on ``resume``. Returns the position it will send again from: what the caller surely heard (a whole
+        frame, ``resume_overlap_ms`` before the estimate unless a mark says more)."""
         if self._paused or self._closed:
             return self.sent_ms
-        heard = self.heard_ms() // FRAME_MS * FRAME_MS
+        estimate = self.heard_ms()
+        heard = max(self.echoed_ms, estimate - self._overlap) // FRAME_MS * FRAME_MS
+        self._rewound = max(0, estimate - heard)
         self._paused = True
         self._stop_sender()
         async with self._lock:
@@ -204,6 +212,11 @@ class Pacer:
         self._mid_sentence = False
         self._play_end = self._clock.now()
         return heard
+
+    def held_ms(self) -> int:
+        """While paused: audio the caller has not heard yet even by the estimate (what the pause held,
+        less what it sends again only to be safe)."""
+        return max(0, self.pushed_ms - self.sent_ms - self._rewound) if self._paused else 0
 
     def resume(self) -> None:
         """Send again from where ``pause`` stopped."""
