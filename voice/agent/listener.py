@@ -70,7 +70,7 @@ class Listener:
         self._gate_run = 0  # frames since the run started
         self._gate_gap = GATE_GAP_FRAMES + 1  # frames since the gate last heard voice
         self._push_failed = False
-        self.transcribing = False  # the answer waits on the recogniser
+        self._transcriptions = 0  # under way (a paused agent's check may overlap a turn's)
 
     @property
     def in_speech(self) -> bool:
@@ -79,6 +79,11 @@ class Listener:
     def speech_ms(self) -> int:
         """How long the caller has been speaking (see ``VoiceActivityDetector.speech_ms``)."""
         return self.vad.speech_ms()
+
+    @property
+    def transcribing(self) -> bool:
+        """The answer waits on the recogniser."""
+        return self._transcriptions > 0
 
     def talks_over_us(self) -> bool:
         """The caller has spoken ``barge_in_min_ms`` (echo of our own voice not counted): were we speaking,
@@ -147,11 +152,11 @@ class Listener:
 
     async def transcribe(self, audio: bytes) -> str:
         """The recogniser's final text for one utterance; raises ``Failure("asr", ...)``."""
-        self.transcribing = True
+        self._transcriptions += 1
         try:
             return await timed("asr", self._transcriber.end_of_utterance(audio), self._asr_timeout)
         finally:
-            self.transcribing = False
+            self._transcriptions -= 1
 
     async def words(self, item: CallerInput, latency: dict[str, int]) -> str | None:
         """What the model is told the caller said: their utterance transcribed (its transcript row reported)
