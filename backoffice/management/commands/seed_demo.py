@@ -60,6 +60,7 @@ CONVERSATION: list[tuple[str, str, int, int, dict[str, Any]]] = [
         19600,
         {"latency": {"asr": 280, "llm_first_token": 1150, "tts_first_audio": 1420, "first_frame": 1450}},
     ),
+    ("caller", "כן", 17200, 17600, {}),  # a back-channel: the agent paused and went on
     ("caller", "למספר הזה, 054-000-0101", 20300, 22600, {}),
     (
         "agent",
@@ -89,6 +90,7 @@ EVENTS: list[tuple[str, int, dict[str, Any]]] = [
             },
         },
     ),
+    ("resumed", 18400, {"paused_ms": 1100, "text": "כן"}),
     ("dtmf", 22700, {"digit": "1"}),
     ("error", 23000, {"message": "Google TTS timeout after 3 s", "provider": "google"}),
     ("fallback", 23050, {"reason": "TTS retried with the backup voice"}),
