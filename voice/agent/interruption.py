@@ -65,12 +65,21 @@ def words_of(text: str) -> list[str]:
     return [w for w in _NOT_A_LETTER.split(plain) if w]
 
 
-def is_our_echo(text: str, ours: str) -> bool:
-    """True when every word the recogniser wrote is a word of what we were saying: our own voice coming
-    back on a line whose echo the guard did not catch (it has not heard enough of the line yet), not a
-    caller. Single words are left to ``is_backchannel``: a caller's one word may well be one of ours."""
+def callers_part(text: str) -> str:
+    """What the caller said of ``text`` when it says "go on": all of it when it is back-channel words only,
+    else (our echo around it) its back-channel words; "" when it was only our echo or nothing."""
+    if is_backchannel(text):
+        return text.strip()
+    return " ".join(w for w in words_of(text) if w in BACKCHANNEL_WORDS)
+
+
+def says_go_on(text: str, ours: str = "") -> bool:
+    """No words at all (a cough, a door), back-channel words only, our own words coming back, or a
+    back-channel among our own echoed words (a streaming recogniser also writes what it heard of our
+    echo while we spoke)."""
     found = words_of(text)
-    return len(found) >= 2 and set(found) <= set(words_of(ours))
+    rest = [w for w in found if w not in BACKCHANNEL_WORDS]
+    return not rest or (len(rest) >= 2 and set(rest) <= set(words_of(ours)))
 
 
 def is_backchannel(text: str) -> bool:
@@ -125,9 +134,7 @@ class TalkOver:
         to answer. None (the recogniser failed or did not answer in time) stops: the caller may have
         said something, and the turn that answers it will wait for it."""
         self.paused = self.awaiting_words = False
-        if text is not None and (is_backchannel(text) or not words_of(text) or is_our_echo(text, ours)):
-            return Verdict.RESUME
-        return Verdict.STOP
+        return Verdict.RESUME if text is not None and says_go_on(text, ours) else Verdict.STOP
 
     def hold(self) -> None:
         """The words said "go on", but the caller is talking again: stay paused, and judge the speech under

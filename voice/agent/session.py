@@ -29,7 +29,7 @@ from voice.agent.aio import shielded
 from voice.agent.config import AgentConfig
 from voice.agent.echo_guard import EchoGuard
 from voice.agent.failures import Failure, report_failure
-from voice.agent.interruption import WORDS_WAIT_S, TalkOver, Verdict, is_our_echo
+from voice.agent.interruption import WORDS_WAIT_S, TalkOver, Verdict, callers_part
 from voice.agent.keypad import Keypad, asks_for_a_person
 from voice.agent.listener import CallerInput, Listener
 from voice.agent.ports import CallReporter, MediaSink, UtteranceRecord
@@ -420,16 +420,16 @@ class AgentSession:
         if self.listener.in_speech:
             self.talk_over.hold()
             return
-        echo = is_our_echo(text, ours)
-        if text and not echo and self._said_it_all():
+        said = callers_part(text)
+        if said and self._said_it_all():
             self.speaker.resume()
             if not self.ending:
                 self._take(item)
             return
-        if text and not echo:  # in the transcript, though it asks for no answer
-            record = UtteranceRecord("caller", text, item.speech.start_ms, item.speech.end_ms)
+        if said:  # in the transcript, though it asks for no answer
+            record = UtteranceRecord("caller", said, item.speech.start_ms, item.speech.end_ms)
             await shielded(self.reporter.utterance(record))
-        await self._resume(text="" if echo else text, echo=echo)
+        await self._resume(text=said, echo=bool(text) and not said)
 
     def _said_it_all(self) -> bool:
         """Our words have all been heard: the utterance ended, or nothing of it is left to send and no more

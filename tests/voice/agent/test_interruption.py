@@ -2,7 +2,14 @@
 
 import pytest
 
-from voice.agent.interruption import BACKCHANNEL_MAX_MS, TalkOver, Verdict, is_backchannel, is_our_echo
+from voice.agent.interruption import (
+    BACKCHANNEL_MAX_MS,
+    TalkOver,
+    Verdict,
+    callers_part,
+    is_backchannel,
+    says_go_on,
+)
 from voice.agent.vad import NoiseDropped, SpeechEnded
 
 
@@ -77,6 +84,21 @@ def test_our_own_words_coming_back_resume():
     heard(talk, talks_over_us=True, speech_ms=300)
     heard(talk, SpeechEnded(0, 600))
     assert talk.words("בסוג השירות אבל", ours=ours) is Verdict.RESUME
-    assert is_our_echo("בדרך כלל", ours)
-    assert not is_our_echo("השירות", ours)  # one word: the caller may well say it
-    assert not is_our_echo("כמה עולה השירות", ours)
+    assert says_go_on("בדרך כלל", ours)
+    assert not says_go_on("השירות", ours)  # one word: the caller may well say it
+    assert not says_go_on("כמה עולה השירות", ours)
+
+
+def test_a_back_channel_among_our_own_echoed_words_still_says_go_on():
+    ours = "אנחנו פתוחים מיום ראשון עד חמישי, משמונה בבוקר עד שש בערב."
+    assert says_go_on("מיום ראשון עד חמישי כן", ours)  # a streaming recogniser heard our echo, then "כן"
+    assert says_go_on("", ours) and says_go_on("אהה", ours)
+    assert not says_go_on("כן אבל ביום שישי", ours)  # "שישי" is not ours: the caller has something to say
+    assert not says_go_on("כן חמישי", ours)  # one word of ours is the caller's as much as ours
+
+
+def test_the_callers_part_of_words_that_say_go_on():
+    assert callers_part("כן, כן") == "כן, כן"
+    assert callers_part("מיום ראשון עד חמישי כן") == "כן"
+    assert callers_part("מיום ראשון עד חמישי") == ""
+    assert callers_part("") == ""
