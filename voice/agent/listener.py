@@ -136,6 +136,7 @@ class Listener:
             voiced = True
         event = self.vad.decide(voiced, frame=frame, behind=behind, onset_frames=onset)
         if isinstance(event, SpeechStarted):
+            self._transcriber.speech_started()
             self._speech = bytearray().join(self._preroll)
             self._speech += frame
         elif self.vad.in_speech or event is not None:

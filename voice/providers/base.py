@@ -23,6 +23,11 @@ class Transcriber(Protocol):
         """Every inbound frame, in order. Streaming recognisers forward it; batch ones ignore it."""
         ...
 
+    def speech_started(self) -> None:
+        """The VAD heard the caller start an utterance. What a streaming recogniser finalised before it is
+        not part of it: our own echo while we spoke, a "כן" we let pass. Batch recognisers ignore it."""
+        ...
+
     async def end_of_utterance(self, utterance_mulaw: bytes) -> str:
         """The VAD decided the caller finished; return the final text of that utterance ("" if none)."""
         ...

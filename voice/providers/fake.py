@@ -40,6 +40,9 @@ class FakeTranscriber:
         self.frames = 0
         self.closed = False
 
+    def speech_started(self) -> None:
+        return None
+
     async def push_audio(self, mulaw_frame: bytes) -> None:
         self.frames += 1
 

@@ -178,6 +178,7 @@ class GoogleTranscriber:
         self._unfinalised = bytearray()
         self._unfinalised_at = 0
         self._finals: list[str] = []
+        self._collecting = 0  # end_of_utterance calls under way
         self._interim = ""  # latest non-final text since the last final
         self._segment_start: int | None = None  # stream offset when the current speech was first heard
         self._discard_until = -1  # speech first heard before this offset was already handed out
@@ -275,7 +276,21 @@ class GoogleTranscriber:
         if stream.sent > self._asr.stream_limit_s * RATE:
             self._restart()
 
+    def speech_started(self) -> None:
+        # Finals already in were finalised before the caller began: Google ended those segments on a
+        # silence, so none of them holds this utterance's words (an open interim may, and stays). While
+        # the previous utterance's words are still being collected, they are that utterance's.
+        if not self._collecting:
+            self._finals.clear()
+
     async def end_of_utterance(self, utterance_mulaw: bytes) -> str:
+        self._collecting += 1
+        try:
+            return await self._collect()
+        finally:
+            self._collecting -= 1
+
+    async def _collect(self) -> str:
         self._flush()
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self._asr.final_wait_s

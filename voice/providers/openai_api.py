@@ -111,6 +111,9 @@ class OpenAITranscriber:
         self._asr = asr
         self._language = language
 
+    def speech_started(self) -> None:
+        return None  # each utterance is sent whole
+
     async def push_audio(self, mulaw_audio: bytes) -> None:
         return None
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import grpc
@@ -9,6 +10,7 @@ import pytest
 from google.cloud.speech_v1.types import cloud_speech
 from google.cloud.texttospeech_v1.types import cloud_tts
 
+from tests.support.agent_doubles import until
 from tests.support.google_standin import GoogleStandin, mulaw_wav_header, tone_mulaw
 from voice.providers.base import ProviderError
 from voice.providers.google_cloud import (
@@ -217,3 +219,20 @@ def test_credentials_come_from_a_json_string_or_a_file(tmp_path):
     assert load_credentials(credentials_json=text).service_account_email == "voice@demo.iam.gserviceaccount.com"
     assert load_credentials(credentials_path=str(path)).service_account_email == "voice@demo.iam.gserviceaccount.com"
     assert load_credentials() is None  # Google's default lookup (GOOGLE_APPLICATION_CREDENTIALS, metadata)
+
+
+async def test_what_was_finalised_before_the_caller_started_is_not_their_utterance(standin):
+    """Our own echo (or a "כן" the agent let pass) recognised while we spoke, then the caller's sentence:
+    the caller's transcript is their sentence only."""
+    standin.transcripts.extend(["איך אפשר לעזור", "אני רוצה לקבוע תור"])
+    transcriber = asr_for(standin).new_transcriber("he-IL")
+    try:
+        echo = utterance()  # finalised by Google; no end of utterance is asked for it
+        for start in range(0, len(echo), FRAME):
+            await transcriber.push_audio(echo[start : start + FRAME])
+        await until(lambda: bool(standin.streams) and bool(standin.streams[-1].finals))
+        await asyncio.sleep(0.05)  # the final reaches the transcriber
+        transcriber.speech_started()  # the VAD hears the caller begin
+        assert await say(transcriber, utterance()) == "אני רוצה לקבוע תור"
+    finally:
+        await transcriber.close()
