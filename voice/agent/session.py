@@ -417,9 +417,6 @@ class AgentSession:
         """A "כן", no words, or our own echo. Said after our words had ended (a question's answer), it is
         answered like any utterance; said while the caller is talking again, we stay paused for that."""
         assert item.speech is not None
-        if self.listener.in_speech:
-            self.talk_over.hold()
-            return
         said = callers_part(text)
         if said and self._said_it_all():
             self.speaker.resume()
@@ -429,6 +426,9 @@ class AgentSession:
         if said:  # in the transcript, though it asks for no answer
             record = UtteranceRecord("caller", said, item.speech.start_ms, item.speech.end_ms)
             await shielded(self.reporter.utterance(record))
+        if self.listener.in_speech:
+            self.talk_over.hold()
+            return
         await self._resume(text=said, echo=bool(text) and not said)
 
     def _said_it_all(self) -> bool:

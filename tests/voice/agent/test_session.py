@@ -249,6 +249,26 @@ async def test_a_yes_said_as_our_question_ends_is_its_answer(call):
     assert not pacer.paused
 
 
+async def test_a_yes_then_more_words_keeps_the_agent_paused_and_the_more_is_answered(call):
+    clock = ManualClock()
+    asr = FakeASR(["שאלה", "כן", "ומה עם מחר בבוקר"], delay=0.3)
+    c = call(clock=clock, echo_marks=False, asr=asr, llm=FakeLLM(["תשובה ארוכה שלוקח זמן להשמיע אותה.", "בסדר."]))
+    await greeted(c, clock)
+    await c.say("שאלה")
+    await until(lambda: c.session.turns.state is TurnState.SPEAKING, clock=clock)
+    await clock.advance(0.3)
+    await c.feed(voiced(400) + silence(700))  # "כן": paused, its words on their way
+    assert c.session.talk_over.awaiting_words
+    await c.feed(voiced(1200))  # the caller goes on before the words come back
+    await asyncio.sleep(0.5)
+    assert c.session.pacer.paused and c.session.talk_over.paused  # "כן", but they are talking: we wait
+    await c.feed(silence(800))
+    await until(lambda: len(c.llm.calls) == 2, clock=clock)
+    assert c.llm.calls[1][-1] == {"role": "user", "content": "ומה עם מחר בבוקר"}
+    assert c.crm.payloads("resumed") == [] and len(c.crm.payloads("barge_in")) == 1
+    assert c.crm.said("caller") == ["שאלה", "כן", "ומה עם מחר בבוקר"]
+
+
 async def test_a_closing_decided_during_a_pause_is_not_cut_off(call):
     """The model ends the call while we are paused for the caller, who goes on talking: the goodbye plays
     and the call ends (a closing is never cut)."""
