@@ -283,7 +283,7 @@ def analyse(raw: dict[str, Any], stored: metrics.Stored, args: argparse.Namespac
             "decision_to_clear_ms": metrics.summary(react_wall),
             "definition": "frames sent from the start of talking over the agent until `clear` arrived, "
             "x 20 ms; the floor is barge_in_min_ms. decision_to_clear: wall ms from sending the frame on "
-            "which the server's VAD reaches barge_in_min_ms to the arrival of clear",
+            "which the server's listener (replayed locally) pauses the agent to the arrival of clear",
         },
         "server": {
             "pid_cpu_s_before": round(cpu0, 2),

@@ -15,8 +15,9 @@ Definitions (all in milliseconds):
 - **underrun**: a frame that arrived after Twilio's buffer had run dry within an utterance (the caller
   heard a gap); the pacer's lead should absorb small jitter.
 - **barge-in reaction**: media time (frames sent x 20) from the first frame of the caller talking over
-  the agent to the arrival of ``clear``. The configured ``barge_in_min_ms`` is the floor; the client also
-  reports the wall time from the frame on which the server's VAD (replayed locally) reaches that floor.
+  the agent to the arrival of ``clear`` (the pause; the caller's 1.2 s make it a barge-in). The configured
+  ``barge_in_min_ms`` is the floor; the client also reports the wall time from the frame on which the
+  server's listener (replayed locally, ``bench.audio.barge_in_frame``) pauses the agent.
 """
 
 from __future__ import annotations
