@@ -60,7 +60,7 @@ def table(results: dict[str, Any]) -> str:
         _row("outbound gap beyond pacing (client)", out["gap_excess_ms"]),
         _row("  same, client not stalled during the gap", out["gap_excess_client_not_stalled_ms"]),
         _row("barge-in reaction, media time", barge["reaction_media_ms"]),
-        _row("barge-in: server VAD decision -> clear (wall)", barge["decision_to_clear_ms"]),
+        _row("barge-in: server pause decision -> clear (wall)", barge["decision_to_clear_ms"]),
         _row("client sender tick lateness", cli["tick_lateness_ms"]),
         "",
         f"  outbound underruns (buffer ran dry mid-utterance): {out['underruns']} "
