@@ -11,14 +11,13 @@ import subprocess
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
+from bench.turn_taking import MemoryReporter
 from voice.agent.config import AgentConfig
 from voice.agent.echo_guard import EchoGuard
 from voice.agent.listener import Listener
-from voice.agent.ports import UtteranceRecord
 from voice.agent.silero_batch import SileroBatch
 from voice.agent.voicing import SileroVoicing
 from voice.audio import mulaw
@@ -52,22 +51,6 @@ def b64_frames(audio: bytes) -> list[str]:
     ]
 
 
-class _Quiet:
-    """A ``CallReporter`` that keeps nothing (the listener reports only a VAD failure)."""
-
-    async def event(self, kind: str, offset_ms: int, payload: dict[str, Any] | None = None) -> None:
-        return None
-
-    async def utterance(self, record: UtteranceRecord) -> None:
-        return None
-
-    async def update_lead(self, facts: dict[str, str]) -> dict[str, Any]:
-        return {}
-
-    async def end_call(self, reason: str, *, voicemail: bool = False) -> None:
-        return None
-
-
 def barge_in_frame(speech: bytes, barge_in_min_ms: int, eou_silence_ms: int) -> int:
     """Index (from the first speech frame) of the frame on which the server pauses the agent for a caller
     talking over it (``Listener.talks_over_us``: the business's barge-in setting of voice, timed from the
@@ -82,7 +65,13 @@ def barge_in_frame(speech: bytes, barge_in_min_ms: int, eou_silence_ms: int) -> 
         config = AgentConfig(eou_silence_ms=eou_silence_ms, barge_in_min_ms=barge_in_min_ms)
         voicing = SileroVoicing(SileroBatch())
         listener = Listener(
-            config, FakeASR().new_transcriber("he"), clock, _Quiet(), asr_timeout_s=1, voicing=voicing, echo=guard
+            config,
+            FakeASR().new_transcriber("he"),
+            clock,
+            MemoryReporter(),
+            asr_timeout_s=1,
+            voicing=voicing,
+            echo=guard,
         )
         audio = MULAW_SILENCE * FRAME_BYTES * lead + speech
         try:
