@@ -103,6 +103,12 @@ NOISE_SNRS_DB = (20, 10, 5)
 ECHO_GAINS_DB = (-15, -25, -35)
 ECHO_DELAYS_MS = (60, 120, 200)
 INTERRUPT_ECHO_DELAY_MS = 120
+# A speakerphone in a room: our voice comes back through a path, not a wire. Its response is the direct
+# sound and then reflections that die away (energy down by e^-8, ~35 dB, over ``ROOM_MS``), normalised so
+# the echo's level is still ``gain`` dB under what we sent. Beyond the issue's corpus (pure delays): it is
+# what a short echo canceller cannot cover.
+ROOM_MS = 30
+ROOM_ECHO_GAINS_DB = (-15, -25)
 BARGE_IN_GRACE_MS = 1000  # a barge-in this long after an interruption ended still answers it (the harness)
 
 _NOISE_SECONDS = 40  # one long sox noise per colour; scenarios take slices at random offsets
@@ -143,6 +149,7 @@ class Scenario:
     echo_gain_db: float | None
     truth: tuple[Segment, ...]
     notes: dict[str, float | str] = field(default_factory=dict, compare=False)
+    echo_room_ms: int = 0  # the echo's path: 0 a pure delay, else a room's reverberation this long
 
     @property
     def duration_ms(self) -> int:
@@ -304,12 +311,19 @@ class _Mix:
         index = (offset + np.arange(len(self.near))) % len(noise)
         self.near += noise[index] * (10 ** (level_dbfs / 20))  # the source noise is at 0 dBFS
 
-    def agent(self, reply: np.ndarray, start_ms: int, delay_ms: int | None, gain_db: float | None) -> bytes:
-        """The agent's reply as sent (mu-law, whole frames); its echo, if any, goes on the line."""
+    def agent(
+        self, reply: np.ndarray, start_ms: int, delay_ms: int | None, gain_db: float | None, room: np.ndarray | None
+    ) -> bytes:
+        """The agent's reply as sent (mu-law, whole frames); its echo, if any, goes on the line (through
+        ``room``, a path's impulse response, if given)."""
         sent = mulaw.encode(_clip(reply))
         sent += b"\xff" * (-len(sent) % FRAME_BYTES)
         if delay_ms is not None and gain_db is not None:
-            heard = mulaw.decode(sent).astype(np.float64) * 10 ** (gain_db / 20)  # what the caller's phone plays
+            heard = mulaw.decode(sent).astype(np.float64)  # what the caller's phone plays
+            if room is not None:
+                heard = np.convolve(heard, room)[: len(heard)]
+                heard *= np.sqrt(np.mean(mulaw.decode(sent).astype(np.float64) ** 2) / np.mean(heard**2))
+            heard *= 10 ** (gain_db / 20)
             start = _samples(start_ms + delay_ms)
             end = min(len(self.echo), start + len(heard))
             self.echo[start:end] += heard[: end - start]
@@ -331,15 +345,31 @@ def _rng(name: str) -> np.random.Generator:
 
 
 def _agent_fields(
-    mix: _Mix, reply: np.ndarray, start_ms: int, delay_ms: int | None, gain_db: float | None
+    mix: _Mix,
+    reply: np.ndarray,
+    start_ms: int,
+    delay_ms: int | None,
+    gain_db: float | None,
+    room_ms: int = 0,
+    rng: np.random.Generator | None = None,
 ) -> dict[str, object]:
-    sent = mix.agent(reply, start_ms, delay_ms, gain_db)
+    room = _room(room_ms, rng or np.random.default_rng(0)) if room_ms else None
+    sent = mix.agent(reply, start_ms, delay_ms, gain_db, room)
     return {
         "agent": sent,
         "agent_start_ms": start_ms,
         "echo_delay_ms": delay_ms if gain_db is not None else None,
         "echo_gain_db": gain_db if delay_ms is not None else None,
+        "echo_room_ms": room_ms,
     }
+
+
+def _room(ms: int, rng: np.random.Generator) -> np.ndarray:
+    """A room's impulse response ``ms`` long: the direct sound, then reflections dying away."""
+    n = _samples(ms)
+    response = rng.standard_normal(n) * np.exp(-4 * np.arange(n) / n)  # amplitude: energy falls e^-8
+    response[0] += 2.0
+    return response / np.sqrt(np.sum(response**2))
 
 
 _NO_AGENT: dict[str, object] = {"agent": None, "agent_start_ms": 0, "echo_delay_ms": None, "echo_gain_db": None}
@@ -449,6 +479,19 @@ def _echo_scenarios(sounds: _Sounds) -> Iterable[Scenario]:
                 yield mix.scenario(name, f"echo {gain} dB", **fields)
 
 
+def _room_echo_scenarios(sounds: _Sounds) -> Iterable[Scenario]:
+    for gain in ROOM_ECHO_GAINS_DB:
+        for r in range(3):
+            name = f"room-echo{gain}dB-{r}"
+            rng = _rng(name)
+            reply = sounds.speech(SHORT_AGENT_SENTENCE, AGENT_VOICE) if r == 0 else _agent_reply(sounds, r)
+            start = 1000
+            mix = _Mix(start + _ms(len(reply)) + 1500)
+            mix.bed(sounds.noise("pink"), LINE_NOISE_DBFS, rng)
+            fields = _agent_fields(mix, reply, start, INTERRUPT_ECHO_DELAY_MS, gain, ROOM_MS, rng)
+            yield mix.scenario(name, f"room echo {gain} dB", **fields)
+
+
 def _burst_scenarios(sounds: _Sounds) -> Iterable[Scenario]:
     kinds = {
         "cough": (cough, ((200, -20.0), (250, -16.0), (280, -12.0))),  # (duration ms, RMS dBFS)
@@ -486,10 +529,15 @@ def _backchannel_scenarios(sounds: _Sounds) -> Iterable[Scenario]:
 
 def _interruption_scenarios(sounds: _Sounds) -> Iterable[Scenario]:
     sets = (("interrupt", INTERRUPTIONS), ("short interrupt", SHORT_INTERRUPTIONS))
+    variants = ((None, 0), (-15, 0), (-25, 0), (-15, ROOM_MS), (-25, ROOM_MS))
     for group, texts in sets:
-        for gain in (None, -15, -25):
+        for gain, room_ms in variants:
+            if room_ms and group != "interrupt":
+                continue
+            echo = "" if gain is None else f"{'room ' if room_ms else ''}echo {gain} dB"
             for i, (text, voice) in enumerate(texts):
-                name = f"{group.replace(' ', '-')}-{'no-echo' if gain is None else f'echo{gain}dB'}-{i}"
+                line = "no-echo" if gain is None else f"{'room-' if room_ms else ''}echo{gain}dB"
+                name = f"{group.replace(' ', '-')}-{line}-{i}"
                 rng = _rng(name)
                 reply = _agent_reply(sounds, i)
                 words = sounds.speech(text, voice)
@@ -499,8 +547,8 @@ def _interruption_scenarios(sounds: _Sounds) -> Iterable[Scenario]:
                 mix.bed(sounds.noise("pink"), LINE_NOISE_DBFS, rng)
                 segment = mix.add(words, at, kind=INTERRUPTION, label=text)
                 assert segment is not None
-                fields = _agent_fields(mix, reply, start, INTERRUPT_ECHO_DELAY_MS if gain else None, gain)
-                label = group if gain is None else f"{group} echo {gain} dB"
+                fields = _agent_fields(mix, reply, start, INTERRUPT_ECHO_DELAY_MS if gain else None, gain, room_ms, rng)
+                label = f"{group} {echo}".strip()
                 yield mix.scenario(name, label, **fields, notes={"speech_ms": segment.duration_ms})
 
 
@@ -535,6 +583,7 @@ GROUP_BUILDERS = (
     _noise_scenarios,
     _babble_scenarios,
     _echo_scenarios,
+    _room_echo_scenarios,
     _burst_scenarios,
     _backchannel_scenarios,
     _interruption_scenarios,

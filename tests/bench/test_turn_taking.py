@@ -41,16 +41,19 @@ pytestmark = [
 CONFIG = AgentConfig()
 STATIONARY = [f"{colour} noise {snr} dB" for colour in ("white", "pink", "brown") for snr in (20, 10)]
 ECHO = ["echo -15 dB", "echo -25 dB", "echo -35 dB"]
+ROOM_ECHO = ["room echo -15 dB", "room echo -25 dB"]  # beyond the issue's corpus: what the canceller cannot cover
 BURSTS = ["cough", "click", "door"]
 INTERRUPTS = [
     f"{kind}{suffix}" for kind in ("interrupt", "short interrupt") for suffix in ("", " echo -15 dB", " echo -25 dB")
 ]
+ROOM_INTERRUPTS = ["interrupt room echo -15 dB", "interrupt room echo -25 dB"]
 SEGMENTATION = ["two utterances", "pausy utterance"]
 
 
 @pytest.fixture(scope="module")
 def corpus() -> dict[str, Scenario]:
-    scenarios = build_corpus(groups=[*STATIONARY, *ECHO, *BURSTS, *INTERRUPTS, *SEGMENTATION, "back-channel"])
+    groups = [*STATIONARY, *ECHO, *ROOM_ECHO, *BURSTS, *INTERRUPTS, *ROOM_INTERRUPTS, *SEGMENTATION, "back-channel"]
+    scenarios = build_corpus(groups=groups)
     return {s.name: s for s in scenarios}
 
 
@@ -83,8 +86,15 @@ def test_the_end_of_speech_in_stationary_noise_is_decided_within_eou_silence_plu
 
 
 def test_the_agents_own_echo_at_minus_15_db_or_quieter_never_barges_in(after):
-    false = [f"{r.name} at {r.barge_in_ms} ms" for r in _in(ECHO + INTERRUPTS, after) if r.false_barge_in]
+    echoes = ECHO + ROOM_ECHO + INTERRUPTS + ROOM_INTERRUPTS
+    false = [f"{r.name} at {r.barge_in_ms} ms" for r in _in(echoes, after) if r.false_barge_in]
     assert not false, f"barged in on the agent's own echo: {false}"
+
+
+def test_the_agents_own_echo_never_pauses_it(after):
+    """Not even for the moment a pause lasts: the caller would hear the agent stutter over its own echo."""
+    paused = [f"{r.name}: {r.paused_ms}" for r in _in(ECHO + ROOM_ECHO, after) if r.paused_ms]
+    assert not paused, paused
 
 
 def test_coughs_clicks_and_doors_never_barge_in(after):
@@ -95,7 +105,7 @@ def test_coughs_clicks_and_doors_never_barge_in(after):
 def test_every_interruption_barges_in_short_words_too(corpus, after):
     """All 18, "תעצור" and "רגע, רגע" (0.5-0.65 s) included: the gate times the caller from their first
     syllable and follows them once Silero heard them start, and their words stop the paused agent."""
-    missed = [r.name for r in _in(INTERRUPTS, after) if r.missed_barge_ins]
+    missed = [r.name for r in _in(INTERRUPTS + ROOM_INTERRUPTS, after) if r.missed_barge_ins]
     assert not missed, missed
 
 
@@ -126,12 +136,19 @@ def test_on_a_line_with_no_echo_every_interruption_stops_the_agent_within_barge_
     assert not slow, f"interruptions not answered within {CONFIG.barge_in_min_ms + 100} ms: {slow}"
 
 
-@pytest.mark.xfail(
-    strict=True, reason="issue 12's target is not met over echo: the guard masks a caller's quiet first syllables"
-)
 def test_over_our_own_echo_every_interruption_stops_the_agent_within_barge_in_min_plus_100_ms(corpus, after):
+    """The canceller takes our echo out of the line, so a caller's quiet first syllables are heard."""
     echoing = [g for g in INTERRUPTS if "echo" in g]
     slow = slow_interruptions(corpus, _in(echoing, after))
+    assert not slow, f"interruptions not answered within {CONFIG.barge_in_min_ms + 100} ms: {slow}"
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="a room's 30 ms echo path is longer than the canceller's 4 ms: the guard masks as it did without one",
+)
+def test_over_a_rooms_echo_every_interruption_stops_the_agent_within_barge_in_min_plus_100_ms(corpus, after):
+    slow = slow_interruptions(corpus, _in(ROOM_INTERRUPTS, after))
     assert not slow, f"interruptions not answered within {CONFIG.barge_in_min_ms + 100} ms: {slow}"
 
 

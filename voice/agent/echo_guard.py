@@ -24,6 +24,14 @@ and every clean line 0.41 or less. A line that scores ``echo_correlation`` or mo
 rest of the call (a caller talking over us lowers the score; the echo is still there). A clean line
 (below ``clean_correlation``) masks nothing, so a caller is heard from their first quiet syllable; in
 between, or before it knows, the guard masks as above.
+
+On a line that echoes, masking whole frames still hides a caller's quiet first syllables under our loud
+ones (the agent stopped up to 930 ms after them). So once the line is known to echo, the guard hands the
+delay it found to an ``EchoCanceller``, which takes our voice out of each inbound frame sample by sample.
+While the canceller is trusted (it has brought our echo down into the line's noise), the listener's VAD
+hears each frame without our voice, and a frame is masked only when what is left of it is no louder than
+the canceller says an echo frame leaves *and* that leftover echo could be heard over the noise. Otherwise
+(a room's long echo path, or until the canceller has found the echo) the guard masks as above.
 """
 
 from __future__ import annotations
@@ -34,6 +42,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from voice.agent.echo_canceller import EchoCanceller
 from voice.audio import mulaw
 from voice.audio.frames import FRAME_BYTES, FRAME_MS
 
@@ -41,6 +50,8 @@ _SLOTS = 1024  # ~20 s of our audio kept, by outbound position
 # The learned level moves slowly (a property of the line); its percentile is taken again after this many new
 # echo frames (200 ms), not on every inbound frame: per frame it was a third of a busy event loop's time.
 _RELEARN_EVERY = 10
+_SETTLE_FRAMES = 10  # 200 ms: Silero's memory of a loud voice
+_MISSED_SPREAD = 10.0  # 10 dB
 
 
 class EchoGuard:
@@ -60,6 +71,8 @@ class EchoGuard:
         min_samples: int = 50,
         sample_window: int = 150,  # 3 s of our speech
         judge_every: int = 50,  # once a second of our speech: ~105 µs each
+        cancel: bool = True,  # take our echo out of the frames of a line that echoes (False: mask only)
+        left_margin_db: float = 6.0,  # a frame leaving this much more than an echo frame would: the caller
     ) -> None:
         self._playing_ms = playing_ms
         self._tail_frames = tail_ms // FRAME_MS
@@ -85,16 +98,26 @@ class EchoGuard:
         self._unjudged = 0
         self._clean_streak = 0  # judgements in a row that found a clean line (then it judges 5x less often)
         self._lags = np.arange(-self._ahead, self._behind + 1)
+        self.echo_lag_frames: int | None = None  # the delay, in frames, of the best correlation
+        self.canceller = EchoCanceller() if cancel else None  # None: mask only
+        self._left_margin_db = left_margin_db
+        self._settling = _SETTLE_FRAMES  # frames the loudness rule still decides once the canceller is trusted
+        self._since_locate = judge_every  # frames of our speech since the canceller last looked for the echo
+        self._locate_every = judge_every
+        self.speaking = False  # the latest frame came while our voice (or its tail) could be echoing
 
     def sent(self, frames: bytes, position_ms: int) -> None:
         """Whole 160-byte frames of ours, queued at outbound ``position_ms``."""
         first = position_ms // FRAME_MS
-        pcm = mulaw.decode(frames).astype(np.float64)
+        pcm = mulaw.decode(frames)
         count = len(frames) // FRAME_BYTES
-        energies = np.mean(pcm[: count * FRAME_BYTES].reshape(count, FRAME_BYTES) ** 2, axis=1)
+        samples = pcm[: count * FRAME_BYTES].astype(np.float64)
+        energies = np.mean(samples.reshape(count, FRAME_BYTES) ** 2, axis=1)
         index = np.arange(first, first + count)
         self._energy[index % _SLOTS] = energies
         self._position[index % _SLOTS] = index
+        if self.canceller is not None:
+            self.canceller.sent(pcm, position_ms)
 
     def reference_energy(self) -> float:
         """The loudest of our frames that could be echoing now (0 when we are silent)."""
@@ -121,21 +144,77 @@ class EchoGuard:
 
     def is_echo(self, pcm: np.ndarray) -> bool:
         """True when this inbound frame is quiet enough to be our own voice coming back."""
+        return self.hear(pcm)[1]
+
+    def hear(self, pcm: np.ndarray) -> tuple[np.ndarray, bool]:
+        """One inbound frame: the frame for the VAD (our echo taken out once the canceller is trusted), and
+        whether it is still only our own voice coming back."""
         reference = self.reference_energy()
         self._tail_left = max(0, self._tail_left - 1)  # one inbound frame of the tail has passed
-        if reference <= 0.0:
-            return False
-        energy = float(np.mean(pcm.astype(np.float64) ** 2))
+        self.speaking = reference > 0.0
+        if not self.speaking:
+            return pcm, False
+        samples = pcm.astype(np.float64)
+        energy = float(np.mean(samples**2))
         if self.line_echoes is not True and self._now_playing is not None:
             self._listen_for_echo(energy, self._now_playing // FRAME_MS)
         if self.line_echoes is False:
-            return False
+            return pcm, False
         ratio_db = 10 * math.log10(max(energy, 1.0) / reference)
-        if ratio_db >= self.echo_level_db() + self._margin_db:
-            return False
-        self._ratios.append(ratio_db)
-        self._new_ratios += 1
-        return True
+        echo = ratio_db < self.echo_level_db() + self._margin_db
+        if echo:  # frames above the level (the caller) never teach it
+            self._ratios.append(ratio_db)
+            self._new_ratios += 1
+        if self.canceller is None:
+            return pcm, echo
+        return self._cancelled(pcm, echo)
+
+    # -- our voice taken out -------------------------------------------------------------------------------
+    def _cancelled(self, pcm: np.ndarray, echo: bool) -> tuple[np.ndarray, bool]:
+        """The loudness rule's verdict ``echo``; or, once the canceller is trusted, the verdict on what it
+        leaves of the frame (louder than the line's noise and the echo it misses: the caller), with that
+        frame. Only frames found to be echo teach the canceller, so a caller never bends its path."""
+        canceller = self.canceller
+        assert canceller is not None
+        # In the tail our audio has stopped (ended, or a pause or a clear cut it): time goes on, and what we
+        # queued after the last position playing was never heard.
+        playing_ms, heard_until = self._now_playing, None
+        if playing_ms is None:
+            heard_until = self._last_playing + FRAME_MS
+            playing_ms = self._last_playing + (self._tail_frames - self._tail_left - 1) * FRAME_MS
+        if self.line_echoes is True and self.echo_lag_frames is not None and not canceller.active:
+            self._since_locate += 1
+            if self._since_locate >= self._locate_every:  # at once when the line is found to echo
+                self._since_locate = 0
+                canceller.locate(self.echo_lag_frames)
+                # A path it cannot cover (a room) stays so: look again less and less often, up to 10 s.
+                self._locate_every = self._judge_every if canceller.active else min(self._locate_every * 2, 500)
+        if not canceller.active:
+            if echo:
+                canceller.echo_frame(pcm, playing_ms)
+            self._settling = _SETTLE_FRAMES
+            return pcm, echo
+        left, missed = canceller.cancel(pcm, playing_ms, heard_until)
+        if not canceller.active:  # a refit found it no longer cancels
+            return pcm, echo
+        cleaned = np.clip(np.round(left), -32768, 32767).astype(np.int16)
+        if self._settling > 0:
+            # The VAD heard our echo until now, and its memory of it fades over a few frames: the loudness
+            # rule still decides meanwhile, or that memory would start an utterance.
+            self._settling -= 1
+            if echo:
+                canceller.echo_frame(pcm, playing_ms)
+            return cleaned, echo
+        # By the fit's own account, an echo frame leaves the line's noise and the echo it misses; a caller
+        # leaves more. A frame that leaves no more is echo only while what is left of our echo may be heard
+        # over the line's noise: below it, the VAD hears the line as it would with no echo at all.
+        expected = canceller.noise + missed
+        louder = 10 * math.log10(max(float(np.mean(left**2)), 1.0) / expected) >= self._left_margin_db
+        if not louder:
+            canceller.echo_frame(pcm, playing_ms)
+        # ``missed`` is the fit's estimate; a frame's own can be ~10 dB above it (in-sample fits flatter).
+        audible = missed * _MISSED_SPREAD > canceller.noise
+        return cleaned, not louder and audible
 
     # -- does our voice come back at all? ----------------------------------------------------------------
     def _listen_for_echo(self, energy: float, playing_frame: int) -> None:
@@ -151,6 +230,8 @@ class EchoGuard:
             self.line_echoes = True  # for the rest of the call
         elif score < self._clean_corr:
             self.line_echoes = False
+            if self.canceller is not None:
+                self.canceller.forget()
             self._clean_streak += 1
         else:
             self.line_echoes = None
@@ -172,4 +253,6 @@ class EchoGuard:
         heard_d = (heard[:, None] - (heard[:, None] * weight).sum(axis=0) / count) * weight
         spread = np.sqrt((ours_d**2).sum(axis=0) * (heard_d**2).sum(axis=0))
         r = np.where(usable & (spread > 0), (ours_d * heard_d).sum(axis=0) / np.maximum(spread, 1e-12), 0.0)
-        return float(r.max())
+        best = int(np.argmax(r))
+        self.echo_lag_frames = int(self._lags[best])
+        return float(r[best])

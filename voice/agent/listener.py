@@ -112,15 +112,17 @@ class Listener:
                 self._push_failed = True
                 await self._reporter.event("error", self._clock.ms, {"role": "asr", "message": str(exc)})
         pcm = mulaw.decode(frame)
-        eager = self._echo is not None and self._echo.reference_energy() > 0
+        echo = eager = False
+        if self._echo is not None:  # it hears every frame: it learns the line's echo from them
+            pcm, echo = self._echo.hear(pcm)  # the frame without our voice, once it can take it out
+            eager = self._echo.speaking
         voiced = await self.voicing.voiced(pcm, eager=eager)
         if self.voicing.failure is not None and not self._voicing_failure_reported:
             self._voicing_failure_reported = True
             payload = {"role": "vad", "message": self.voicing.failure, "fallback": "webrtcvad"}
             await self._reporter.event("error", self._clock.ms, payload)
         heard = self.voicing.heard
-        # The guard hears every frame (it learns the line's echo from them), not only the voiced ones.
-        if self._echo is not None and self._echo.is_echo(pcm):
+        if echo:
             voiced = heard = False
         if heard:
             self._gate_run = 1 if self._gate_gap > GATE_GAP_FRAMES else self._gate_run + 1

@@ -23,21 +23,37 @@ def frame_peaks(pcm: np.ndarray, count: int) -> np.ndarray:
     return padded.reshape(count, FRAME_BYTES).max(axis=1)
 
 
-class Line:
-    """Our reply playing from media time 0, coming back ``delay_ms`` late at ``echo_db``."""
+def room(ms: int) -> np.ndarray:
+    """A speakerphone's room: the direct sound, then reflections dying away over ``ms``."""
+    n = ms * 8
+    response = np.random.default_rng(7).standard_normal(n) * np.exp(-4 * np.arange(n) / n)
+    response[0] += 2.0
+    return response / np.sqrt(np.sum(response**2))
 
-    def __init__(self, ours: bytes, *, echo_db: float | None, delay_ms: int = 120) -> None:
+
+class Line:
+    """Our reply playing from media time 0, coming back ``delay_ms`` late at ``echo_db`` (through a room
+    ``room_ms`` long, if given)."""
+
+    def __init__(
+        self, ours: bytes, *, echo_db: float | None, delay_ms: int = 120, room_ms: int = 0, cancel: bool = True
+    ) -> None:
         self.ours = ours
         self.now_ms = 0
-        self.guard = EchoGuard(lambda: self.now_ms if self.now_ms < len(ours) // 8 + 300 else None)
+        self.guard = EchoGuard(lambda: self.now_ms if self.now_ms < len(ours) // 8 + 300 else None, cancel=cancel)
         self.guard.sent(ours, 0)
         self.echo = np.zeros(len(ours) + delay_ms * 8)
         if echo_db is not None:
-            self.echo[delay_ms * 8 :] = scaled(ours, echo_db)
+            echo = scaled(ours, echo_db)
+            if room_ms:
+                echo = np.convolve(echo, room(room_ms))[: len(echo)]
+            self.echo[delay_ms * 8 :] = echo
+        self.heard: list[np.ndarray] = []  # the frames the VAD got, on the latest pass
 
     def inbound(self, caller: np.ndarray | None = None) -> list[bool]:
         """Each inbound frame over our reply: taken for echo?"""
         verdicts = []
+        self.heard = []
         for i in range(len(self.ours) // FRAME_BYTES):
             self.now_ms = (i + 1) * FRAME_MS
             pcm = self.echo[i * FRAME_BYTES : (i + 1) * FRAME_BYTES].copy()
@@ -45,7 +61,9 @@ class Line:
                 part = caller[i * FRAME_BYTES : (i + 1) * FRAME_BYTES]
                 pcm[: len(part)] += part
             pcm += np.random.default_rng(i).normal(0, 20, FRAME_BYTES)  # line noise
-            verdicts.append(self.guard.is_echo(np.clip(pcm, -32768, 32767).astype(np.int16)))
+            heard, echo = self.guard.hear(np.clip(pcm, -32768, 32767).astype(np.int16))
+            verdicts.append(echo)
+            self.heard.append(heard)
         return verdicts
 
 
@@ -59,13 +77,43 @@ def voices(tmp_path_factory):
     return ours, caller
 
 
+NOISE_DB = 20 * np.log10(20)  # the line's noise (``Line.inbound``)
+
+
+def db(pcm: np.ndarray) -> float:
+    return float(10 * np.log10(max(np.mean(pcm.astype(np.float64) ** 2), 1.0)))
+
+
+def reached(line: Line, verdicts: list[bool]) -> list[int]:
+    """Frames that carried our echo and reached the VAD as more than the line's noise and what a working
+    canceller leaves (20 dB under the echo; this line's worst frame is 25)."""
+    loud = frame_peaks(line.echo, len(verdicts)) > 300
+    return [
+        i
+        for i, e in enumerate(loud)
+        if e
+        and not verdicts[i]
+        and db(line.heard[i]) > NOISE_DB + 3
+        and db(line.heard[i]) > db(line.echo[i * FRAME_BYTES : (i + 1) * FRAME_BYTES]) - 20
+    ]
+
+
 @pytest.mark.parametrize("echo_db", [-15, -25, -35])
 def test_our_echo_is_taken_for_echo_from_the_first_frame(voices, echo_db):
     ours, _ = voices
+    line = Line(ours, echo_db=echo_db, cancel=False)
+    for _ in range(2):
+        verdicts = line.inbound()
+        loud = [v for v, e in zip(verdicts, frame_peaks(line.echo, len(verdicts)) > 300, strict=True) if e]
+        assert all(loud), f"{loud.count(False)} echo frames let through"
+
+
+@pytest.mark.parametrize("echo_db", [-15, -25, -35])
+def test_once_it_is_taken_out_our_echo_still_never_reaches_the_vad(voices, echo_db):
+    ours, _ = voices
     line = Line(ours, echo_db=echo_db)
-    verdicts = line.inbound()
-    loud = [v for v, e in zip(verdicts, frame_peaks(line.echo, len(verdicts)) > 300, strict=True) if e]
-    assert all(loud), f"{loud.count(False)} echo frames let through"
+    assert not reached(line, line.inbound())  # masked while the canceller learns the line
+    assert not reached(line, line.inbound())  # then masked, or cancelled into the noise
 
 
 @pytest.mark.parametrize("echo_db", [None, -15])
@@ -109,3 +157,41 @@ def test_nothing_is_echo_while_we_are_silent():
     guard = EchoGuard(lambda: None)
     guard.sent(silence(1000), 0)
     assert not any(guard.is_echo(mulaw.decode(f)) for f in frames(silence(200)))
+
+
+# -- with our echo taken out ----------------------------------------------------------------------------
+@pytest.mark.parametrize("echo_db", [-15, -25])
+def test_once_our_echo_is_taken_out_a_quiet_caller_under_our_voice_is_heard(voices, echo_db):
+    ours, caller = voices
+    quiet = scaled(caller, -25)  # at or under our echo
+    voiced = frame_peaks(quiet, len(ours) // FRAME_BYTES) > 300
+    heard = {}
+    for cancel in (False, True):
+        line = Line(ours, echo_db=echo_db, cancel=cancel)
+        line.inbound()  # the guard learns the line over our first reply
+        verdicts = line.inbound(quiet)
+        heard[cancel] = np.mean([not v for v, loud in zip(verdicts, voiced, strict=False) if loud])
+    assert line.guard.canceller is not None and line.guard.canceller.active
+    assert heard[True] > 0.9
+    assert heard[False] < heard[True] - 0.2  # masking whole frames took much of them for our echo
+
+
+def test_the_vad_hears_the_line_without_our_voice(voices):
+    ours, _ = voices
+    line = Line(ours, echo_db=-15)
+    line.inbound()
+    verdicts = line.inbound()
+    echo = frame_peaks(line.echo, len(verdicts)) > 300
+    unmasked = [i for i, e in enumerate(echo) if e and not verdicts[i]]
+    assert len(unmasked) > 0.6 * echo.sum()  # most of our echo is now cancelled, not masked
+    assert not reached(line, verdicts)
+
+
+def test_through_a_room_it_cannot_cancel_our_echo_is_masked_as_before(voices):
+    ours, _ = voices
+    line = Line(ours, echo_db=-15, room_ms=30)
+    line.inbound()
+    verdicts = line.inbound()
+    assert line.guard.canceller is not None and not line.guard.canceller.active
+    loud = [v for v, e in zip(verdicts, frame_peaks(line.echo, len(verdicts)) > 300, strict=True) if e]
+    assert all(loud), f"{loud.count(False)} echo frames let through"
