@@ -44,10 +44,13 @@ import json
 import math
 import sys
 import time
+import zlib
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
+
+import numpy as np
 
 from bench.turn_corpus import BACKCHANNEL, INTERRUPTION, SPEECH_KINDS, Scenario, build_corpus
 from voice.agent.config import AgentConfig
@@ -66,6 +69,11 @@ Mode = Literal["before", "after"]
 MODES: tuple[Mode, ...] = ("before", "after")
 BARGE_IN_GRACE_MS = 1000  # a barge-in this long after an interruption ended still answers it
 RECOGNISER_DELAY_MS = 300  # from the end of an utterance to its final transcript (streaming recognisers)
+# Where our reply is playing, as the guard learns it in a call: the pacer's wall-clock estimate, read as each
+# inbound frame arrives (network jitter), anchored when a run of our audio starts (its own error). The echo
+# mixed into a scenario follows the true position.
+ESTIMATE_JITTER_MS = 5  # each frame's reading, up to this either way
+ESTIMATE_ANCHOR_MS = 15  # each run's anchor, up to this either way
 
 
 class MemoryReporter:
@@ -169,11 +177,19 @@ async def play_scenario(
     words_due: tuple[int, str] | None = None  # when the recogniser answers, and what it says
     talk = TalkOver()
 
+    estimate = np.random.default_rng(zlib.crc32(scenario.name.encode()))
+    anchor: list[int] = []  # this run's anchor error, while our reply plays
+
     def playing_ms() -> int | None:
-        if scenario.agent is None or stopped_at is not None or paused_at is not None:
-            return None
         position = clock.ms - scenario.agent_start_ms
-        return position if 0 <= position < scenario.agent_ms else None
+        if scenario.agent is None or stopped_at is not None or paused_at is not None:
+            position = -1
+        if not 0 <= position < scenario.agent_ms:
+            anchor.clear()
+            return None
+        if not anchor:
+            anchor.append(int(estimate.integers(-ESTIMATE_ANCHOR_MS, ESTIMATE_ANCHOR_MS + 1)))
+        return max(0, position + anchor[0] + int(estimate.integers(-ESTIMATE_JITTER_MS, ESTIMATE_JITTER_MS + 1)))
 
     guard: EchoGuard | None = None
     if mode == "after":

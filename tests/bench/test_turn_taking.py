@@ -91,10 +91,12 @@ def test_the_agents_own_echo_at_minus_15_db_or_quieter_never_barges_in(after):
     assert not false, f"barged in on the agent's own echo: {false}"
 
 
-def test_the_agents_own_echo_never_pauses_it(after):
+def test_the_agents_own_echo_never_pauses_it_nor_makes_an_utterance(after):
     """Not even for the moment a pause lasts: the caller would hear the agent stutter over its own echo."""
     paused = [f"{r.name}: {r.paused_ms}" for r in _in(ECHO + ROOM_ECHO, after) if r.paused_ms]
     assert not paused, paused
+    spurious = [r.name for r in _in(ECHO + ROOM_ECHO, after) if r.spurious]
+    assert not spurious, f"our own echo heard as an utterance: {spurious}"
 
 
 def test_coughs_clicks_and_doors_never_barge_in(after):

@@ -7,22 +7,28 @@ network). Once the guard has found the delay to the nearest frame (the loudness 
 the line echoes), this module:
 
 1. **locates** the echo to the sample: the cross-correlation of the inbound samples with ours, over the
-   frames the guard took for echo, within a frame either side of the guard's delay;
-2. **fits** the path around that delay: ``taps`` weights (4 ms), by least squares over those frames, and
-   fits again every ``refit_frames`` frames of echo so it follows the line;
+   frames the guard took for echo, within a frame (and ``realign_ms``) either side of the guard's delay;
+2. **fits** the path: ``taps`` weights (4 ms), by least squares over the frames of echo, and fits again
+   every ``refit_frames`` frames of echo so it follows the line;
 3. **cancels**: each inbound frame minus our audio through that path. What is left is the caller and the
    line's noise, and whatever of our voice the fit could not explain.
 
+Where our audio plays is known only as well as the pacer's estimate (wall-clock, re-anchored when Twilio's
+buffer runs dry). So the guard counts a *run* of our audio in media time (the inbound frames, which carry
+Twilio's clock) from one anchor, and every new run is **aligned** again: the path stays, and the delay is
+searched within ``realign_ms`` of the last one over the run's first frames of echo. Until then, and
+whenever a run cannot be aligned, the guard masks as it did without a canceller. Frames of echo are kept by
+the sample of ours their echo starts from, so runs with different anchors fit one path together.
+
 It is trusted only when it takes our echo down into the line's noise, even where our voice is loudest
 (``max_excess_db``): a longer path than ``taps`` (a room's reverberation on a speakerphone) leaves an echo
-that the VAD would hear as a voice, and then the guard masks as it did without a canceller. If a refit finds
-it no longer cancels (the play-out estimate moved, the caller moved the phone), it stops until it has
-located the echo again. A fixed path between fits, fitted only on frames found to be echo, is why no
-double-talk detector is needed: a caller talking over us never bends the filter.
+that the VAD would hear as a voice. If a refit finds it no longer cancels (the caller moved the phone), it
+stops until it has located the echo again. A fixed path between fits, fitted only on frames found to be
+echo, is why no double-talk detector is needed: a caller talking over us never bends the filter.
 
-Cost, on a line that echoes only (a clean line pays one copy of what we send): ~15 µs a frame to cancel,
-~2 ms a fit, ~3 ms to locate. Least squares and one ``np.convolve`` per frame, not a per-sample NLMS loop,
-because Python pays per call, not per multiply.
+Cost, on a line that echoes only (a clean line pays one copy of what we send): ~13 µs a frame to cancel,
+~2 ms a fit, ~3 ms to locate, ~1 ms to align a run. Least squares and one ``np.convolve`` per frame, not a
+per-sample NLMS loop, because Python pays per call, not per multiply.
 """
 
 from __future__ import annotations
@@ -37,6 +43,8 @@ from voice.audio.frames import FRAME_BYTES, FRAME_MS, SAMPLE_RATE
 _SLOTS = 512  # ~10 s of our audio, by outbound frame position
 _SAMPLES_PER_MS = SAMPLE_RATE // 1000
 _MULAW_FLOOR = 10 ** (-35 / 10)  # the share of an echo's energy that mu-law's rounding leaves, at least
+_ALIGN_PEAKS = 5  # cross-correlation peaks a new run's alignment tries the path at
+_ALIGN_SLACK_DB = 6.0
 
 
 class EchoCanceller:
@@ -47,6 +55,8 @@ class EchoCanceller:
         lead: int = 8,  # taps before the located delay (1 ms): the peak is not always the path's start
         fit_frames: int = 50,  # the frames of echo a fit uses: one second
         refit_frames: int = 250,  # a path in use is fitted again after this many more (5 s)
+        align_frames: int = 15,  # a run's frames of echo to align it on (300 ms)
+        realign_ms: int = 30,  # how far a run's anchor may be from the last one's, beyond the path
         min_erle_db: float = 6.0,  # cancels less than this: not trusted (a wrong delay cancels ~0 dB)
         max_excess_db: float = 1.5,  # what it may leave of our loudest frames' echo, over the line's noise
         ridge: float = 1e-3,
@@ -57,20 +67,30 @@ class EchoCanceller:
         self._ridge = ridge
         self._ours = np.zeros((_SLOTS, FRAME_BYTES), dtype=np.int16)  # our audio, by outbound frame position
         self._position = np.full(_SLOTS, -1, dtype=np.int64)  # which outbound frame each slot holds
-        # Frames taken for echo: the inbound samples, and our sample playing as they came.
-        self._echo_frames: deque[tuple[np.ndarray, int]] = deque(maxlen=fit_frames)
-        self._fresh = 0  # echo frames since the last fit
+        # Frames of echo, by the sample of ours their echo starts from (the run's delay taken off).
+        self._fitted: deque[tuple[np.ndarray, int]] = deque(maxlen=fit_frames)
+        # This run's frames of echo until it is aligned, by the sample of ours playing as they came.
+        self._run: deque[tuple[np.ndarray, int]] = deque(maxlen=fit_frames)
+        self._fresh = 0  # frames of echo since the last fit
         self._refit_frames = refit_frames
-        self.delay: int | None = None  # located delay, in samples after the play-out estimate
+        self._align_frames = align_frames
+        self._realign = realign_ms * _SAMPLES_PER_MS
+        self.delay: int | None = None  # this run's: samples from the sample playing to the echo's source
+        self._aligned = False  # ``delay`` holds for this run
         self._weights: np.ndarray | None = None
-        self.erle_db: float | None = None  # how much the latest fit cancelled, on the frames it was fitted on
+        self.erle_db: float | None = None  # how much the latest fit cancelled where our echo is loudest
         self.noise = 1.0  # the line's noise (mean square), as the latest fit found it
         self.missed = 1.0  # the share of the echo's energy the latest fit leaves
         self.excess_db = 0.0  # what the latest fit left of our loudest frames, over the line's noise (dB)
 
     @property
     def active(self) -> bool:
-        """The latest fit cancels our echo: what it leaves of a frame is what the caller's line carries."""
+        """A trusted path, aligned on this run: what it leaves of a frame is what the caller's line carries."""
+        return self._weights is not None and self._aligned
+
+    @property
+    def has_path(self) -> bool:
+        """A trusted path, which a new run only needs aligning for (no need to locate the echo again)."""
         return self._weights is not None
 
     def sent(self, pcm: np.ndarray, position_ms: int) -> None:
@@ -81,33 +101,43 @@ class EchoCanceller:
         self._ours[index % _SLOTS] = pcm[: count * FRAME_BYTES].reshape(count, FRAME_BYTES)
         self._position[index % _SLOTS] = index
 
+    def new_run(self) -> None:
+        """Our audio starts playing from a new anchor: where the echo falls must be found again."""
+        self._aligned = False
+        self._run.clear()
+
     def echo_frame(self, pcm: np.ndarray, playing_ms: int) -> None:
-        """An inbound frame (int16) found to be our echo, heard while ``playing_ms`` of ours played."""
-        self._echo_frames.append((pcm.copy(), playing_ms * _SAMPLES_PER_MS))
-        self._fresh += 1
+        """An inbound frame (int16) found to be our echo, heard while ``playing_ms`` of ours played (by this
+        run's anchor)."""
+        start = playing_ms * _SAMPLES_PER_MS
+        if self._aligned and self.delay is not None:
+            self._fitted.append((pcm.copy(), start - self.delay))
+            self._fresh += 1
+            return
+        self._run.append((pcm.copy(), start))
+        if self._weights is None:
+            return
+        if len(self._run) % self._align_frames == 0:
+            self._align()
+        elif len(self._run) == self._run.maxlen:  # no delay near the last one fits: find the echo afresh
+            self._weights = None
 
     def forget(self) -> None:
         """The line does not echo: let go of the frames kept to find the echo."""
-        self._echo_frames.clear()
+        self._fitted.clear()
+        self._run.clear()
 
-    def locate(self, lag_frames: int) -> None:
-        """Find the echo to the sample near the guard's delay (in frames), and fit the path there."""
-        if len(self._echo_frames) < self._echo_frames.maxlen // 2:  # type: ignore[operator]
-            return
-        low, high = (lag_frames - 1) * FRAME_BYTES, (lag_frames + 1) * FRAME_BYTES
-        span = FRAME_BYTES + high - low
-        score = np.zeros(high - low + 1)
-        power = np.zeros(high - low + 1)
-        for y, start in self._echo_frames:
-            ours = self._ours_samples(start - high, span)
-            # Entry r pairs the frame with our samples ``high - r`` before it.
-            score += np.correlate(ours, y.astype(np.float64), "valid")
-            running = np.concatenate(([0.0], np.cumsum(ours * ours)))
-            power += running[FRAME_BYTES:] - running[:-FRAME_BYTES]
-        if not power.any():
-            return
-        self.delay = int(high - np.argmax(np.abs(score) / np.sqrt(np.maximum(power, 1.0))))
-        self._fit()
+    def locate(self, lag_frames: int) -> bool:
+        """Find the echo to the sample near the guard's delay (in frames), and fit the path there. False when
+        it has not heard enough of this run's echo to look yet."""
+        if len(self._run) < self._run.maxlen // 2:  # type: ignore[operator]
+            return False
+        # The guard's delay is to the frame, and this run's anchor may be ``realign_ms`` off the estimate's.
+        delays = self._search(lag_frames * FRAME_BYTES, FRAME_BYTES + self._realign)
+        if delays:
+            self._adopt(delays[0])
+            self._fit()
+        return True
 
     def cancel(self, pcm: np.ndarray, playing_ms: int, heard_until_ms: int | None = None) -> tuple[np.ndarray, float]:
         """``pcm`` (an inbound frame heard while ``playing_ms`` of ours played; none of ours from
@@ -116,60 +146,114 @@ class EchoCanceller:
         finds it no longer is."""
         if self._fresh >= self._refit_frames:
             self._fit()
-        if self._weights is None:
+        if self._weights is None or self.delay is None:
             return pcm, 0.0
         until = None if heard_until_ms is None else heard_until_ms * _SAMPLES_PER_MS
-        echo = np.convolve(self._window(playing_ms * _SAMPLES_PER_MS, until), self._weights, "valid")
+        source = playing_ms * _SAMPLES_PER_MS - self.delay
+        echo = np.convolve(self._window(source, until), self._weights, "valid")
         return pcm - echo, self.missed * float(np.dot(echo, echo)) / FRAME_BYTES
+
+    # -- where the echo falls --------------------------------------------------------------------------------
+    def _search(self, centre: int, radius: int, count: int = 1) -> list[int]:
+        """The delays (samples) within ``radius`` of ``centre`` at which this run's frames best match ours,
+        best first: ``count`` peaks of the normalised cross-correlation (a voice's pitch makes several)."""
+        low, high = centre - radius, centre + radius
+        span = FRAME_BYTES + high - low
+        score = np.zeros(high - low + 1)
+        power = np.zeros(high - low + 1)
+        for y, start in self._run:
+            ours = self._ours_samples(start - high, span)
+            # Entry r pairs the frame with our samples ``high - r`` before it.
+            score += np.correlate(ours, y.astype(np.float64), "valid")
+            running = np.concatenate(([0.0], np.cumsum(ours * ours)))
+            power += running[FRAME_BYTES:] - running[:-FRAME_BYTES]
+        if not power.any():
+            return []
+        match = np.abs(score) / np.sqrt(np.maximum(power, 1.0))
+        peaks = np.flatnonzero((match[1:-1] >= match[:-2]) & (match[1:-1] >= match[2:])) + 1
+        best = peaks[np.argsort(match[peaks])[::-1][:count]] if len(peaks) else [int(np.argmax(match))]
+        return [int(high - r) for r in best]
+
+    def _align(self) -> None:
+        """A new run, with the path kept: the delay near the last one at which the path still cancels."""
+        assert self._weights is not None and self.delay is not None
+        frames = list(self._run)
+        y = np.stack([frame for frame, _ in frames]).astype(np.float64)
+        judged = []
+        for delay in self._search(self.delay, self._realign, count=_ALIGN_PEAKS):
+            a = np.concatenate([self._matrix(start - delay) for _, start in frames])
+            judged.append((self._judge(y, (a @ self._weights).reshape(-1, FRAME_BYTES)), delay))
+        if not judged:
+            return
+        (erle, *_), delay = max(judged, key=lambda j: j[0][0])
+        # The path was trusted when fitted; here only the delay is in question. A wrong one cancels ~0-6 dB,
+        # the right one about what the fit did (a few frames of other words: within 6 dB of it).
+        if erle >= max(self._min_erle_db, (self.erle_db or 0.0) - _ALIGN_SLACK_DB):
+            self._adopt(delay)
+
+    def _adopt(self, delay: int) -> None:
+        """This run's echo falls ``delay`` samples back: its frames join the ones the path is fitted on."""
+        self.delay, self._aligned = delay, True
+        for frame, start in self._run:
+            self._fitted.append((frame, start - delay))
+        self._run.clear()
 
     # -- the path ------------------------------------------------------------------------------------------
     def _fit(self) -> None:
-        """Least squares over the frames taken for echo: the weights that best turn our audio into them. A
-        refit that cancels less than the path in use (a caller's frame among them) keeps the one in use."""
+        """Least squares over the frames of echo: the weights that best turn our audio into them. A refit
+        that cancels less than the path in use (a caller's frame among them) keeps the one in use."""
         self._fresh = 0
-        if self.delay is None or not self._echo_frames:
+        if not self._fitted:
             return
-        # Row n, column k: our sample that tap k (delay - lead + k) puts at inbound sample n.
-        rows = [sliding_window_view(self._window(start), self._taps)[:, ::-1] for _, start in self._echo_frames]
-        a = np.concatenate(rows)
-        y = np.concatenate([frame for frame, _ in self._echo_frames]).astype(np.float64)
+        a = np.concatenate([self._matrix(source) for _, source in self._fitted])
+        y = np.stack([frame for frame, _ in self._fitted]).astype(np.float64)
         gram = a.T @ a
         gram += self._ridge * max(float(np.trace(gram)), 1.0) / self._taps * np.eye(self._taps)
-        candidates = [np.linalg.solve(gram, a.T @ y)]
+        candidates = [np.linalg.solve(gram, a.T @ y.ravel())]
         if self._weights is not None:
             candidates.append(self._weights)
-        # Judged where our echo is loudest (the loudest quarter of the frames, by our audio through the path):
-        # elsewhere a weak echo is lost in the line's noise, cancelled or not.
-        y = y.reshape(-1, FRAME_BYTES)
-        judged = []
-        for weights in candidates:
-            echo = (a @ weights).reshape(-1, FRAME_BYTES)
-            loudest = np.mean(echo**2, axis=1) >= np.percentile(np.mean(echo**2, axis=1), 75)
-            judged.append((_erle_db(y[loudest], echo[loudest]), weights, echo))
-        self.erle_db, weights, echo = max(judged, key=lambda j: j[0])
-        # What is left of an echo frame: the line's noise, plus a share of the echo the fit misses.
-        power = np.mean(echo**2, axis=1)
-        left = np.mean((y - echo) ** 2, axis=1)
-        self.noise = max(float(np.percentile(left, 20)), 1.0)  # the quietest frames: the line alone
-        # What it leaves beyond the noise where our echo is loudest, as a share of that echo; never less than
-        # the line's own rounding (mu-law keeps a loud echo only ~38 dB over it).
-        loudest = power >= np.percentile(power, 75)
-        above = float(np.sum(np.maximum(left[loudest] - self.noise, 0.0)))
-        self.missed = min(max(above / max(float(np.sum(power[loudest])), 1.0), _MULAW_FLOOR), 1.0)
-        # Trusted only when our echo is down in the line's noise where our voice is loudest: on the corpus, a
-        # path it covers leaves those frames 0-1.2 dB above the noise; a 30 ms room 1-24 dB, a 5 ms one
-        # 2.3 dB, and then the VAD heard what was left. (So on a line with almost no noise, where what is
-        # left of a loud echo stands above it, it declines too.)
-        self.excess_db = float(10 * np.log10(max(float(np.median(left[loudest])), 1.0) / self.noise))
-        trusted = self.erle_db >= self._min_erle_db and self.excess_db <= self._max_excess_db
-        self._weights = weights if trusted else None
+        judged = [(self._judge(y, (a @ w).reshape(-1, FRAME_BYTES)), w) for w in candidates]
+        (erle, excess, noise, missed), weights = max(judged, key=lambda j: j[0][0])
+        self.erle_db, self.excess_db, self.noise, self.missed = erle, excess, noise, missed
+        if erle >= self._min_erle_db and excess <= self._max_excess_db:
+            self._weights = weights
+        else:  # no longer cancels: look for the echo afresh
+            self._weights = None
+            self._aligned = False
 
-    def _window(self, start: int, until: int | None = None) -> np.ndarray:
-        """Our samples that the path's taps see over the inbound frame whose first sample came while our
-        sample ``start`` played: ``160 + taps - 1`` of them, oldest first."""
-        assert self.delay is not None
-        back = self._taps - 1 - self._lead  # the longest delay is ``delay + back``
-        return self._ours_samples(start - self.delay - back, FRAME_BYTES + self._taps - 1, until)
+    @staticmethod
+    def _judge(y: np.ndarray, echo: np.ndarray) -> tuple[float, float, float, float]:
+        """How well ``echo`` (frames of our audio through a path) explains the frames ``y``, where our echo
+        is loudest (the loudest quarter): there a weak echo is not lost in the noise. Returns how much it
+        cancels there (dB), how far above the line's noise it leaves those frames (dB), the line's noise and
+        the share of the echo it leaves.
+
+        Trusted paths leave our loudest frames within 0-1.2 dB of the noise on the corpus; a 30 ms room 1-24
+        dB, a 5 ms one 2.3 dB, and then the VAD heard what was left. (So on a line with almost no noise, where
+        what is left of a loud echo stands above it, it is not trusted.)"""
+        power = np.mean(echo**2, axis=1)
+        heard = np.mean(y**2, axis=1)
+        left = np.mean((y - echo) ** 2, axis=1)
+        loudest = power >= np.percentile(power, 75)
+        erle = float(10 * np.log10(max(float(np.sum(heard[loudest])), 1.0) / max(float(np.sum(left[loudest])), 1.0)))
+        noise = max(float(np.percentile(left, 20)), 1.0)  # the quietest frames: the line alone
+        excess = float(10 * np.log10(max(float(np.median(left[loudest])), 1.0) / noise))
+        # What it leaves beyond the noise, as a share of that echo; never less than the line's own rounding
+        # (mu-law keeps a loud echo only ~38 dB over it).
+        above = float(np.sum(np.maximum(left[loudest] - noise, 0.0)))
+        missed = min(max(above / max(float(np.sum(power[loudest])), 1.0), _MULAW_FLOOR), 1.0)
+        return erle, excess, noise, missed
+
+    def _matrix(self, source: int) -> np.ndarray:
+        """160 x ``taps``: row n, column k holds our sample that tap k (``lead`` before the source, onward)
+        puts at inbound sample n."""
+        return sliding_window_view(self._window(source), self._taps)[:, ::-1]
+
+    def _window(self, source: int, until: int | None = None) -> np.ndarray:
+        """Our samples that the path's taps see over an inbound frame whose echo starts from our sample
+        ``source``: ``160 + taps - 1`` of them, oldest first."""
+        back = self._taps - 1 - self._lead  # the longest delay is ``back`` beyond the source
+        return self._ours_samples(source - back, FRAME_BYTES + self._taps - 1, until)
 
     def _ours_samples(self, first: int, count: int, until: int | None = None) -> np.ndarray:
         """Our samples ``first`` .. ``first + count`` (outbound sample positions, float); silence where we
@@ -183,9 +267,3 @@ class EchoCanceller:
             lo, hi = max(first, base), min(end, base + FRAME_BYTES)
             out[lo - first : hi - first] = self._ours[frame % _SLOTS, lo - base : hi - base]
         return out
-
-
-def _erle_db(y: np.ndarray, echo: np.ndarray) -> float:
-    """How much quieter ``y`` is once ``echo`` is taken out of it (dB)."""
-    left = y - echo
-    return float(10 * np.log10(max(float(np.sum(y * y)), 1.0) / max(float(np.sum(left * left)), 1.0)))

@@ -52,6 +52,7 @@ _SLOTS = 1024  # ~20 s of our audio kept, by outbound position
 _RELEARN_EVERY = 10
 _SETTLE_FRAMES = 10  # 200 ms: Silero's memory of a loud voice
 _MISSED_SPREAD = 10.0  # 10 dB
+_REANCHOR_MS = 60  # the pacer's estimate this far from the media-time count: a new run
 
 
 class EchoGuard:
@@ -71,7 +72,7 @@ class EchoGuard:
         min_samples: int = 50,
         sample_window: int = 150,  # 3 s of our speech
         judge_every: int = 50,  # once a second of our speech: ~105 µs each
-        cancel: bool = True,  # take our echo out of the frames of a line that echoes (False: mask only)
+        cancel: bool | EchoCanceller = True,  # take our echo out of a line that echoes (False: mask only)
         left_margin_db: float = 6.0,  # a frame leaving this much more than an echo frame would: the caller
     ) -> None:
         self._playing_ms = playing_ms
@@ -99,11 +100,14 @@ class EchoGuard:
         self._clean_streak = 0  # judgements in a row that found a clean line (then it judges 5x less often)
         self._lags = np.arange(-self._ahead, self._behind + 1)
         self.echo_lag_frames: int | None = None  # the delay, in frames, of the best correlation
-        self.canceller = EchoCanceller() if cancel else None  # None: mask only
+        self.canceller = cancel if isinstance(cancel, EchoCanceller) else EchoCanceller() if cancel else None
         self._left_margin_db = left_margin_db
         self._settling = _SETTLE_FRAMES  # frames the loudness rule still decides once the canceller is trusted
         self._since_locate = judge_every  # frames of our speech since the canceller last looked for the echo
         self._locate_every = judge_every
+        self._media_ms = 0  # inbound frames heard, in ms: Twilio's clock
+        self._run_offset: int | None = None  # our position minus media time in this run of our audio
+        self._run_playing = 0  # our position playing at the latest frame, by this run's count
         self.speaking = False  # the latest frame came while our voice (or its tail) could be echoing
 
     def sent(self, frames: bytes, position_ms: int) -> None:
@@ -149,10 +153,12 @@ class EchoGuard:
     def hear(self, pcm: np.ndarray) -> tuple[np.ndarray, bool]:
         """One inbound frame: the frame for the VAD (our echo taken out once the canceller is trusted), and
         whether it is still only our own voice coming back."""
+        self._media_ms += FRAME_MS
         reference = self.reference_energy()
         self._tail_left = max(0, self._tail_left - 1)  # one inbound frame of the tail has passed
         self.speaking = reference > 0.0
         if not self.speaking:
+            self._run_offset = None  # the next of our audio to play starts a new run
             return pcm, False
         samples = pcm.astype(np.float64)
         energy = float(np.mean(samples**2))
@@ -176,21 +182,16 @@ class EchoGuard:
         frame. Only frames found to be echo teach the canceller, so a caller never bends its path."""
         canceller = self.canceller
         assert canceller is not None
-        # In the tail our audio has stopped (ended, or a pause or a clear cut it): time goes on, and what we
-        # queued after the last position playing was never heard.
-        playing_ms, heard_until = self._now_playing, None
-        if playing_ms is None:
-            heard_until = self._last_playing + FRAME_MS
-            playing_ms = self._last_playing + (self._tail_frames - self._tail_left - 1) * FRAME_MS
-        if self.line_echoes is True and self.echo_lag_frames is not None and not canceller.active:
+        playing_ms, heard_until = self._run_position(canceller)
+        teach = echo and heard_until is None  # not in the tail: what we queued after the cut never played
+        if self.line_echoes is True and self.echo_lag_frames is not None and not canceller.has_path:
             self._since_locate += 1
-            if self._since_locate >= self._locate_every:  # at once when the line is found to echo
+            if self._since_locate >= self._locate_every and canceller.locate(self.echo_lag_frames):
                 self._since_locate = 0
-                canceller.locate(self.echo_lag_frames)
                 # A path it cannot cover (a room) stays so: look again less and less often, up to 10 s.
                 self._locate_every = self._judge_every if canceller.active else min(self._locate_every * 2, 500)
         if not canceller.active:
-            if echo:
+            if teach:
                 canceller.echo_frame(pcm, playing_ms)
             self._settling = _SETTLE_FRAMES
             return pcm, echo
@@ -202,7 +203,7 @@ class EchoGuard:
             # The VAD heard our echo until now, and its memory of it fades over a few frames: the loudness
             # rule still decides meanwhile, or that memory would start an utterance.
             self._settling -= 1
-            if echo:
+            if teach:
                 canceller.echo_frame(pcm, playing_ms)
             return cleaned, echo
         # By the fit's own account, an echo frame leaves the line's noise and the echo it misses; a caller
@@ -210,11 +211,28 @@ class EchoGuard:
         # over the line's noise: below it, the VAD hears the line as it would with no echo at all.
         expected = canceller.noise + missed
         louder = 10 * math.log10(max(float(np.mean(left**2)), 1.0) / expected) >= self._left_margin_db
-        if not louder:
+        if not louder and heard_until is None:
             canceller.echo_frame(pcm, playing_ms)
         # ``missed`` is the fit's estimate; a frame's own can be ~10 dB above it (in-sample fits flatter).
         audible = missed * _MISSED_SPREAD > canceller.noise
         return cleaned, not louder and audible
+
+    def _run_position(self, canceller: EchoCanceller) -> tuple[int, int | None]:
+        """Where our audio playing now sits, counted in media time from the start of this run of it, and
+        where it was cut (None while it plays). The pacer's estimate is wall-clock and moves with when the
+        inbound frames arrive; the inbound frames carry Twilio's clock, which plays our audio. A new run (or
+        an estimate that moved away from the count: Twilio's buffer ran dry) anchors the count again, and
+        the canceller aligns on it."""
+        if self._now_playing is None:  # the tail: time goes on past the last position that played
+            assert self._run_offset is not None
+            return self._media_ms + self._run_offset, self._run_playing  # it had played up to there
+        counted = None if self._run_offset is None else self._media_ms + self._run_offset
+        if counted is None or abs(self._now_playing - counted) > _REANCHOR_MS:
+            self._run_offset = self._now_playing - self._media_ms
+            counted = self._now_playing
+            canceller.new_run()
+        self._run_playing = counted
+        return counted, None
 
     # -- does our voice come back at all? ----------------------------------------------------------------
     def _listen_for_echo(self, energy: float, playing_frame: int) -> None:

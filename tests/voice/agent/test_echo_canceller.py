@@ -12,7 +12,7 @@ from voice.audio.frames import FRAME_BYTES, FRAME_MS
 SECONDS = 4
 VOICE_RMS = 3000  # our voice at about -20 dBFS, as the TTS sends it
 NOISE_RMS = 60  # an ordinary line's hiss, about -55 dBFS (the corpus's)
-DELAY_MS = 120  # the echo's delay after the play-out estimate
+DELAY_MS = 125  # the echo's delay after the play-out estimate: off the 20 ms frame grid
 
 
 def voice_like(seconds: float, seed: int) -> np.ndarray:

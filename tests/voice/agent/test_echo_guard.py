@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from tests.support.caller_audio import HAVE_ESPEAK, espeak_hebrew, frames, silence
+from voice.agent.echo_canceller import EchoCanceller
 from voice.agent.echo_guard import EchoGuard
 from voice.audio import mulaw
 from voice.audio.frames import FRAME_BYTES, FRAME_MS
@@ -36,11 +37,19 @@ class Line:
     ``room_ms`` long, if given)."""
 
     def __init__(
-        self, ours: bytes, *, echo_db: float | None, delay_ms: int = 120, room_ms: int = 0, cancel: bool = True
+        self,
+        ours: bytes,
+        *,
+        echo_db: float | None,
+        delay_ms: int = 120,
+        room_ms: int = 0,
+        cancel: bool | EchoCanceller = True,
+        noise_rms: float = 20.0,
     ) -> None:
         self.ours = ours
         self.now_ms = 0
-        self.guard = EchoGuard(lambda: self.now_ms if self.now_ms < len(ours) // 8 + 300 else None, cancel=cancel)
+        self.playing: int | None = None  # the position the pacer estimates is playing (None: nothing is)
+        self.guard = EchoGuard(lambda: self.playing, cancel=cancel)
         self.guard.sent(ours, 0)
         self.echo = np.zeros(len(ours) + delay_ms * 8)
         if echo_db is not None:
@@ -49,18 +58,33 @@ class Line:
                 echo = np.convolve(echo, room(room_ms))[: len(echo)]
             self.echo[delay_ms * 8 :] = echo
         self.heard: list[np.ndarray] = []  # the frames the VAD got, on the latest pass
+        self.noise_rms = noise_rms
+        self.delay_ms = delay_ms
 
-    def inbound(self, caller: np.ndarray | None = None) -> list[bool]:
-        """Each inbound frame over our reply: taken for echo?"""
+    def inbound(
+        self, caller: np.ndarray | None = None, *, cut_ms: int | None = None, estimate_error_ms: int = 0, seed: int = 0
+    ) -> list[bool]:
+        """Each inbound frame over our reply: taken for echo? ``cut_ms``: our audio stops there (a pause or a
+        clear; what we queued after it never plays). ``estimate_error_ms``: the pacer's estimate of where we
+        are playing is off by up to that much, anchored once per reply and read anew at each frame."""
         verdicts = []
         self.heard = []
+        rng = np.random.default_rng(seed)
+        anchor = int(rng.integers(-estimate_error_ms, estimate_error_ms + 1))
+        coming_back = self.echo.copy()
+        if cut_ms is not None:
+            coming_back[(cut_ms + self.delay_ms) * 8 :] = 0.0
         for i in range(len(self.ours) // FRAME_BYTES):
             self.now_ms = (i + 1) * FRAME_MS
-            pcm = self.echo[i * FRAME_BYTES : (i + 1) * FRAME_BYTES].copy()
+            self.playing = None
+            if self.now_ms < len(self.ours) // 8 + 300 and (cut_ms is None or self.now_ms <= cut_ms):
+                jitter = int(rng.integers(-estimate_error_ms // 3, estimate_error_ms // 3 + 1))
+                self.playing = max(0, self.now_ms + anchor + jitter)
+            pcm = coming_back[i * FRAME_BYTES : (i + 1) * FRAME_BYTES].copy()
             if caller is not None and i * FRAME_BYTES < len(caller):
                 part = caller[i * FRAME_BYTES : (i + 1) * FRAME_BYTES]
                 pcm[: len(part)] += part
-            pcm += np.random.default_rng(i).normal(0, 20, FRAME_BYTES)  # line noise
+            pcm += np.random.default_rng(i).normal(0, self.noise_rms, FRAME_BYTES)  # line noise
             heard, echo = self.guard.hear(np.clip(pcm, -32768, 32767).astype(np.int16))
             verdicts.append(echo)
             self.heard.append(heard)
@@ -77,7 +101,7 @@ def voices(tmp_path_factory):
     return ours, caller
 
 
-NOISE_DB = 20 * np.log10(20)  # the line's noise (``Line.inbound``)
+LINE_NOISE_RMS = 60.0  # about -55 dBFS: an ordinary line's hiss (the turn-taking corpus's)
 
 
 def db(pcm: np.ndarray) -> float:
@@ -85,15 +109,15 @@ def db(pcm: np.ndarray) -> float:
 
 
 def reached(line: Line, verdicts: list[bool]) -> list[int]:
-    """Frames that carried our echo and reached the VAD as more than the line's noise and what a working
-    canceller leaves (20 dB under the echo; this line's worst frame is 25)."""
+    """Frames that carried our echo and reached the VAD louder than the line's noise (by 6 dB: a VAD could
+    hear it) and than what a working canceller leaves (20 dB under the echo; this line's worst frame is 25)."""
     loud = frame_peaks(line.echo, len(verdicts)) > 300
     return [
         i
         for i, e in enumerate(loud)
         if e
         and not verdicts[i]
-        and db(line.heard[i]) > NOISE_DB + 3
+        and db(line.heard[i]) > 20 * np.log10(line.noise_rms) + 6
         and db(line.heard[i]) > db(line.echo[i * FRAME_BYTES : (i + 1) * FRAME_BYTES]) - 20
     ]
 
@@ -111,7 +135,7 @@ def test_our_echo_is_taken_for_echo_from_the_first_frame(voices, echo_db):
 @pytest.mark.parametrize("echo_db", [-15, -25, -35])
 def test_once_it_is_taken_out_our_echo_still_never_reaches_the_vad(voices, echo_db):
     ours, _ = voices
-    line = Line(ours, echo_db=echo_db)
+    line = Line(ours, echo_db=echo_db, noise_rms=LINE_NOISE_RMS)
     assert not reached(line, line.inbound())  # masked while the canceller learns the line
     assert not reached(line, line.inbound())  # then masked, or cancelled into the noise
 
@@ -167,7 +191,7 @@ def test_once_our_echo_is_taken_out_a_quiet_caller_under_our_voice_is_heard(voic
     voiced = frame_peaks(quiet, len(ours) // FRAME_BYTES) > 300
     heard = {}
     for cancel in (False, True):
-        line = Line(ours, echo_db=echo_db, cancel=cancel)
+        line = Line(ours, echo_db=echo_db, cancel=cancel, noise_rms=LINE_NOISE_RMS)
         line.inbound()  # the guard learns the line over our first reply
         verdicts = line.inbound(quiet)
         heard[cancel] = np.mean([not v for v, loud in zip(verdicts, voiced, strict=False) if loud])
@@ -178,7 +202,7 @@ def test_once_our_echo_is_taken_out_a_quiet_caller_under_our_voice_is_heard(voic
 
 def test_the_vad_hears_the_line_without_our_voice(voices):
     ours, _ = voices
-    line = Line(ours, echo_db=-15)
+    line = Line(ours, echo_db=-15, noise_rms=LINE_NOISE_RMS)
     line.inbound()
     verdicts = line.inbound()
     echo = frame_peaks(line.echo, len(verdicts)) > 300
@@ -189,9 +213,39 @@ def test_the_vad_hears_the_line_without_our_voice(voices):
 
 def test_through_a_room_it_cannot_cancel_our_echo_is_masked_as_before(voices):
     ours, _ = voices
-    line = Line(ours, echo_db=-15, room_ms=30)
+    line = Line(ours, echo_db=-15, room_ms=30, noise_rms=LINE_NOISE_RMS)
     line.inbound()
     verdicts = line.inbound()
     assert line.guard.canceller is not None and not line.guard.canceller.active
     loud = [v for v, e in zip(verdicts, frame_peaks(line.echo, len(verdicts)) > 300, strict=True) if e]
     assert all(loud), f"{loud.count(False)} echo frames let through"
+
+
+def test_a_pacer_estimate_that_wanders_and_reanchors_each_reply_changes_nothing(voices):
+    """In a call, where our audio plays is the pacer's wall-clock estimate, read as each inbound frame arrives
+    and anchored anew at each reply: the canceller counts in media time and aligns each reply again."""
+    ours, caller = voices
+    line = Line(ours, echo_db=-15, noise_rms=LINE_NOISE_RMS)
+    quiet = scaled(caller, -25)
+    voiced = frame_peaks(quiet, len(ours) // FRAME_BYTES) > 300
+    for reply in range(4):  # each reply anchored up to 15 ms off, each frame read up to 5 ms off
+        verdicts = line.inbound(estimate_error_ms=15, seed=reply)
+        assert not reached(line, verdicts), f"reply {reply}"
+    verdicts = line.inbound(quiet, estimate_error_ms=15, seed=9)
+    assert line.guard.canceller is not None and line.guard.canceller.active
+    assert np.mean([not v for v, loud in zip(verdicts, voiced, strict=False) if loud]) > 0.9
+
+
+def test_after_a_cut_what_was_queued_and_never_played_is_neither_subtracted_nor_learned(voices):
+    ours, _ = voices
+    refitting = EchoCanceller(refit_frames=20)  # fitted again often, so what the tails taught would show
+    line = Line(ours, echo_db=-15, noise_rms=LINE_NOISE_RMS, cancel=refitting)
+    line.inbound()
+    assert refitting.active
+    for cut_ms in (1500, 2500, 3500, 4500, 1700, 2700, 3700):  # a pause, then the reply again from the start
+        verdicts = line.inbound(cut_ms=cut_ms)
+        after_cut = range(cut_ms // FRAME_MS, len(verdicts))
+        loud_left = [i for i in after_cut if db(line.heard[i]) > 20 * np.log10(LINE_NOISE_RMS) + 6]
+        assert not loud_left, f"cut at {cut_ms} ms: our queued audio subtracted in frames {loud_left}"
+        assert not reached(line, verdicts)
+        assert refitting.active, f"cut at {cut_ms} ms: the tail taught it our unplayed audio"
