@@ -160,6 +160,7 @@ class EchoGuard:
         if not self.speaking:
             self._run_offset = None  # the next of our audio to play starts a new run
             return pcm, False
+        self._count_the_run()
         samples = pcm.astype(np.float64)
         energy = float(np.mean(samples**2))
         if self.line_echoes is not True and self._now_playing is not None:
@@ -182,7 +183,10 @@ class EchoGuard:
         frame. Only frames found to be echo teach the canceller, so a caller never bends its path."""
         canceller = self.canceller
         assert canceller is not None
-        playing_ms, heard_until = self._run_position(canceller)
+        counted = self._run_position()
+        if counted is None:
+            return pcm, echo
+        playing_ms, heard_until = counted
         teach = echo and heard_until is None  # not in the tail: what we queued after the cut never played
         if self.line_echoes is True and self.echo_lag_frames is not None and not canceller.has_path:
             self._since_locate += 1
@@ -217,22 +221,30 @@ class EchoGuard:
         audible = missed * _MISSED_SPREAD > canceller.noise
         return cleaned, not louder and audible
 
-    def _run_position(self, canceller: EchoCanceller) -> tuple[int, int | None]:
-        """Where our audio playing now sits, counted in media time from the start of this run of it, and
-        where it was cut (None while it plays). The pacer's estimate is wall-clock and moves with when the
-        inbound frames arrive; the inbound frames carry Twilio's clock, which plays our audio. A new run (or
-        an estimate that moved away from the count: Twilio's buffer ran dry) anchors the count again, and
-        the canceller aligns on it."""
-        if self._now_playing is None:  # the tail: time goes on past the last position that played
-            assert self._run_offset is not None
-            return self._media_ms + self._run_offset, self._run_playing  # it had played up to there
+    def _count_the_run(self) -> None:
+        """Count where our audio playing now sits in media time from the start of this run of it. The
+        pacer's estimate is wall-clock and moves with when the inbound frames arrive; the inbound frames
+        carry Twilio's clock, which plays our audio. A new run (or an estimate that moved away from the
+        count: Twilio's buffer ran dry) anchors the count again, and the canceller aligns on it."""
+        if self._now_playing is None:
+            return  # the tail: the count goes on from the run's anchor
         counted = None if self._run_offset is None else self._media_ms + self._run_offset
         if counted is None or abs(self._now_playing - counted) > _REANCHOR_MS:
             self._run_offset = self._now_playing - self._media_ms
             counted = self._now_playing
-            canceller.new_run()
+            if self.canceller is not None:
+                self.canceller.new_run()
         self._run_playing = counted
-        return counted, None
+
+    def _run_position(self) -> tuple[int, int | None] | None:
+        """This frame's position in the run's count, and where our audio was cut (None while it plays);
+        None when no run was counted (a tail with no frame of ours before it)."""
+        if self._run_offset is None:
+            return None
+        position = self._media_ms + self._run_offset
+        if self._now_playing is None:  # the tail: time goes on past the last position that played
+            return position, self._run_playing  # it had played up to there
+        return position, None
 
     # -- does our voice come back at all? ----------------------------------------------------------------
     def _listen_for_echo(self, energy: float, playing_frame: int) -> None:

@@ -249,3 +249,18 @@ def test_after_a_cut_what_was_queued_and_never_played_is_neither_subtracted_nor_
         assert not loud_left, f"cut at {cut_ms} ms: our queued audio subtracted in frames {loud_left}"
         assert not reached(line, verdicts)
         assert refitting.active, f"cut at {cut_ms} ms: the tail taught it our unplayed audio"
+
+
+def test_a_tail_with_no_run_of_ours_counted_before_it_is_judged_by_loudness_alone():
+    """Our audio was silent where it played, then the queue under that position filled (a pause sent it
+    again): the tail that follows has no run to count from, and must not stop the call."""
+    playing: list[int | None] = [0]
+    guard = EchoGuard(lambda: playing[0])
+    guard.sent(silence(1000), 0)
+    quiet = np.zeros(FRAME_BYTES, dtype=np.int16)
+    assert guard.hear(quiet) == (quiet, False)  # silent where it plays: nothing could echo
+    guard.sent(mulaw.encode(np.full(8000, 8000, dtype=np.int16)), 0)
+    playing[0] = None  # the tail
+    loud = np.full(FRAME_BYTES, 500, dtype=np.int16)
+    heard, echo = guard.hear(loud)
+    assert heard is loud and echo  # masked by loudness, as without a canceller
