@@ -39,8 +39,9 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from voice.audio.frames import FRAME_BYTES, FRAME_MS, SAMPLE_RATE
+from voice.audio.mulaw import DECODE_TABLE
 
-_SLOTS = 512  # ~10 s of our audio, by outbound frame position
+_SLOTS = 1024  # ~20 s of our audio, by outbound frame position (the guard keeps as much)
 _SAMPLES_PER_MS = SAMPLE_RATE // 1000
 _MULAW_FLOOR = 10 ** (-35 / 10)  # the share of an echo's energy that mu-law's rounding leaves, at least
 _ALIGN_PEAKS = 5  # cross-correlation peaks a new run's alignment tries the path at
@@ -65,7 +66,7 @@ class EchoCanceller:
         self._min_erle_db = min_erle_db
         self._max_excess_db = max_excess_db
         self._ridge = ridge
-        self._ours = np.zeros((_SLOTS, FRAME_BYTES), dtype=np.int16)  # our audio, by outbound frame position
+        self._ours = np.zeros((_SLOTS, FRAME_BYTES), dtype=np.uint8)  # our audio (mu-law), by frame position
         self._position = np.full(_SLOTS, -1, dtype=np.int64)  # which outbound frame each slot holds
         # Frames of echo, by the sample of ours their echo starts from (the run's delay taken off).
         self._fitted: deque[tuple[np.ndarray, int]] = deque(maxlen=fit_frames)
@@ -93,12 +94,13 @@ class EchoCanceller:
         """A trusted path, which a new run only needs aligning for (no need to locate the echo again)."""
         return self._weights is not None
 
-    def sent(self, pcm: np.ndarray, position_ms: int) -> None:
-        """Whole frames of ours (int16 samples), queued at outbound ``position_ms``."""
+    def sent(self, frames: bytes, position_ms: int) -> None:
+        """Whole 160-byte frames of ours (mu-law), queued at outbound ``position_ms``."""
         first = position_ms // FRAME_MS
-        count = len(pcm) // FRAME_BYTES
+        count = len(frames) // FRAME_BYTES
         index = np.arange(first, first + count)
-        self._ours[index % _SLOTS] = pcm[: count * FRAME_BYTES].reshape(count, FRAME_BYTES)
+        data = np.frombuffer(frames, dtype=np.uint8, count=count * FRAME_BYTES)
+        self._ours[index % _SLOTS] = data.reshape(count, FRAME_BYTES)
         self._position[index % _SLOTS] = index
 
     def new_run(self) -> None:
@@ -139,19 +141,25 @@ class EchoCanceller:
             self._fit()
         return True
 
-    def cancel(self, pcm: np.ndarray, playing_ms: int, heard_until_ms: int | None = None) -> tuple[np.ndarray, float]:
+    def cancel(
+        self, pcm: np.ndarray, playing_ms: int, heard_until_ms: int | None = None
+    ) -> tuple[np.ndarray, float, float] | None:
         """``pcm`` (an inbound frame heard while ``playing_ms`` of ours played; none of ours from
-        ``heard_until_ms`` on, when our audio was cut there) minus our echo (float samples), and the energy
-        (mean square) of the echo the fit misses in it. Only while ``active``; ``pcm`` itself when a refit
-        finds it no longer is."""
+        ``heard_until_ms`` on, when our audio was cut there) minus our echo (float samples), the energy (mean
+        square) of the echo it took out, and of the echo the fit misses in it. None when it cannot say: not
+        ``active`` (a refit found it no longer cancels), or what played there is no longer held (queued
+        more than 20 s ahead of it)."""
         if self._fresh >= self._refit_frames:
             self._fit()
         if self._weights is None or self.delay is None:
-            return pcm, 0.0
+            return None
         until = None if heard_until_ms is None else heard_until_ms * _SAMPLES_PER_MS
         source = playing_ms * _SAMPLES_PER_MS - self.delay
+        if not self._holds(source):
+            return None
         echo = np.convolve(self._window(source, until), self._weights, "valid")
-        return pcm - echo, self.missed * float(np.dot(echo, echo)) / FRAME_BYTES
+        power = float(np.dot(echo, echo)) / FRAME_BYTES
+        return pcm - echo, power, self.missed * power
 
     # -- where the echo falls --------------------------------------------------------------------------------
     def _search(self, centre: int, radius: int, count: int = 1) -> list[int]:
@@ -217,9 +225,10 @@ class EchoCanceller:
         self.erle_db, self.excess_db, self.noise, self.missed = erle, excess, noise, missed
         if erle >= self._min_erle_db and excess <= self._max_excess_db:
             self._weights = weights
-        else:  # no longer cancels: look for the echo afresh
+        else:  # no longer cancels: look for the echo afresh, on frames heard from now on
             self._weights = None
             self._aligned = False
+            self._fitted.clear()
 
     @staticmethod
     def _judge(y: np.ndarray, echo: np.ndarray) -> tuple[float, float, float, float]:
@@ -255,6 +264,11 @@ class EchoCanceller:
         back = self._taps - 1 - self._lead  # the longest delay is ``back`` beyond the source
         return self._ours_samples(source - back, FRAME_BYTES + self._taps - 1, until)
 
+    def _holds(self, source: int) -> bool:
+        """Our audio around ``source`` (an outbound sample position) is still held, not overwritten."""
+        frame = max(source, 0) // FRAME_BYTES
+        return bool(self._position[frame % _SLOTS] == frame)
+
     def _ours_samples(self, first: int, count: int, until: int | None = None) -> np.ndarray:
         """Our samples ``first`` .. ``first + count`` (outbound sample positions, float); silence where we
         have none, and from ``until`` on."""
@@ -265,5 +279,5 @@ class EchoCanceller:
                 continue
             base = frame * FRAME_BYTES
             lo, hi = max(first, base), min(end, base + FRAME_BYTES)
-            out[lo - first : hi - first] = self._ours[frame % _SLOTS, lo - base : hi - base]
+            out[lo - first : hi - first] = DECODE_TABLE[self._ours[frame % _SLOTS, lo - base : hi - base]]
         return out

@@ -53,6 +53,7 @@ _RELEARN_EVERY = 10
 _SETTLE_FRAMES = 10  # 200 ms: Silero's memory of a loud voice
 _MISSED_SPREAD = 10.0  # 10 dB
 _REANCHOR_MS = 60  # the pacer's estimate this far from the media-time count: a new run
+_MISALIGNED_FRAMES = 2  # frames in a row the canceller made louder: it is not aligned on this run
 
 
 class EchoGuard:
@@ -108,6 +109,8 @@ class EchoGuard:
         self._media_ms = 0  # inbound frames heard, in ms: Twilio's clock
         self._run_offset: int | None = None  # our position minus media time in this run of our audio
         self._run_playing = 0  # our position playing at the latest frame, by this run's count
+        self._was_playing = False  # the latest frame came while our audio played (not in a tail)
+        self._misaligned = 0  # frames in a row where the canceller left more than it was given
         self.speaking = False  # the latest frame came while our voice (or its tail) could be echoing
 
     def sent(self, frames: bytes, position_ms: int) -> None:
@@ -121,7 +124,7 @@ class EchoGuard:
         self._energy[index % _SLOTS] = energies
         self._position[index % _SLOTS] = index
         if self.canceller is not None:
-            self.canceller.sent(pcm, position_ms)
+            self.canceller.sent(frames, position_ms)
 
     def reference_energy(self) -> float:
         """The loudest of our frames that could be echoing now (0 when we are silent)."""
@@ -199,9 +202,20 @@ class EchoGuard:
                 canceller.echo_frame(pcm, playing_ms)
             self._settling = _SETTLE_FRAMES
             return pcm, echo
-        left, missed = canceller.cancel(pcm, playing_ms, heard_until)
-        if not canceller.active:  # a refit found it no longer cancels
+        cancelled = canceller.cancel(pcm, playing_ms, heard_until)
+        if cancelled is None:  # a refit found it no longer cancels, or it no longer holds what played
             return pcm, echo
+        left, taken, missed = cancelled
+        heard = float(np.mean(pcm.astype(np.float64) ** 2))
+        if taken > heard / 4 and float(np.mean(left**2)) > heard:
+            # It took out a good part of the frame and left more than was there: what it took out is not
+            # what played (a gap in Twilio's play-out too short to show in the estimate). Align again.
+            self._misaligned += 1
+            if self._misaligned >= _MISALIGNED_FRAMES:
+                canceller.new_run()
+                self._misaligned = 0
+            return pcm, echo
+        self._misaligned = 0
         cleaned = np.clip(np.round(left), -32768, 32767).astype(np.int16)
         if self._settling > 0:
             # The VAD heard our echo until now, and its memory of it fades over a few frames: the loudness
@@ -226,10 +240,12 @@ class EchoGuard:
         pacer's estimate is wall-clock and moves with when the inbound frames arrive; the inbound frames
         carry Twilio's clock, which plays our audio. A new run (or an estimate that moved away from the
         count: Twilio's buffer ran dry) anchors the count again, and the canceller aligns on it."""
+        was_playing, self._was_playing = self._was_playing, self._now_playing is not None
         if self._now_playing is None:
             return  # the tail: the count goes on from the run's anchor
         counted = None if self._run_offset is None else self._media_ms + self._run_offset
-        if counted is None or abs(self._now_playing - counted) > _REANCHOR_MS:
+        # After a tail (Twilio's buffer ran dry, however briefly) play-out restarts on a new anchor.
+        if counted is None or not was_playing or abs(self._now_playing - counted) > _REANCHOR_MS:
             self._run_offset = self._now_playing - self._media_ms
             counted = self._now_playing
             if self.canceller is not None:

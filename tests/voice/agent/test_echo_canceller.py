@@ -45,7 +45,8 @@ class Line:
         caller_db: float | None = None,
         noise_rms: float = NOISE_RMS,
     ):
-        self.ours = mulaw.decode(mulaw.encode(voice_like(SECONDS, seed=1)))
+        self.sent = mulaw.encode(voice_like(SECONDS, seed=1))  # what we send, and so what the canceller holds
+        self.ours = mulaw.decode(self.sent)
         echo = self.ours.astype(np.float64)
         if path is not None:
             echo = np.convolve(echo, path)[: len(echo)]
@@ -68,11 +69,17 @@ class Line:
 def trained(line: Line, *, lag_frames: int = DELAY_MS // FRAME_MS, frames: range | None = None) -> EchoCanceller:
     """A canceller that was sent our audio and shown the first second of the line as echo, then located."""
     canceller = EchoCanceller()
-    canceller.sent(line.ours, 0)
+    canceller.sent(line.sent, 0)
     for i in frames or range(50):
         canceller.echo_frame(line.frame(i), i * FRAME_MS)
     canceller.locate(lag_frames)
     return canceller
+
+
+def cancelled(canceller: EchoCanceller, pcm: np.ndarray, playing_ms: int, **kwargs: int) -> tuple:
+    result = canceller.cancel(pcm, playing_ms, **kwargs)
+    assert result is not None
+    return result
 
 
 def db(x: np.ndarray) -> float:
@@ -87,7 +94,7 @@ def test_it_finds_our_echo_to_the_sample_and_cancels_it_into_the_line_noise():
     assert canceller.erle_db is not None and canceller.erle_db > 20
     left_echo = []
     for i in range(60, 180):
-        left, _ = canceller.cancel(line.frame(i), i * FRAME_MS)
+        left, *_ = cancelled(canceller, line.frame(i), i * FRAME_MS)
         left_echo.append(left - line.noise[i * FRAME_BYTES : (i + 1) * FRAME_BYTES])
     echo = line.echo[60 * FRAME_BYTES : 180 * FRAME_BYTES]
     assert db(np.concatenate(left_echo)) < db(echo) - 15
@@ -98,7 +105,7 @@ def test_a_caller_talking_over_our_echo_comes_through_whole():
     quiet = -30  # a caller 30 dB under our voice: 15 dB under its echo
     line = Line(echo_db=-15, caller_db=quiet)
     canceller = trained(Line(echo_db=-15))  # fitted where the caller was silent
-    heard = np.concatenate([canceller.cancel(line.frame(i), i * FRAME_MS)[0] for i in range(60, 180)])
+    heard = np.concatenate([cancelled(canceller, line.frame(i), i * FRAME_MS)[0] for i in range(60, 180)])
     caller = line.caller[60 * FRAME_BYTES : 180 * FRAME_BYTES]
     noise = line.noise[60 * FRAME_BYTES : 180 * FRAME_BYTES]
     assert db(heard - caller - noise) < db(caller) - 10
@@ -113,7 +120,7 @@ def test_a_refit_on_frames_that_held_the_caller_keeps_the_path_that_cancels():
     canceller.cancel(line.frame(0), 0)  # the refit happens here
     assert canceller.active and canceller.erle_db is not None and before is not None
     clean = Line(echo_db=-15)
-    left = np.concatenate([canceller.cancel(clean.frame(i), i * FRAME_MS)[0] for i in range(60, 180)])
+    left = np.concatenate([cancelled(canceller, clean.frame(i), i * FRAME_MS)[0] for i in range(60, 180)])
     assert db(left) < db(clean.inbound[60 * FRAME_BYTES : 180 * FRAME_BYTES]) - 15
 
 
@@ -154,23 +161,24 @@ def test_audio_of_ours_that_was_never_heard_is_not_subtracted():
     after = (cut_ms + DELAY_MS + 200) // FRAME_MS  # the cut's echo has died away by then
     loudness = [db(line.echo[j * FRAME_BYTES : (j + 1) * FRAME_BYTES]) for j in range(after, after + 25)]
     i = after + int(np.argmax(loudness))  # where our queued audio would have been loud
-    left, missed = canceller.cancel(line.noise[:FRAME_BYTES], i * FRAME_MS, heard_until_ms=cut_ms)
-    assert np.array_equal(left, line.noise[:FRAME_BYTES]) and missed == 0.0
-    uncut, _ = canceller.cancel(line.noise[:FRAME_BYTES], i * FRAME_MS)
+    left, taken, missed = cancelled(canceller, line.noise[:FRAME_BYTES], i * FRAME_MS, heard_until_ms=cut_ms)
+    assert np.array_equal(left, line.noise[:FRAME_BYTES]) and taken == missed == 0.0
+    uncut, *_ = cancelled(canceller, line.noise[:FRAME_BYTES], i * FRAME_MS)
     assert db(uncut - line.noise[:FRAME_BYTES]) > 40  # without the cut, our queued audio would be taken out
 
 
-def test_where_we_sent_nothing_it_takes_nothing_out():
+def test_where_it_no_longer_holds_what_played_it_says_it_cannot_tell():
     line = Line(echo_db=-15)
     canceller = trained(line)
-    left, missed = canceller.cancel(line.noise[:FRAME_BYTES], 60_000)  # beyond what it holds of our audio
-    assert np.array_equal(left, line.noise[:FRAME_BYTES]) and missed == 0.0
+    assert canceller.cancel(line.noise[:FRAME_BYTES], 60_000) is None  # beyond what it holds of our audio
+    canceller.sent(line.sent, 21_000)  # queued 20 s ahead: it takes the slots of what plays now
+    assert canceller.cancel(line.frame(100), 100 * FRAME_MS) is None
 
 
 def test_a_clean_line_lets_go_of_what_it_kept():
     line = Line(echo_db=-15)
     canceller = EchoCanceller()
-    canceller.sent(line.ours, 0)
+    canceller.sent(line.sent, 0)
     for i in range(50):
         canceller.echo_frame(line.frame(i), i * FRAME_MS)
     canceller.forget()

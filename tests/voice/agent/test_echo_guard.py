@@ -264,3 +264,43 @@ def test_a_tail_with_no_run_of_ours_counted_before_it_is_judged_by_loudness_alon
     loud = np.full(FRAME_BYTES, 500, dtype=np.int16)
     heard, echo = guard.hear(loud)
     assert heard is loud and echo  # masked by loudness, as without a canceller
+
+
+def play_with_a_gap(guard_line: Line, gap_ms: int, gap_at_ms: int = 2000) -> list[int]:
+    """One more reply on ``guard_line``, during which Twilio's buffer ran dry for ``gap_ms`` (a slow TTS
+    sentence): play-out stops there and goes on later. Returns the echo frames that reached the VAD."""
+    ours = mulaw.decode(guard_line.ours).astype(np.float64)
+    frames_ours = len(ours) // FRAME_BYTES
+    total = frames_ours + gap_ms // FRAME_MS + 15
+    played, position = np.zeros(total * FRAME_BYTES), [None] * total
+    source = 0
+    for f in range(total):
+        if gap_at_ms <= f * FRAME_MS < gap_at_ms + gap_ms - gap_ms % FRAME_MS or source >= frames_ours:
+            continue
+        played[f * FRAME_BYTES : (f + 1) * FRAME_BYTES] = ours[source * FRAME_BYTES : (source + 1) * FRAME_BYTES]
+        source += 1
+        position[f] = source * FRAME_MS
+    if gap_ms % FRAME_MS:  # shorter than a frame: the pacer's estimate never shows it, only the echo does
+        played = np.concatenate([played[: gap_at_ms * 8], np.zeros(gap_ms * 8), played[gap_at_ms * 8 :]])
+    delay = guard_line.delay_ms * 8
+    echo = np.concatenate([np.zeros(delay), played[:-delay]]) * 10 ** (-15 / 20)
+    noise_db = 20 * np.log10(guard_line.noise_rms)
+    reached_vad = []
+    for f in range(total):
+        guard_line.playing = position[f]
+        frame = echo[f * FRAME_BYTES : (f + 1) * FRAME_BYTES]
+        noisy = frame + np.random.default_rng(f).normal(0, guard_line.noise_rms, FRAME_BYTES)
+        heard, masked = guard_line.guard.hear(np.clip(noisy, -32768, 32767).astype(np.int16))
+        if not masked and db(heard) > max(noise_db + 6, db(frame) - 20):  # as ``reached``
+            reached_vad.append(f)
+    return reached_vad
+
+
+@pytest.mark.parametrize("gap_ms", [5, 10, 20, 40, 60, 100])
+def test_a_gap_in_our_play_out_starts_a_new_run_and_our_echo_stays_out(voices, gap_ms):
+    ours, _ = voices
+    line = Line(ours, echo_db=-15, noise_rms=LINE_NOISE_RMS)
+    line.inbound()
+    line.inbound()
+    assert line.guard.canceller is not None and line.guard.canceller.active
+    assert not play_with_a_gap(line, gap_ms)
