@@ -177,13 +177,14 @@ class EchoGuard:
             self._new_ratios += 1
         if self.canceller is None:
             return pcm, echo
-        return self._cancelled(pcm, echo)
+        return self._cancelled(pcm, echo, energy)
 
     # -- our voice taken out -------------------------------------------------------------------------------
-    def _cancelled(self, pcm: np.ndarray, echo: bool) -> tuple[np.ndarray, bool]:
+    def _cancelled(self, pcm: np.ndarray, echo: bool, heard: float) -> tuple[np.ndarray, bool]:
         """The loudness rule's verdict ``echo``; or, once the canceller is trusted, the verdict on what it
         leaves of the frame (louder than the line's noise and the echo it misses: the caller), with that
-        frame. Only frames found to be echo teach the canceller, so a caller never bends its path."""
+        frame (``heard``: its energy). Only frames found to be echo teach the canceller, so a caller never
+        bends its path."""
         canceller = self.canceller
         assert canceller is not None
         counted = self._run_position()
@@ -206,7 +207,6 @@ class EchoGuard:
         if cancelled is None:  # a refit found it no longer cancels, or it no longer holds what played
             return pcm, echo
         left, taken, missed = cancelled
-        heard = float(np.mean(pcm.astype(np.float64) ** 2))
         if taken > heard / 4 and float(np.mean(left**2)) > heard:
             # It took out a good part of the frame and left more than was there: what it took out is not
             # what played (a gap in Twilio's play-out too short to show in the estimate). Align again.
