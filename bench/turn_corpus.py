@@ -464,32 +464,33 @@ def _agent_reply(sounds: _Sounds, i: int) -> np.ndarray:
     return sounds.speech(AGENT_SENTENCES[i % len(AGENT_SENTENCES)], AGENT_VOICE)
 
 
+def _echo_alone(
+    sounds: _Sounds, name: str, group: str, reply: np.ndarray, delay_ms: int, gain_db: float, room_ms: int = 0
+) -> Scenario:
+    """The agent's reply coming back on a silent caller's line (its light hiss under it)."""
+    rng = _rng(name)
+    start = 1000
+    mix = _Mix(start + _ms(len(reply)) + 1500)
+    mix.bed(sounds.noise("pink"), LINE_NOISE_DBFS, rng)
+    fields = _agent_fields(mix, reply, start, delay_ms, gain_db, room_ms, rng)
+    return mix.scenario(name, group, **fields)
+
+
 def _echo_scenarios(sounds: _Sounds) -> Iterable[Scenario]:
     for gain in ECHO_GAINS_DB:
         for d, delay in enumerate(ECHO_DELAYS_MS):
             for r in range(2):
-                name = f"echo{gain}dB-{delay}ms-{r}"
-                rng = _rng(name)
                 # Echo of replies short and long: the short one on the first of each pair.
                 reply = sounds.speech(SHORT_AGENT_SENTENCE, AGENT_VOICE) if r == 0 else _agent_reply(sounds, d)
-                start = 1000
-                mix = _Mix(start + _ms(len(reply)) + 1500)
-                mix.bed(sounds.noise("pink"), LINE_NOISE_DBFS, rng)
-                fields = _agent_fields(mix, reply, start, delay, gain)
-                yield mix.scenario(name, f"echo {gain} dB", **fields)
+                yield _echo_alone(sounds, f"echo{gain}dB-{delay}ms-{r}", f"echo {gain} dB", reply, delay, gain)
 
 
 def _room_echo_scenarios(sounds: _Sounds) -> Iterable[Scenario]:
     for gain in ROOM_ECHO_GAINS_DB:
         for r in range(3):
-            name = f"room-echo{gain}dB-{r}"
-            rng = _rng(name)
             reply = sounds.speech(SHORT_AGENT_SENTENCE, AGENT_VOICE) if r == 0 else _agent_reply(sounds, r)
-            start = 1000
-            mix = _Mix(start + _ms(len(reply)) + 1500)
-            mix.bed(sounds.noise("pink"), LINE_NOISE_DBFS, rng)
-            fields = _agent_fields(mix, reply, start, INTERRUPT_ECHO_DELAY_MS, gain, ROOM_MS, rng)
-            yield mix.scenario(name, f"room echo {gain} dB", **fields)
+            name, group = f"room-echo{gain}dB-{r}", f"room echo {gain} dB"
+            yield _echo_alone(sounds, name, group, reply, INTERRUPT_ECHO_DELAY_MS, gain, ROOM_MS)
 
 
 def _burst_scenarios(sounds: _Sounds) -> Iterable[Scenario]:
