@@ -72,7 +72,7 @@ class EchoGuard:
         clean_correlation: float = 0.45,
         min_samples: int = 50,
         sample_window: int = 150,  # 3 s of our speech
-        judge_every: int = 50,  # once a second of our speech: ~105 µs each
+        judge_every: int = 50,  # once a second of our speech: ~130 µs each
         cancel: bool | EchoCanceller = True,  # take our echo out of a line that echoes (False: mask only)
         left_margin_db: float = 6.0,  # a frame leaving this much more than an echo frame would: the caller
     ) -> None:
@@ -88,8 +88,11 @@ class EchoGuard:
         self._min_history = min_history_frames
         self._behind = window_ms // FRAME_MS
         self._ahead = ahead_ms // FRAME_MS
-        self._energy = np.zeros(_SLOTS, dtype=np.float64)  # mean square of our frame at each slot
-        self._position = np.full(_SLOTS, -1, dtype=np.int64)  # which outbound frame each slot holds
+        # Mean square of our frame at each slot, and which outbound frame each slot holds. Python lists, not
+        # arrays: every inbound frame looks up ~28 of them, and a numpy call per step costs more than the
+        # step (the judgement, once a second at most, makes arrays of them).
+        self._energy: list[float] = [0.0] * _SLOTS
+        self._position: list[int] = [-1] * _SLOTS
         # Does our voice come back on this line? None: not known yet.
         self.line_echoes: bool | None = None
         self._now_playing: int | None = None  # the position playing at the latest frame (no tail)
@@ -118,11 +121,10 @@ class EchoGuard:
         first = position_ms // FRAME_MS
         pcm = mulaw.decode(frames)
         count = len(frames) // FRAME_BYTES
-        samples = pcm[: count * FRAME_BYTES].astype(np.float64)
-        energies = np.mean(samples.reshape(count, FRAME_BYTES) ** 2, axis=1)
-        index = np.arange(first, first + count)
-        self._energy[index % _SLOTS] = energies
-        self._position[index % _SLOTS] = index
+        samples = pcm[: count * FRAME_BYTES].astype(np.float64).reshape(count, FRAME_BYTES)
+        energies = np.einsum("ij,ij->i", samples, samples) / FRAME_BYTES
+        for index, energy in enumerate(energies.tolist(), start=first):
+            self._energy[index % _SLOTS], self._position[index % _SLOTS] = energy, index
         if self.canceller is not None:
             self.canceller.sent(frames, position_ms)
 
@@ -136,9 +138,12 @@ class EchoGuard:
         else:
             return 0.0
         now = playing // FRAME_MS
-        index = np.arange(max(0, now - self._behind), now + self._ahead + 1)
-        held = self._position[index % _SLOTS] == index
-        return float(self._energy[index % _SLOTS][held].max(initial=0.0))
+        energy, position, loudest = self._energy, self._position, 0.0
+        for index in range(max(0, now - self._behind), now + self._ahead + 1):
+            slot = index % _SLOTS
+            if position[slot] == index and energy[slot] > loudest:
+                loudest = energy[slot]
+        return loudest
 
     def echo_level_db(self) -> float:
         """How loud our voice comes back on this line, relative to the reference (dB)."""
@@ -165,7 +170,7 @@ class EchoGuard:
             return pcm, False
         self._count_the_run()
         samples = pcm.astype(np.float64)
-        energy = float(np.mean(samples**2))
+        energy = float(np.dot(samples, samples)) / len(samples)
         if self.line_echoes is not True and self._now_playing is not None:
             self._listen_for_echo(energy, self._now_playing // FRAME_MS)
         if self.line_echoes is False:
@@ -288,8 +293,9 @@ class EchoGuard:
         loudness (dB) and the loudness of our frames that played that much earlier."""
         heard = np.fromiter(self._heard_db, dtype=np.float64)
         index = np.fromiter(self._heard_at, dtype=np.int64)[:, None] - self._lags[None, :]
-        weight = ((index >= 0) & (self._position[index % _SLOTS] == index)).astype(np.float64)
-        ours = 10 * np.log10(np.maximum(self._energy[index % _SLOTS], 1.0))
+        slots = index % _SLOTS
+        weight = ((index >= 0) & (np.array(self._position)[slots] == index)).astype(np.float64)
+        ours = 10 * np.log10(np.maximum(np.array(self._energy)[slots], 1.0))
         count = weight.sum(axis=0)
         usable = count >= self._min_samples // 2  # the longest delays have fewer of our frames to pair with
         if not usable.any():
