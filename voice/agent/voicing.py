@@ -30,7 +30,9 @@ import numpy as np
 import webrtcvad
 
 from voice.agent.silero_batch import WINDOW_SAMPLES, SileroBatch
-from voice.audio.frames import SAMPLE_RATE
+from voice.audio.frames import FRAME_BYTES, SAMPLE_RATE
+
+_MAX_FRAME_SAMPLES = FRAME_BYTES  # the listener hands over one 20 ms frame at a time
 
 
 class Voicing(Protocol):
@@ -86,7 +88,10 @@ class SileroVoicing:
         self._probability = 0.0
         self._hangover_frames = gate_hangover_frames
         self._reset_after = reset_after_windows
-        self._samples = np.zeros(0, dtype=np.float32)
+        # Samples not yet in a window (float, -1..1), at the head of a buffer that always has room for one
+        # more frame: one numpy call per frame, not a conversion and a concatenation.
+        self._samples = np.zeros(WINDOW_SAMPLES + _MAX_FRAME_SAMPLES, dtype=np.float32)
+        self._filled = 0
         self._hangover = 0
         self._skipped = 0
         self.speaking = False  # Silero's hysteresis state
@@ -95,6 +100,8 @@ class SileroVoicing:
         self.scored = 0  # windows scored (for the benchmark: how much the gate saves)
 
     async def voiced(self, pcm: np.ndarray, *, eager: bool = False) -> bool:
+        if len(pcm) > _MAX_FRAME_SAMPLES:
+            raise ValueError(f"one frame at a time: {len(pcm)} samples, at most {_MAX_FRAME_SAMPLES}")
         if self.failure is not None:
             self.heard = self._fallback.hears(pcm)
             return self.heard
@@ -103,9 +110,13 @@ class SileroVoicing:
             self._hangover = self._hangover_frames
         elif self._hangover:
             self._hangover -= 1
-        self._samples = np.concatenate((self._samples, pcm.astype(np.float32) / 32768.0))
-        while len(self._samples) >= WINDOW_SAMPLES:
-            window, self._samples = self._samples[:WINDOW_SAMPLES], self._samples[WINDOW_SAMPLES:]
+        end = self._filled + len(pcm)
+        np.multiply(pcm, 1 / 32768.0, out=self._samples[self._filled : end], casting="unsafe")
+        self._filled = end
+        while self._filled >= WINDOW_SAMPLES:
+            window = self._samples[:WINDOW_SAMPLES].copy()
+            self._filled -= WINDOW_SAMPLES
+            self._samples[: self._filled] = self._samples[WINDOW_SAMPLES : WINDOW_SAMPLES + self._filled]
             if self._hangover or self.speaking:
                 await self._score(window)
             else:

@@ -40,7 +40,8 @@ ENCODE_TABLE: np.ndarray = _build_encode_table()
 
 def decode(mulaw: bytes | bytearray | memoryview) -> np.ndarray:
     """Mu-law bytes -> int16 samples."""
-    return DECODE_TABLE[np.frombuffer(mulaw, dtype=np.uint8)]
+    # take() is cheaper than fancy indexing: every inbound frame of every call comes through here.
+    return DECODE_TABLE.take(np.frombuffer(mulaw, dtype=np.uint8))
 
 
 def encode(pcm: np.ndarray) -> bytes:

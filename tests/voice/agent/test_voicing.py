@@ -27,6 +27,15 @@ async def test_silence_costs_no_model_run():
     assert voicing.scored == 0  # the webrtcvad gate never opened
 
 
+async def test_more_than_a_frame_at_a_time_is_refused_and_changes_nothing():
+    voicing = SileroVoicing(SileroBatch())
+    two = mulaw.decode(b"".join(frames(silence(40))))
+    with pytest.raises(ValueError, match="one frame at a time"):
+        await voicing.voiced(two)
+    assert [await voicing.voiced(mulaw.decode(f)) for f in frames(silence(200))] == [False] * 10
+    assert voicing.scored == 0
+
+
 async def test_silero_hears_the_caller_and_stops_hearing_them_when_they_stop(tmp_path):
     voicing = SileroVoicing(SileroBatch())
     speech = espeak_hebrew("שלום, אני רוצה לקבוע תור", tmp_path)
