@@ -75,6 +75,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="run the server as production does (python -m agentlocator.serve) with this many daphne processes "
         "on one port (implies --redis when more than 1)",
     )
+    p.add_argument(
+        "--vad",
+        choices=("silero", "webrtc"),
+        default="silero",
+        help="who hears the caller (VOICE_VAD): webrtc leaves Silero out, to read its cost in whole calls",
+    )
     return p.parse_args(argv)
 
 
@@ -362,7 +368,7 @@ def main(argv: list[str] | None = None) -> int:
     tmp = Path(tempfile.mkdtemp(prefix="bench-load-"))
     auth_token = secrets.token_hex(16)
     try:
-        env = server_env(tmp, fake_reply=args.reply, auth_token=auth_token)
+        env = server_env(tmp, fake_reply=args.reply, auth_token=auth_token) | {"VOICE_VAD": args.vad}
         with ExitStack() as stack:
             if args.postgres:
                 env["DATABASE_URL"] = stack.enter_context(private_postgres(tmp))
@@ -383,6 +389,8 @@ def main(argv: list[str] | None = None) -> int:
                 topology += ", PostgreSQL " + (
                     "without a pool" if env.get("DB_POOL", "").lower() in ("false", "0", "no", "off") else "with a pool"
                 )
+            if args.vad != "silero":
+                topology += f", VAD {args.vad} (no Silero)"
             print(
                 f"{topology}, pid {server.pid} on {server.url}; {args.calls} calls x {args.duration:.0f} s", flush=True
             )
