@@ -101,14 +101,13 @@ class BodySizeLimit:
         await self.app(scope, counting_receive, guarded_send)
 
 
-async def _discard_body(receive: Receive) -> int:
+async def _discard_body(receive: Receive) -> None:
     """Take the rest of the body off the server's queue and drop it.
 
     daphne hands the app a body only once Twisted has received all of it, and then queues all of it at once
     (8 KiB messages: 100 MiB is 12,800 of them). The queue lives as long as the request object, which sits in a
     reference cycle and so may wait for a full garbage collection; in the meantime the process keeps the whole
-    body. Emptying the queue here frees it now. Nothing waits on the network: the body is already queued.
-    Returns how many bytes were dropped."""
+    body. Emptying the queue here frees it now. Nothing waits on the network: the body is already queued."""
     dropped = 0
     try:
         async with asyncio.timeout(DISCARD_TIMEOUT_SECONDS):
@@ -122,7 +121,6 @@ async def _discard_body(receive: Receive) -> int:
     if dropped >= RETURN_TO_SYSTEM_BYTES and not _releasing.locked():
         async with _releasing:  # one at a time, off the event loop: a stream of refusals queues nothing
             await asyncio.to_thread(release_freed_memory)
-    return dropped
 
 
 _malloc_trim = getattr(ctypes.CDLL(None), "malloc_trim", None)  # glibc only (the image is Debian); else a no-op

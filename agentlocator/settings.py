@@ -99,6 +99,7 @@ TEMPLATES = [
 DATABASE_URL = env.str("DATABASE_URL", default="") or f"sqlite:///{BASE_DIR / 'db.sqlite3'}"
 DATABASES = {"default": dj_database_url.parse(DATABASE_URL)}
 _IS_SQLITE = DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3"
+_IS_POSTGRES = DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
 # Seconds a connection is kept between a call's writes (Channels' database_sync_to_async closes obsolete ones
 # after each, on the one thread per process that stores calls). SQLite's are kept 10 minutes by default:
 # opening one runs the PRAGMAs below and registers Django's SQL functions, which at 40 calls was 12 % of the
@@ -107,7 +108,7 @@ _conn_max_age = env.str("DB_CONN_MAX_AGE", default="").strip()
 if _conn_max_age and not _conn_max_age.isdigit():
     raise ImproperlyConfigured(f"DB_CONN_MAX_AGE is a whole number of seconds, not {_conn_max_age!r}")
 DATABASES["default"]["CONN_MAX_AGE"] = int(_conn_max_age) if _conn_max_age else (600 if _IS_SQLITE else 0)
-if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and env.bool("DB_POOL", default=True):
+if _IS_POSTGRES and env.bool("DB_POOL", default=True):
     # A call's writes run through Channels' database_sync_to_async, which closes the connection after each
     # one: without a pool every write of every call opened a new PostgreSQL connection (TCP, auth, ~3-5 ms
     # of a thread the whole process shares). psycopg's pool keeps them open; Celery's prefork children close

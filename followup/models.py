@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from crm.models import Business, Call, Lead
@@ -104,6 +107,17 @@ class Notification(models.Model):
 
     def __str__(self) -> str:
         return f"{self.event} → {self.recipient} ({self.get_channel_display()})"
+
+    # A run claims an attempt (``attempts`` + 1, under the row lock) before it sends, and writes a
+    # ``DeliveryAttempt`` with the outcome after: one place for what a claim without an outcome means.
+    def unfinished_attempts(self) -> int:
+        """Attempts claimed whose outcome was never written: a run still sending, or one that died."""
+        return self.attempts - self.delivery_attempts.count()
+
+    def claimed_within(self, lease: dt.timedelta) -> bool:
+        """The latest claim is younger than ``lease``: its run may still be sending (a lease outlives the
+        task's time limit, so a run past it is dead)."""
+        return self.updated_at > timezone.now() - lease
 
 
 class DeliveryAttempt(models.Model):

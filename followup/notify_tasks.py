@@ -115,9 +115,9 @@ def _claim(notification_id: int) -> Notification | str:
             return f"already {notification.status}"
         if notification.channel not in CHANNELS:
             return f"not delivered here: {notification.channel}"
-        unfinished = notification.attempts - notification.delivery_attempts.count()
+        unfinished = notification.unfinished_attempts()
         if unfinished > 0:
-            if notification.updated_at > timezone.now() - LEASE:
+            if notification.claimed_within(LEASE):
                 log.info("notification %s is being sent by another run", notification.pk)
                 return BUSY
             for _ in range(unfinished):

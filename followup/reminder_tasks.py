@@ -142,8 +142,7 @@ def _claim(user: Any, day: dt.date, tasks: list[FollowUp]) -> Notification | Non
         notification = Notification.objects.select_for_update().get(key=key)
         if notification.status == Notification.Status.SENT:
             return None
-        tried = notification.delivery_attempts.count()
-        if notification.attempts > tried:  # a sending in progress, or one that died: not again
+        if notification.unfinished_attempts() > 0:  # a sending in progress, or one that died: not again
             return None
         if notification.attempts >= DIGEST_MAX_ATTEMPTS:
             return None

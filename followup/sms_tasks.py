@@ -245,8 +245,8 @@ def _claim(notification_id: int, plan: Planned) -> str:
         notification = Notification.objects.select_for_update().get(pk=notification_id)
         if notification.status != Notification.Status.PENDING:
             return f"already {notification.status}"
-        if notification.attempts > notification.delivery_attempts.count():
-            if notification.updated_at > timezone.now() - SEND_LEASE:
+        if notification.unfinished_attempts() > 0:
+            if notification.claimed_within(SEND_LEASE):
                 log.info("another run is sending this message: nothing to do")
                 return "busy"
             _finish(notification, plan, Notification.Status.FAILED, INTERRUPTED, event_status="failed")

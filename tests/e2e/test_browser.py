@@ -154,7 +154,7 @@ def test_the_live_page_shows_a_simulated_call_as_it_happens(page, daphne_server,
         assert caller_line.first.evaluate("e => getComputedStyle(e).direction") == "rtl"
         page.locator(".bubble-agent .text", has_text=FAKE_REPLY).first.wait_for()  # the agent's answer follows
         page.screenshot(path=str(screenshots / "live-call.png"), full_page=True, animations="disabled")
-    output = simulator.stdout.read().decode(errors="replace") if simulator.stdout else ""
+    output = simulator.output()
 
     pushed = [f for f in frames if f.get("kind") == "utterance" and f["data"]["text"] == FAKE_TRANSCRIPT]
     assert pushed, f"the transcript did not arrive over the staff socket; simulator said:\n{output}"

@@ -65,21 +65,42 @@ def simulate_call_argv(server_url: str, wav: str, *options: str) -> list[str]:
     return [sys.executable, "manage.py", "simulate_call", "--url", server_url, "--wav", str(wav), *options]
 
 
+class SimulatedCall:
+    """A running ``simulate_call``; what it printed goes to a file, never a pipe (a pipe nobody reads fills
+    at 64 KiB and the simulator would block in the middle of the call)."""
+
+    def __init__(self, process: subprocess.Popen, log: Path) -> None:
+        self.process = process
+        self._log = log
+        self._printed: str | None = None  # kept when the call ends (its file goes with it)
+
+    def output(self) -> str:
+        return self._printed if self._printed is not None else self._log.read_text(errors="replace")
+
+    def ended(self) -> None:
+        self._printed = self._log.read_text(errors="replace")
+
+
 @contextmanager
-def simulated_call(server_url: str, wav: str | Path, *options: str) -> Iterator[subprocess.Popen]:
+def simulated_call(server_url: str, wav: str | Path, *options: str) -> Iterator[SimulatedCall]:
     """``manage.py simulate_call`` against a test server, in the background while the block runs (a browser
     test watches the call meanwhile); stopped at the end of the block, which ends the call."""
-    simulator = subprocess.Popen(
-        simulate_call_argv(server_url, str(wav), *options),
-        cwd=ROOT,
-        env=server_environment(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        yield simulator
-    finally:
-        stop_process(simulator)
+    with tempfile.TemporaryDirectory(prefix="simulated-call-") as folder:
+        log = Path(folder) / "simulator.log"
+        with log.open("wb") as out:
+            process = subprocess.Popen(
+                simulate_call_argv(server_url, str(wav), *options),
+                cwd=ROOT,
+                env=server_environment(),
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+        call = SimulatedCall(process, log)
+        try:
+            yield call
+        finally:
+            stop_process(process)
+            call.ended()
 
 
 def server_environment(**overrides: str) -> dict[str, str]:
