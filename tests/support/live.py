@@ -78,7 +78,7 @@ class SimulatedCall:
         return self._printed if self._printed is not None else self._log.read_text(errors="replace")
 
     def ended(self) -> None:
-        self._printed = self._log.read_text(errors="replace")
+        self._printed = self._log.read_text(errors="replace") if self._log.exists() else ""
 
 
 @contextmanager
@@ -99,8 +99,10 @@ def simulated_call(server_url: str, wav: str | Path, *options: str) -> Iterator[
         try:
             yield call
         finally:
-            stop_process(process)
-            call.ended()
+            try:
+                stop_process(process)
+            finally:
+                call.ended()
 
 
 def server_environment(**overrides: str) -> dict[str, str]:

@@ -170,7 +170,7 @@ class EchoGuard:
             return pcm, False
         self._count_the_run()
         samples = pcm.astype(np.float64)
-        energy = float(np.dot(samples, samples)) / len(samples)
+        energy = float(np.dot(samples, samples)) / max(len(samples), 1)
         if self.line_echoes is not True and self._now_playing is not None:
             self._listen_for_echo(energy, self._now_playing // FRAME_MS)
         if self.line_echoes is False:

@@ -89,7 +89,8 @@ class SileroVoicing:
         self._hangover_frames = gate_hangover_frames
         self._reset_after = reset_after_windows
         # Samples not yet in a window (float, -1..1), at the head of a buffer that always has room for one
-        # more frame: one numpy call per frame, not a conversion and a concatenation.
+        # more frame: one numpy call per frame (and a copy and a move per window), not a conversion and a
+        # concatenation per frame.
         self._samples = np.zeros(WINDOW_SAMPLES + _MAX_FRAME_SAMPLES, dtype=np.float32)
         self._filled = 0
         self._hangover = 0
@@ -100,11 +101,11 @@ class SileroVoicing:
         self.scored = 0  # windows scored (for the benchmark: how much the gate saves)
 
     async def voiced(self, pcm: np.ndarray, *, eager: bool = False) -> bool:
-        if len(pcm) > _MAX_FRAME_SAMPLES:
-            raise ValueError(f"one frame at a time: {len(pcm)} samples, at most {_MAX_FRAME_SAMPLES}")
         if self.failure is not None:
             self.heard = self._fallback.hears(pcm)
             return self.heard
+        if len(pcm) > _MAX_FRAME_SAMPLES:
+            raise ValueError(f"one frame at a time: {len(pcm)} samples, at most {_MAX_FRAME_SAMPLES}")
         heard = self.heard = self._gate.hears(pcm)
         if heard:
             self._hangover = self._hangover_frames
