@@ -353,7 +353,7 @@ def _agent_fields(
     room_ms: int = 0,
     rng: np.random.Generator | None = None,
 ) -> dict[str, object]:
-    room = _room(room_ms, rng or np.random.default_rng(0)) if room_ms else None
+    room = room_response(room_ms, rng or np.random.default_rng(0)) if room_ms else None
     sent = mix.agent(reply, start_ms, delay_ms, gain_db, room)
     return {
         "agent": sent,
@@ -364,8 +364,9 @@ def _agent_fields(
     }
 
 
-def _room(ms: int, rng: np.random.Generator) -> np.ndarray:
-    """A room's impulse response ``ms`` long: the direct sound, then reflections dying away."""
+def room_response(ms: int, rng: np.random.Generator) -> np.ndarray:
+    """A room's impulse response ``ms`` long: the direct sound, then reflections dying away (the unit tests of
+    the guard and the canceller use it too)."""
     n = _samples(ms)
     response = rng.standard_normal(n) * np.exp(-4 * np.arange(n) / n)  # amplitude: energy falls e^-8
     response[0] += 2.0

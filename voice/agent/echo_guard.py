@@ -154,10 +154,6 @@ class EchoGuard:
             self._new_ratios = 0
         return self._level_db
 
-    def is_echo(self, pcm: np.ndarray) -> bool:
-        """True when this inbound frame is quiet enough to be our own voice coming back."""
-        return self.hear(pcm)[1]
-
     def hear(self, pcm: np.ndarray) -> tuple[np.ndarray, bool]:
         """One inbound frame: the frame for the VAD (our echo taken out once the canceller is trusted), and
         whether it is still only our own voice coming back."""

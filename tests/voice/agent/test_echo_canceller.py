@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from bench.turn_corpus import room_response
 from voice.agent.echo_canceller import EchoCanceller
 from voice.audio import mulaw
 from voice.audio.frames import FRAME_BYTES, FRAME_MS
@@ -27,10 +28,7 @@ def voice_like(seconds: float, seed: int) -> np.ndarray:
 
 
 def room(ms: int, seed: int = 1) -> np.ndarray:
-    n = ms * 8
-    response = np.random.default_rng(seed).standard_normal(n) * np.exp(-4 * np.arange(n) / n)
-    response[0] += 2.0
-    return response / np.sqrt(np.sum(response**2))
+    return room_response(ms, np.random.default_rng(seed))
 
 
 class Line:

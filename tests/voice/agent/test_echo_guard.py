@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from bench.turn_corpus import room_response
 from tests.support.caller_audio import HAVE_ESPEAK, espeak_hebrew, frames, silence
 from voice.agent.echo_canceller import EchoCanceller
 from voice.agent.echo_guard import EchoGuard
@@ -26,10 +27,7 @@ def frame_peaks(pcm: np.ndarray, count: int) -> np.ndarray:
 
 def room(ms: int) -> np.ndarray:
     """A speakerphone's room: the direct sound, then reflections dying away over ``ms``."""
-    n = ms * 8
-    response = np.random.default_rng(7).standard_normal(n) * np.exp(-4 * np.arange(n) / n)
-    response[0] += 2.0
-    return response / np.sqrt(np.sum(response**2))
+    return room_response(ms, np.random.default_rng(7))
 
 
 class Line:
@@ -180,7 +178,7 @@ def test_before_it_knows_the_line_the_guard_masks_as_if_it_echoed(voices):
 def test_nothing_is_echo_while_we_are_silent():
     guard = EchoGuard(lambda: None)
     guard.sent(silence(1000), 0)
-    assert not any(guard.is_echo(mulaw.decode(f)) for f in frames(silence(200)))
+    assert not any(guard.hear(mulaw.decode(f))[1] for f in frames(silence(200)))
 
 
 # -- with our echo taken out ----------------------------------------------------------------------------
