@@ -22,6 +22,7 @@ from django.core.signals import request_finished  # noqa: E402
 from django.db import connections  # noqa: E402
 from django.urls import re_path  # noqa: E402
 
+from agentlocator.autobahn_logging import skip_debug_formatting  # noqa: E402
 from agentlocator.limits import BodySizeLimit  # noqa: E402
 from agentlocator.public_base import require_public_base_url  # noqa: E402
 from agentlocator.routing import staff_websocket_urlpatterns, twilio_websocket_urlpatterns  # noqa: E402
@@ -47,6 +48,7 @@ def _close_request_connections(**_: object) -> None:
 
 
 request_finished.connect(_close_request_connections)
+skip_debug_formatting()  # daphne's WebSocket layer formats debug lines it drops, on every frame
 
 staff_sockets = AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(staff_websocket_urlpatterns)))
 

@@ -26,22 +26,22 @@ def media_sizes(twilio: FakeTwilio) -> list[int]:
     return [len(payload) // FRAME_BYTES for kind, payload in twilio.log if kind == "media"]
 
 
-async def test_sends_up_to_the_lead_at_once_then_two_frames_per_40_ms(clock, twilio):
+async def test_sends_up_to_the_lead_at_once_then_100_ms_at_a_time(clock, twilio):
     pacer = Pacer(twilio, lead_ms=300, clock=clock)
     pacer.push(audio(2000))
     await settle()
     assert twilio.frames == 15  # 300 ms ahead of the play-out
     assert media_sizes(twilio) == [10, 5]  # the opening burst, at most 200 ms per message
+    await clock.advance(0.08)
+    assert twilio.frames == 15  # four frames' room is not a batch
     await clock.advance(0.02)
-    assert twilio.frames == 15  # one frame's room is not a batch
-    await clock.advance(0.02)
-    assert twilio.frames == 17
+    assert twilio.frames == 20
     await clock.advance(0.06)
-    assert twilio.frames == 19
-    await clock.advance(0.02)
-    assert twilio.frames == 21
-    assert media_sizes(twilio)[2:] == [2, 2, 2]
-    assert (pacer.frames_sent, pacer.media_messages_sent, pacer.sent_ms) == (21, 5, 420)
+    assert twilio.frames == 20
+    await clock.advance(0.04)
+    assert twilio.frames == 25
+    assert media_sizes(twilio)[2:] == [5, 5]
+    assert (pacer.frames_sent, pacer.media_messages_sent, pacer.sent_ms) == (25, 4, 500)
     await pacer.close()
 
 
@@ -71,8 +71,8 @@ async def test_schedule_does_not_drift(clock, twilio):
     await settle()
     for _ in range(769):  # 10 s in awkward steps
         await clock.advance(0.013)
-    # 15 frames of lead + two per 40 ms of the 9.997 s that passed
-    assert twilio.frames == 15 + 2 * int(9.997 / 0.04)
+    # 15 frames of lead + five per 100 ms of the 9.997 s that passed
+    assert twilio.frames == 15 + 5 * int(9.997 / 0.1)
     await pacer.close()
 
 
@@ -120,14 +120,14 @@ async def test_marks_follow_the_audio_queued_before_them(clock, twilio):
 
 async def test_no_message_spans_a_mark(clock, twilio):
     pacer = Pacer(twilio, lead_ms=300, clock=clock)
-    pacer.push(audio(420))  # 15 frames go in the burst, then 6 frames: an odd batch before the mark
+    pacer.push(audio(420))  # 15 frames go in the burst, then 6 frames: a batch and one frame before the mark
     pacer.push_mark("t1-s1")
     pacer.push(audio(500))
     pacer.push_mark("t1-s2")
     await clock.advance(1.0)
     assert twilio.mark_positions == {"t1-s1": 420 * 8, "t1-s2": 920 * 8}
     sizes = media_sizes(twilio)
-    assert twilio.frames == 46 and max(sizes[2:]) == 2
+    assert twilio.frames == 46 and sizes[2:4] == [5, 1] and max(sizes[2:]) == 5
     # The audio before each mark ends exactly at it: a single frame goes alone rather than cross it.
     assert [kind for kind, _ in twilio.log].count("mark") == 2
     await pacer.close()
@@ -151,6 +151,22 @@ async def test_heard_position_follows_play_out_and_echoed_marks(clock, twilio):
     assert pacer.heard_ms() == 800
     assert pacer.on_mark("end") is True  # Twilio says all of it played
     assert pacer.heard_ms() == 1000
+    await pacer.close()
+
+
+async def test_a_mark_that_says_the_buffer_ran_dry_sends_what_waits_at_once(clock, twilio):
+    pacer = Pacer(twilio, lead_ms=300, clock=clock)
+    pacer.push(audio(300))  # the whole sentence fits in the burst
+    pacer.push_mark("s1")
+    await settle()
+    await clock.advance(0.05)
+    pacer.push(audio(1000))  # the next sentence: 100 ms fit only once 100 ms of the first have played
+    await settle()
+    assert twilio.frames == 15
+    # Twilio played faster than the estimate: the first sentence is over and its buffer is empty.
+    assert pacer.on_mark("s1") is True
+    await settle()
+    assert twilio.frames == 30  # a whole lead at once, not a batch 100 ms later
     await pacer.close()
 
 
@@ -201,7 +217,7 @@ async def test_clear_waits_for_a_batch_already_being_sent(clock):
     twilio = Slow()
     pacer = Pacer(twilio, lead_ms=300, clock=clock)
     pacer.push(audio(1000))
-    await clock.advance(0.04)  # the first batch after the burst is now being sent
+    await clock.advance(0.1)  # the first batch after the burst is now being sent
     clearing = asyncio.ensure_future(pacer.clear())
     await settle()
     assert not clearing.done()  # behind the batch in flight, never cutting it
@@ -209,9 +225,9 @@ async def test_clear_waits_for_a_batch_already_being_sent(clock):
     await settle()
     assert clearing.done()
     assert [kind for kind, _ in twilio.log][-2:] == ["media", "clear"]
-    assert twilio.frames == 17 and pacer.sent_ms == 340 and pacer.pushed_ms == 340
+    assert twilio.frames == 20 and pacer.sent_ms == 400 and pacer.pushed_ms == 400
     await clock.advance(1.0)
-    assert twilio.frames == 17
+    assert twilio.frames == 20
     await pacer.close()
 
 
