@@ -99,6 +99,7 @@ class Pacer:
         self._play_end = 0.0  # clock time when everything sent so far will have played
         self._pending_marks: dict[str, int] = {}  # name -> position, queued or sent but not echoed
         self._sent_waiters: list[tuple[int, asyncio.Future[None]]] = []
+        self._change_waiters: list[asyncio.Future[None]] = []  # ``wait_played``: woken when its answer may change
         self._clears = 0
         self._paused = False
         # A pause sends again from this much before the heard estimate: Twilio plays what we send a network
@@ -163,6 +164,7 @@ class Pacer:
                 if self._sleeping:  # until a batch fits by the old estimate: the caller hears nothing now
                     self._stop_sender()
                     self._kick()
+        self._changed()
         return True
 
     def heard_ms(self) -> int:
@@ -218,6 +220,7 @@ class Pacer:
         self.sent_ms = heard
         self._mid_sentence = False
         self._play_end = self._clock.now()
+        self._changed()
         return heard
 
     def held_ms(self) -> int:
@@ -232,6 +235,7 @@ class Pacer:
         self._paused = False
         self._play_end = self._clock.now()
         self._kick()
+        self._changed()
 
     def _stop_sender(self) -> None:
         if self._task is not None and self._sleeping:
@@ -254,6 +258,7 @@ class Pacer:
                 await self._sink.send_clear()
         self._play_end = self._clock.now()
         self._release_sent_waiters(everything=True)
+        self._changed()
         return heard
 
     async def wait_sent(self, position: int) -> None:
@@ -264,18 +269,47 @@ class Pacer:
         self._sent_waiters.append((position, future))
         await future
 
-    async def wait_played(self, poll_s: float = 0.02) -> bool:
+    async def wait_played(self) -> bool:
         """Wait until everything queued has played: the last mark echoed, or (marks lost) the estimated
-        play-out end plus a grace period passed. Returns False if a ``clear`` intervened."""
+        play-out end plus a grace period passed. Returns False if a ``clear`` intervened.
+
+        It sleeps until something that could change the answer happens (a send, a mark echoed, a pause,
+        a clear) or the estimate's deadline comes: polling every 20 ms, as it did, was five times the
+        wake-ups of the sender itself on every call that speaks."""
         target, clears = self.pushed_ms, self._clears
         while True:
             if self._clears != clears:
                 return False
             if self.echoed_ms >= target:
                 return True
-            if self.sent_ms >= target and self._clock.now() >= self._play_end + self._grace:
-                return True
-            await self._clock.sleep(poll_s)
+            deadline = None
+            if self.sent_ms >= target:
+                deadline = self._play_end + self._grace - self._clock.now()
+                if deadline <= 0:
+                    return True
+            await self._next_change(deadline)
+
+    async def _next_change(self, within_s: float | None) -> None:
+        """Until ``_changed`` is called, or ``within_s`` seconds on the pacer's clock (None: no limit)."""
+        loop = asyncio.get_running_loop()
+        change: asyncio.Future[None] = loop.create_future()
+        self._change_waiters.append(change)
+        timer = None if within_s is None else loop.create_task(self._clock.sleep(within_s))
+        if timer is not None:
+            timer.add_done_callback(lambda _: change.done() or change.set_result(None))
+        try:
+            await change
+        finally:
+            if timer is not None:
+                timer.cancel()
+            with contextlib.suppress(ValueError):
+                self._change_waiters.remove(change)
+
+    def _changed(self) -> None:
+        waiters, self._change_waiters = self._change_waiters, []
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_result(None)
 
     async def close(self) -> None:
         self._closed = True
@@ -286,12 +320,15 @@ class Pacer:
                 await self._task
             self._task = None
         self._release_sent_waiters(everything=True)
+        self._changed()
 
     # -- the sender -----------------------------------------------------------------------------
     async def _run(self) -> None:
         queue, clock, sink = self._queue, self._clock, self._sink
+        flowing = False  # this wake-up has sent audio: whatever still fits goes on at once
         while True:
             if not queue or self._paused:
+                flowing = False
                 self._wake.clear()
                 await self._wake.wait()
                 continue
@@ -315,9 +352,13 @@ class Pacer:
                 if type(queued) is _Mark:
                     break
                 ready += 1
-            # Wait until a whole batch (or all that is ready, if less) fits within the lead.
-            wait = self._play_end + min(ready, self._batch) * _FRAME_S - self._lead - now
+            # Wait until a whole batch (or all that is queued, if less) fits within the lead. A batch that a
+            # mark cuts goes out as two messages in the same wake-up, not as a short message and then a whole
+            # batch's wait (a hole in what Twilio is sent, though not in what it plays).
+            need = 1 if flowing else min(ready if ready >= self._batch else self._frames_queued(), self._batch)
+            wait = self._play_end + need * _FRAME_S - self._lead - now
             if wait > 1e-6:
+                flowing = False
                 self._sleeping = True
                 try:
                     await clock.sleep(wait)
@@ -339,10 +380,23 @@ class Pacer:
             self.frames_sent += count
             self.media_messages_sent += 1
             self._mid_sentence = True
+            flowing = True
             async with self._lock:
                 await sink.send_media(payload)
             if self._sent_waiters:
                 self._release_sent_waiters()
+            if self._change_waiters:
+                self._changed()
+
+    def _frames_queued(self) -> int:
+        """Frames in the queue, marks aside, counted up to a batch."""
+        count = 0
+        for queued in self._queue:
+            if type(queued) is not _Mark:
+                count += 1
+                if count >= self._batch:
+                    break
+        return count
 
     def _release_sent_waiters(self, everything: bool = False) -> None:
         keep = []

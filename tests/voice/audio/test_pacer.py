@@ -127,7 +127,8 @@ async def test_no_message_spans_a_mark(clock, twilio):
     await clock.advance(1.0)
     assert twilio.mark_positions == {"t1-s1": 420 * 8, "t1-s2": 920 * 8}
     sizes = media_sizes(twilio)
-    assert twilio.frames == 46 and sizes[2:4] == [5, 1] and max(sizes[2:]) == 5
+    # A batch the mark cuts goes out in two messages in the same wake-up: one frame, the mark, four frames.
+    assert twilio.frames == 46 and sizes[2:5] == [5, 1, 4] and max(sizes[2:]) == 5
     # The audio before each mark ends exactly at it: a single frame goes alone rather than cross it.
     assert [kind for kind, _ in twilio.log].count("mark") == 2
     await pacer.close()
@@ -239,8 +240,41 @@ async def test_wait_played_returns_when_the_last_mark_is_echoed(clock, twilio):
     await settle()
     assert not waiter.done()
     pacer.on_mark("done")
-    await clock.advance(0.02)
+    await settle()
+    assert waiter.done() and waiter.result() is True  # at once: no clock time passed
+    await pacer.close()
+
+
+async def test_wait_played_sleeps_until_something_changes_not_on_a_poll(twilio):
+    class CountingClock(ManualClock):
+        sleeps = 0
+
+        async def sleep(self, seconds: float) -> None:
+            self.sleeps += 1
+            await super().sleep(seconds)
+
+    clock = CountingClock()
+    pacer = Pacer(twilio, lead_ms=300, clock=clock, play_grace_ms=1000)
+    pacer.push(audio(200))
+    pacer.push_mark("lost")
+    waiter = asyncio.ensure_future(pacer.wait_played())
+    await clock.advance(1.0)
+    assert not waiter.done()
+    assert clock.sleeps == 1  # one wait for the estimate's deadline, not one every 20 ms
+    await clock.advance(0.3)
     assert waiter.done() and waiter.result() is True
+    await pacer.close()
+
+
+async def test_wait_played_says_false_when_a_clear_cuts_the_audio(clock, twilio):
+    pacer = Pacer(twilio, lead_ms=300, clock=clock)
+    pacer.push(audio(1000))
+    pacer.push_mark("end")
+    waiter = asyncio.ensure_future(pacer.wait_played())
+    await clock.advance(0.2)
+    await pacer.clear()
+    await settle()
+    assert waiter.done() and waiter.result() is False
     await pacer.close()
 
 
