@@ -296,7 +296,7 @@ class Pacer:
         self._change_waiters.append(change)
         timer = None if within_s is None else loop.create_task(self._clock.sleep(within_s))
         if timer is not None:
-            timer.add_done_callback(lambda _: change.done() or change.set_result(None))
+            timer.add_done_callback(lambda _: self._wake_one(change))
         try:
             await change
         finally:
@@ -308,8 +308,12 @@ class Pacer:
     def _changed(self) -> None:
         waiters, self._change_waiters = self._change_waiters, []
         for waiter in waiters:
-            if not waiter.done():
-                waiter.set_result(None)
+            self._wake_one(waiter)
+
+    @staticmethod
+    def _wake_one(waiter: asyncio.Future[None]) -> None:
+        if not waiter.done():
+            waiter.set_result(None)
 
     async def close(self) -> None:
         self._closed = True
