@@ -93,6 +93,10 @@ class SileroVoicing:
         # concatenation per frame.
         self._samples = np.zeros(WINDOW_SAMPLES + _MAX_FRAME_SAMPLES, dtype=np.float32)
         self._filled = 0
+        # Idle (see ``_idle_frame``): the frames since, as they came, and how many samples of the buffer come
+        # before them in the window under way.
+        self._idle: list[np.ndarray] = []
+        self._kept = 0
         self._hangover = 0
         self._skipped = 0
         self.speaking = False  # Silero's hysteresis state
@@ -111,6 +115,11 @@ class SileroVoicing:
             self._hangover = self._hangover_frames
         elif self._hangover:
             self._hangover -= 1
+        elif not self.speaking and self._skipped >= self._reset_after:
+            self._idle_frame(pcm)
+            return False
+        if self._idle:
+            self._leave_idle()
         end = self._filled + len(pcm)
         np.multiply(pcm, 1 / 32768.0, out=self._samples[self._filled : end], casting="unsafe")
         self._filled = end
@@ -127,6 +136,40 @@ class SileroVoicing:
                 self.heard = self._fallback.hears(pcm)
                 return self.heard
         return self.speaking or (eager and heard and self._probability >= self._eager)
+
+    def _idle_frame(self, pcm: np.ndarray) -> None:
+        """A frame of a quiet stretch: no window is scored until the gate hears voice, and the first one
+        scored then starts afresh (``reset_after_windows``), so only where the windows fall and the samples
+        of the one under way still matter. The frame is kept as it came (two frames hold more than a window
+        under way) and the windows are only counted: most of a call's frames cost the gate alone."""
+        if not self._idle:
+            self._kept = self._filled
+        self._idle.append(pcm)
+        if len(self._idle) > 2:
+            del self._idle[0]
+            self._kept = 0
+        self._filled += len(pcm)
+        while self._filled >= WINDOW_SAMPLES:
+            self._filled -= WINDOW_SAMPLES
+            self._skipped += 1
+
+    def _leave_idle(self) -> None:
+        """The window under way, as the frames of the quiet stretch left it, back in the buffer."""
+        before = self._kept + sum(len(frame) for frame in self._idle) - self._filled  # samples of past windows
+        at = 0
+        if self._kept > before:
+            at = self._kept - before
+            self._samples[:at] = self._samples[before : self._kept]
+        before = max(0, before - self._kept)
+        for frame in self._idle:
+            if before >= len(frame):
+                before -= len(frame)
+                continue
+            part = frame[before:]
+            before = 0
+            np.multiply(part, 1 / 32768.0, out=self._samples[at : at + len(part)], casting="unsafe")
+            at += len(part)
+        self._idle.clear()
 
     async def _score(self, window: np.ndarray) -> None:
         if self._skipped >= self._reset_after:
