@@ -11,11 +11,10 @@ dropped line never shows. With ``txaio``'s level at debug (or trace) nothing is 
 
 from __future__ import annotations
 
-import txaio
-from autobahn.twisted import websocket as twisted_websocket
-from autobahn.websocket import protocol
+import logging
 
-_PER_FRAME_MODULES = (protocol, twisted_websocket)
+log = logging.getLogger(__name__)
+
 _FORMATTERS = ("hltype", "hlval")
 _DEBUG_LEVELS = frozenset({"debug", "trace"})
 
@@ -26,10 +25,19 @@ def unformatted(value: object, *_: object, **__: object) -> object:
 
 
 def skip_debug_formatting() -> bool:
-    """Swap the per-frame formatters out unless autobahn logs at debug; whether it did."""
+    """Swap the per-frame formatters out unless autobahn logs at debug; whether it did. Never stops the
+    server from starting: an autobahn it cannot import the Twisted way (txaio already set to asyncio) is
+    left as it is."""
+    try:
+        import txaio
+        from autobahn.twisted import websocket as twisted_websocket
+        from autobahn.websocket import protocol
+    except (ImportError, RuntimeError) as exc:
+        log.warning("autobahn's debug formatting left on: %s", exc)
+        return False
     if txaio.get_global_log_level() in _DEBUG_LEVELS:  # type: ignore[attr-defined]  # txaio fills its API in at import
         return False
-    for module in _PER_FRAME_MODULES:
+    for module in (protocol, twisted_websocket):
         for name in _FORMATTERS:
             setattr(module, name, unformatted)
     return True

@@ -140,12 +140,13 @@ class SileroVoicing:
     def _idle_frame(self, pcm: np.ndarray) -> None:
         """A frame of a quiet stretch: no window is scored until the gate hears voice, and the first one
         scored then starts afresh (``reset_after_windows``), so only where the windows fall and the samples
-        of the one under way still matter. The frame is kept as it came (two frames hold more than a window
-        under way) and the windows are only counted: most of a call's frames cost the gate alone."""
+        of the one under way still matter. The frames are kept as they came, a window's worth of them, and
+        the windows are only counted: most of a call's frames cost the gate alone."""
         if not self._idle:
             self._kept = self._filled
         self._idle.append(pcm)
-        if len(self._idle) > 2:
+        # Frames older than a window's worth are of past windows only (two 20 ms frames are 320 samples).
+        while len(self._idle) > 1 and sum(len(frame) for frame in self._idle[1:]) >= WINDOW_SAMPLES:
             del self._idle[0]
             self._kept = 0
         self._filled += len(pcm)

@@ -94,7 +94,7 @@ class Pacer:
         self._lock = asyncio.Lock()  # keeps `clear` behind a frame already being sent
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
-        self._sleeping = False
+        self._sleeper: asyncio.Task[None] | None = None  # the sender, while it sleeps until a batch fits
         self._closed = False
         self._play_end = 0.0  # clock time when everything sent so far will have played
         self._pending_marks: dict[str, int] = {}  # name -> position, queued or sent but not echoed
@@ -161,7 +161,7 @@ class Pacer:
             now = self._clock.now()
             if now < self._play_end:
                 self._play_end = now
-                if self._sleeping:  # until a batch fits by the old estimate: the caller hears nothing now
+                if self._asleep():  # until a batch fits by the old estimate: the caller hears nothing now
                     self._stop_sender()
                     self._kick()
         self._changed()
@@ -198,6 +198,8 @@ class Pacer:
             return self.sent_ms
         estimate = self.heard_ms()
         heard = max(self.echoed_ms, estimate - self._overlap) // FRAME_MS * FRAME_MS
+        # Never before what it can send again (nothing, right after a clear): positions would shift.
+        heard = max(heard, self._sent_log[0][0] if self._sent_log else self.sent_ms)
         self._rewound = max(0, estimate - heard)
         self._paused = True
         self._stop_sender()
@@ -238,9 +240,13 @@ class Pacer:
         self._changed()
 
     def _stop_sender(self) -> None:
-        if self._task is not None and self._sleeping:
+        if self._task is not None and self._asleep():
             self._task.cancel()  # only while sleeping: never in the middle of a send
-            self._task = None
+            self._task = self._sleeper = None
+
+    def _asleep(self) -> bool:
+        """The current sender sleeps until a batch fits (not a sender cancelled before it)."""
+        return self._sleeper is not None and self._sleeper is self._task
 
     async def clear(self) -> int:
         """Stop sending, tell Twilio to drop its buffer, return the position the caller heard."""
@@ -363,11 +369,12 @@ class Pacer:
             wait = self._play_end + need * _FRAME_S - self._lead - now
             if wait > 1e-6:
                 flowing = False
-                self._sleeping = True
+                self._sleeper = asyncio.current_task()
                 try:
                     await clock.sleep(wait)
                 finally:
-                    self._sleeping = False
+                    if self._sleeper is asyncio.current_task():
+                        self._sleeper = None
                 continue
             # Send everything ready that fits: the opening burst, or more than a batch after a late wake-up.
             fits = int((self._lead - (self._play_end - now)) / _FRAME_S + 1e-6)

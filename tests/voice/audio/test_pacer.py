@@ -232,6 +232,20 @@ async def test_clear_waits_for_a_batch_already_being_sent(clock):
     await pacer.close()
 
 
+async def test_a_pause_right_after_a_clear_keeps_positions(clock, twilio):
+    pacer = Pacer(twilio, lead_ms=300, clock=clock)
+    pacer.push(audio(300))
+    await settle()
+    await pacer.clear()
+    assert await pacer.pause() == 300  # nothing left to send again: it resumes from where the clear left it
+    pacer.resume()
+    pacer.push(audio(100))
+    assert pacer.push_mark("m") == 400
+    await settle()
+    assert pacer.sent_ms == 400 and twilio.mark_positions["m"] == 400 * 8
+    await pacer.close()
+
+
 async def test_wait_played_returns_when_the_last_mark_is_echoed(clock, twilio):
     pacer = Pacer(twilio, lead_ms=300, clock=clock)
     pacer.push(audio(200))
