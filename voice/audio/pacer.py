@@ -92,6 +92,8 @@ class Pacer:
         self._grace = play_grace_ms / 1000
         self._queue: deque[bytes | _Mark] = deque()
         self._lock = asyncio.Lock()  # keeps `clear` behind a frame already being sent
+        # One pause or clear at a time: each rewrites the queue and the positions around the `clear` it awaits.
+        self._control = asyncio.Lock()
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._sleeper: asyncio.Task[None] | None = None  # the sender, while it sleeps until a batch fits
@@ -191,6 +193,10 @@ class Pacer:
         return self._paused
 
     async def pause(self) -> int:
+        async with self._control:
+            return await self._pause()
+
+    async def _pause(self) -> int:
         """Stop sending and have Twilio drop its buffer, keeping what the caller did not hear to send again
         on ``resume``. Returns the position it will send again from: what the caller surely heard (a whole
         frame, ``resume_overlap_ms`` before the estimate unless a mark says more)."""
@@ -249,6 +255,10 @@ class Pacer:
         return self._sleeper is not None and self._sleeper is self._task
 
     async def clear(self) -> int:
+        async with self._control:
+            return await self._clear()
+
+    async def _clear(self) -> int:
         """Stop sending, tell Twilio to drop its buffer, return the position the caller heard."""
         heard = self.heard_ms()
         was_paused, self._paused = self._paused, False

@@ -246,6 +246,38 @@ async def test_a_pause_right_after_a_clear_keeps_positions(clock, twilio):
     await pacer.close()
 
 
+async def test_a_clear_while_a_pause_awaits_its_own_clear_waits_for_it(clock):
+    class SlowClear(FakeTwilio):
+        def __init__(self) -> None:
+            super().__init__()
+            self.gate = asyncio.Event()
+
+        async def send_clear(self) -> None:
+            await self.gate.wait()
+            await super().send_clear()
+
+    twilio = SlowClear()
+    pacer = Pacer(twilio, lead_ms=300, clock=clock)
+    pacer.push(audio(1000))
+    await clock.advance(0.2)
+    pausing = asyncio.ensure_future(pacer.pause())
+    await settle()
+    clearing = asyncio.ensure_future(pacer.clear())
+    await settle()
+    assert not pausing.done() and not clearing.done()
+    twilio.gate.set()
+    await settle()
+    assert pausing.done() and clearing.done()
+    # Nothing is left to send and the positions still match what Twilio was sent.
+    assert pacer.pushed_ms == pacer.sent_ms
+    pacer.resume()
+    pacer.push(audio(100))
+    position = pacer.push_mark("m")
+    await settle()
+    assert "m" in twilio.marks and pacer.sent_ms == position == pacer.pushed_ms
+    await pacer.close()
+
+
 async def test_wait_played_returns_when_the_last_mark_is_echoed(clock, twilio):
     pacer = Pacer(twilio, lead_ms=300, clock=clock)
     pacer.push(audio(200))
