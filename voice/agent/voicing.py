@@ -145,7 +145,7 @@ class SileroVoicing:
         if not self._idle:
             self._kept = self._filled
         self._idle.append(pcm)
-        # Frames older than a window's worth are of past windows only (two 20 ms frames are 320 samples).
+        # Once the frames after it hold a window's worth of samples, the oldest is of past windows only.
         while len(self._idle) > 1 and sum(len(frame) for frame in self._idle[1:]) >= WINDOW_SAMPLES:
             del self._idle[0]
             self._kept = 0

@@ -193,13 +193,13 @@ class Pacer:
         return self._paused
 
     async def pause(self) -> int:
+        """Stop sending and have Twilio drop its buffer, keeping what the caller did not hear to send again
+        on ``resume``. Returns the position it will send again from: what the caller surely heard (a whole
+        frame, ``resume_overlap_ms`` before the estimate unless a mark says more)."""
         async with self._control:
             return await self._pause()
 
     async def _pause(self) -> int:
-        """Stop sending and have Twilio drop its buffer, keeping what the caller did not hear to send again
-        on ``resume``. Returns the position it will send again from: what the caller surely heard (a whole
-        frame, ``resume_overlap_ms`` before the estimate unless a mark says more)."""
         if self._paused or self._closed:
             return self.sent_ms
         estimate = self.heard_ms()
@@ -255,11 +255,11 @@ class Pacer:
         return self._sleeper is not None and self._sleeper is self._task
 
     async def clear(self) -> int:
+        """Stop sending, tell Twilio to drop its buffer, return the position the caller heard."""
         async with self._control:
             return await self._clear()
 
     async def _clear(self) -> int:
-        """Stop sending, tell Twilio to drop its buffer, return the position the caller heard."""
         heard = self.heard_ms()
         was_paused, self._paused = self._paused, False
         self._queue.clear()
