@@ -375,7 +375,7 @@ class Pacer:
             # Wait until a whole batch (or all that is queued, if less) fits within the lead. A batch that a
             # mark cuts goes out as two messages in the same wake-up, not as a short message and then a whole
             # batch's wait (a hole in what Twilio is sent, though not in what it plays).
-            need = 1 if flowing else min(ready if ready >= self._batch else self._frames_queued(), self._batch)
+            need = 1 if flowing else self._batch if ready >= self._batch else self._frames_queued()
             wait = self._play_end + need * _FRAME_S - self._lead - now
             if wait > 1e-6:
                 flowing = False

@@ -21,6 +21,26 @@ def twilio():
     return FakeTwilio()
 
 
+class HeldTwilio(FakeTwilio):
+    """A Twilio whose sends wait for ``gate``: media once ``hold_media_after`` frames went out, or every clear."""
+
+    def __init__(self, *, hold_media_after: int | None = None, hold_clears: bool = False) -> None:
+        super().__init__()
+        self.gate = asyncio.Event()
+        self._hold_media_after = hold_media_after
+        self._hold_clears = hold_clears
+
+    async def send_media(self, payload: bytes) -> None:
+        if self._hold_media_after is not None and self.frames >= self._hold_media_after:
+            await self.gate.wait()
+        await super().send_media(payload)
+
+    async def send_clear(self) -> None:
+        if self._hold_clears:
+            await self.gate.wait()
+        await super().send_clear()
+
+
 def media_sizes(twilio: FakeTwilio) -> list[int]:
     """Frames per media message, in order."""
     return [len(payload) // FRAME_BYTES for kind, payload in twilio.log if kind == "media"]
@@ -205,17 +225,7 @@ async def test_clear_stops_sending_tells_twilio_and_reports_what_was_heard(clock
 
 
 async def test_clear_waits_for_a_batch_already_being_sent(clock):
-    class Slow(FakeTwilio):
-        def __init__(self) -> None:
-            super().__init__()
-            self.gate = asyncio.Event()
-
-        async def send_media(self, payload: bytes) -> None:
-            if self.frames >= 15:  # past the burst: hold the next batch mid-send
-                await self.gate.wait()
-            await super().send_media(payload)
-
-    twilio = Slow()
+    twilio = HeldTwilio(hold_media_after=15)  # past the burst: the next batch is held mid-send
     pacer = Pacer(twilio, lead_ms=300, clock=clock)
     pacer.push(audio(1000))
     await clock.advance(0.1)  # the first batch after the burst is now being sent
@@ -247,16 +257,7 @@ async def test_a_pause_right_after_a_clear_keeps_positions(clock, twilio):
 
 
 async def test_a_clear_while_a_pause_awaits_its_own_clear_waits_for_it(clock):
-    class SlowClear(FakeTwilio):
-        def __init__(self) -> None:
-            super().__init__()
-            self.gate = asyncio.Event()
-
-        async def send_clear(self) -> None:
-            await self.gate.wait()
-            await super().send_clear()
-
-    twilio = SlowClear()
+    twilio = HeldTwilio(hold_clears=True)
     pacer = Pacer(twilio, lead_ms=300, clock=clock)
     pacer.push(audio(1000))
     await clock.advance(0.2)
