@@ -104,6 +104,8 @@ class Pacer:
         self._change_waiters: list[asyncio.Future[None]] = []  # ``wait_played``: woken when its answer may change
         self._clears = 0
         self._paused = False
+        self._pausing = False  # a pause awaits Twilio's clear: positions are being rewritten
+        self._resume_asked = False  # ``resume`` came meanwhile: it applies when the pause is done
         # A pause sends again from this much before the heard estimate: Twilio plays what we send a network
         # latency after we send it, so the estimate runs ahead of the caller's ear (marks confirm it later).
         self._overlap = resume_overlap_ms
@@ -207,10 +209,13 @@ class Pacer:
         # Never before what it can send again (nothing, right after a clear): positions would shift.
         heard = max(heard, self._sent_log[0][0] if self._sent_log else self.sent_ms)
         self._rewound = max(0, estimate - heard)
-        self._paused = True
+        self._paused = self._pausing = True
         self._stop_sender()
-        async with self._lock:
-            await self._sink.send_clear()
+        try:
+            async with self._lock:
+                await self._sink.send_clear()
+        finally:
+            self._pausing = False
         again: list[bytes | _Mark] = []
         for position, item in self._sent_log:
             if isinstance(item, _Mark):
@@ -229,6 +234,9 @@ class Pacer:
         self._mid_sentence = False
         self._play_end = self._clock.now()
         self._changed()
+        if self._resume_asked:
+            self._resume_asked = False
+            self.resume()
         return heard
 
     def held_ms(self) -> int:
@@ -237,8 +245,12 @@ class Pacer:
         return max(0, self.pushed_ms - self.sent_ms - self._rewound) if self._paused else 0
 
     def resume(self) -> None:
-        """Send again from where ``pause`` stopped."""
+        """Send again from where ``pause`` stopped. Asked while the pause still awaits Twilio's clear, it
+        applies once the pause is done: audio sent before then would land behind the clear, out of order."""
         if not self._paused:
+            return
+        if self._pausing:
+            self._resume_asked = True
             return
         self._paused = False
         self._play_end = self._clock.now()
@@ -262,6 +274,7 @@ class Pacer:
     async def _clear(self) -> int:
         heard = self.heard_ms()
         was_paused, self._paused = self._paused, False
+        self._resume_asked = False
         self._queue.clear()
         self._sent_log.clear()
         self.pushed_ms = self.sent_ms
@@ -287,14 +300,15 @@ class Pacer:
 
     async def wait_played(self) -> bool:
         """Wait until everything queued has played: the last mark echoed, or (marks lost) the estimated
-        play-out end plus a grace period passed. Returns False if a ``clear`` intervened.
+        play-out end plus a grace period passed. Returns False if a ``clear`` intervened, or if the pacer
+        closed before all of it was sent (it never will be).
 
         It sleeps until something that could change the answer happens (a send, a mark echoed, a pause,
-        a clear) or the estimate's deadline comes: polling every 20 ms, as it did, was five times the
-        wake-ups of the sender itself on every call that speaks."""
+        a clear, close) or the estimate's deadline comes: polling every 20 ms, as it did, was five times
+        the wake-ups of the sender itself on every call that speaks."""
         target, clears = self.pushed_ms, self._clears
         while True:
-            if self._clears != clears:
+            if self._clears != clears or (self._closed and self.sent_ms < target):
                 return False
             if self.echoed_ms >= target:
                 return True

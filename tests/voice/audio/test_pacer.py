@@ -471,3 +471,45 @@ async def test_a_pause_sends_again_no_earlier_than_what_a_mark_says_was_heard(cl
     assert pacer.on_mark("t1-s1") is True  # Twilio: the first 460 ms played
     assert await pacer.pause() == 460  # not 400: the mark is the caller's ear
     await pacer.close()
+
+
+async def test_a_resume_while_the_pause_awaits_its_clear_waits_for_the_pause(clock):
+    twilio = HeldTwilio(hold_clears=True)
+    pacer = Pacer(twilio, lead_ms=300, clock=clock)
+    twilio.handler = None
+    pacer.push(numbered_audio(2000))
+    await clock.advance(0.5)
+    pausing = asyncio.ensure_future(pacer.pause())
+    await settle()
+    sent = sent_frames(twilio)
+    pacer.resume()  # the words check answered before Twilio took the clear
+    await clock.advance(0.2)
+    assert sent_frames(twilio) == sent  # nothing goes out before the clear it would land behind
+    twilio.gate.set()
+    await settle()
+    assert await pausing == 400
+    assert not pacer.paused  # the resume was not lost: it applies once the pause is done
+    await clock.advance(0.1)
+    resent = sent_frames(twilio)[len(sent) :]
+    assert resent[:10] == list(range(20, 30))  # from the first frame not surely heard, as after any pause
+    await clock.advance(3.0)
+    assert sorted(set(sent_frames(twilio))) == list(range(100)) and pacer.sent_ms == 2000
+    await pacer.close()
+
+
+async def test_wait_played_says_false_when_the_pacer_closes_with_audio_unsent(clock, twilio):
+    pacer = Pacer(twilio, lead_ms=300, clock=clock)
+    pacer.push(audio(2000))
+    pacer.push_mark("end")
+    waiter = asyncio.ensure_future(pacer.wait_played())
+    await clock.advance(0.2)
+    await pacer.close()
+    await settle()
+    assert waiter.done() and waiter.result() is False
+
+
+async def test_wait_played_after_close_does_not_wait(clock, twilio):
+    pacer = Pacer(twilio, lead_ms=300, clock=clock)
+    pacer.push(audio(2000))
+    await pacer.close()
+    assert await asyncio.wait_for(pacer.wait_played(), 1.0) is False
