@@ -302,3 +302,30 @@ def test_a_gap_in_our_play_out_starts_a_new_run_and_our_echo_stays_out(voices, g
     line.inbound()
     assert line.guard.canceller is not None and line.guard.canceller.active
     assert not play_with_a_gap(line, gap_ms)
+
+
+def test_the_reference_is_the_loudest_of_ours_that_can_echo_at_each_position_however_it_was_queued():
+    """Queued in pieces, queued again over positions a clear dropped, wrapped round the ring: at every
+    position the reference is the loudest of our frames that played from ``window_ms`` before it to
+    ``ahead_ms`` after it, as queued last."""
+    rng = np.random.default_rng(3)
+    playing: list[int | None] = [None]
+    guard = EchoGuard(lambda: playing[0], cancel=False, window_ms=480, ahead_ms=60)
+    truth: dict[int, float] = {}  # frame index -> energy of what is queued there now
+    position = 0
+    for _ in range(300):
+        if rng.random() < 0.1:
+            position = max(0, position - int(rng.integers(1, 40)) * FRAME_MS)  # a clear: queued again from here
+        count = int(rng.integers(1, 11))
+        levels = rng.integers(0, 8000, count)
+        pcm = np.concatenate([rng.normal(0, level, FRAME_BYTES) for level in levels]).clip(-32000, 32000)
+        queued = mulaw.encode(pcm.astype(np.int16))
+        guard.sent(queued, position)
+        samples = mulaw.decode(queued).astype(np.float64).reshape(count, FRAME_BYTES)
+        for offset, frame in enumerate(samples):
+            truth[position // FRAME_MS + offset] = float(np.mean(frame**2))
+        position += count * FRAME_MS
+        for probe in rng.integers(max(0, position // FRAME_MS - 60), position // FRAME_MS + 10, 5).tolist():
+            playing[0] = probe * FRAME_MS
+            window = [truth.get(i, 0.0) for i in range(max(0, probe - 24), probe + 4)]
+            assert guard.reference_energy() == pytest.approx(max(window))
