@@ -104,8 +104,8 @@ class Pacer:
         self._change_waiters: list[asyncio.Future[None]] = []  # ``wait_played``: woken when its answer may change
         self._clears = 0
         self._paused = False
-        self._pausing = False  # a pause awaits Twilio's clear: positions are being rewritten
-        self._resume_asked = False  # ``resume`` came meanwhile: it applies when the pause is done
+        self._pauses_asked = 0  # pauses under way or waiting their turn: positions are being rewritten
+        self._resume_asked = False  # ``resume`` came meanwhile: it applies once the last of them is done
         # A pause sends again from this much before the heard estimate: Twilio plays what we send a network
         # latency after we send it, so the estimate runs ahead of the caller's ear (marks confirm it later).
         self._overlap = resume_overlap_ms
@@ -198,8 +198,19 @@ class Pacer:
         """Stop sending and have Twilio drop its buffer, keeping what the caller did not hear to send again
         on ``resume``. Returns the position it will send again from: what the caller surely heard (a whole
         frame, ``resume_overlap_ms`` before the estimate unless a mark says more)."""
-        async with self._control:
-            return await self._pause()
+        self._pauses_asked += 1
+        try:
+            async with self._control:
+                return await self._pause()
+        except BaseException:
+            if self._pauses_asked == 1:  # this pause never happened: a later one must not resume by itself
+                self._resume_asked = False
+            raise
+        finally:
+            self._pauses_asked -= 1
+            if self._resume_asked and not self._pauses_asked:
+                self._resume_asked = False
+                self.resume()
 
     async def _pause(self) -> int:
         if self._paused or self._closed:
@@ -209,13 +220,13 @@ class Pacer:
         # Never before what it can send again (nothing, right after a clear): positions would shift.
         heard = max(heard, self._sent_log[0][0] if self._sent_log else self.sent_ms)
         self._rewound = max(0, estimate - heard)
-        self._paused = self._pausing = True
+        self._paused = True
         self._stop_sender()
-        try:
-            async with self._lock:
-                await self._sink.send_clear()
-        finally:
-            self._pausing = False
+        async with self._lock:
+            await self._sink.send_clear()
+        # A mark echoed meanwhile says the caller heard further than the estimate did.
+        if self.echoed_ms > heard:
+            heard, self._rewound = self.echoed_ms, max(0, estimate - self.echoed_ms)
         again: list[bytes | _Mark] = []
         for position, item in self._sent_log:
             if isinstance(item, _Mark):
@@ -234,9 +245,6 @@ class Pacer:
         self._mid_sentence = False
         self._play_end = self._clock.now()
         self._changed()
-        if self._resume_asked:
-            self._resume_asked = False
-            self.resume()
         return heard
 
     def held_ms(self) -> int:
@@ -245,12 +253,13 @@ class Pacer:
         return max(0, self.pushed_ms - self.sent_ms - self._rewound) if self._paused else 0
 
     def resume(self) -> None:
-        """Send again from where ``pause`` stopped. Asked while the pause still awaits Twilio's clear, it
-        applies once the pause is done: audio sent before then would land behind the clear, out of order."""
-        if not self._paused:
-            return
-        if self._pausing:
+        """Send again from where ``pause`` stopped. Asked while a pause is under way (it awaits Twilio's
+        clear) or waits its turn, it applies once that pause is done: audio sent before then would land
+        behind the clear, out of order, and a pause that came after it would stand."""
+        if self._pauses_asked:
             self._resume_asked = True
+            return
+        if not self._paused:
             return
         self._paused = False
         self._play_end = self._clock.now()
@@ -274,7 +283,6 @@ class Pacer:
     async def _clear(self) -> int:
         heard = self.heard_ms()
         was_paused, self._paused = self._paused, False
-        self._resume_asked = False
         self._queue.clear()
         self._sent_log.clear()
         self.pushed_ms = self.sent_ms
@@ -285,14 +293,18 @@ class Pacer:
         if not was_paused:  # a pause already emptied Twilio's buffer, and nothing was sent since
             async with self._lock:
                 await self._sink.send_clear()
-        self._play_end = self._clock.now()
+                # Play-out restarts as Twilio takes the clear, under the lock: audio pushed meanwhile is
+                # sent after it and counted from here, not forgotten.
+                self._play_end = self._clock.now()
+        else:
+            self._play_end = self._clock.now()
         self._release_sent_waiters(everything=True)
         self._changed()
         return heard
 
     async def wait_sent(self, position: int) -> None:
-        """Return once audio up to ``position`` has been sent (or was cleared)."""
-        if self.sent_ms >= position or self.pushed_ms < position:
+        """Return once audio up to ``position`` has been sent (or was cleared, or the pacer closed)."""
+        if self._closed or self.sent_ms >= position or self.pushed_ms < position:
             return
         future = asyncio.get_running_loop().create_future()
         self._sent_waiters.append((position, future))
@@ -374,6 +386,10 @@ class Pacer:
                 self._sent_log.append((self.sent_ms, item))
                 self.marks_sent += 1
                 self._mid_sentence = False
+                continue
+            if self._lock.locked():  # a clear is on its way to Twilio: count from where it leaves play-out
+                async with self._lock:
+                    pass
                 continue
             now = clock.now()
             if self._play_end < now:

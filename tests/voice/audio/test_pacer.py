@@ -513,3 +513,99 @@ async def test_wait_played_after_close_does_not_wait(clock, twilio):
     pacer.push(audio(2000))
     await pacer.close()
     assert await asyncio.wait_for(pacer.wait_played(), 1.0) is False
+
+
+async def test_a_pause_cancelled_while_a_resume_waits_leaves_no_resume_for_the_next_pause(clock):
+    twilio = HeldTwilio(hold_clears=True)
+    pacer = Pacer(twilio, lead_ms=300, clock=clock)
+    pacer.push(audio(2000))
+    await clock.advance(0.5)
+    pausing = asyncio.ensure_future(pacer.pause())
+    await settle()
+    pacer.resume()
+    pausing.cancel()  # the call's task ended mid-pause
+    await settle()
+    pacer.resume()
+    twilio.gate.set()
+    await pacer.pause()
+    assert pacer.paused  # the next pause stays a pause: the agent does not talk over the caller
+    await pacer.close()
+
+
+async def test_a_mark_echoed_while_the_pause_awaits_its_clear_is_not_sent_again(clock):
+    twilio = HeldTwilio(hold_clears=True)
+    pacer = Pacer(twilio, lead_ms=300, clock=clock)
+    twilio.handler = None
+    pacer.push(numbered_audio(400))
+    pacer.push_mark("s1")  # at 400
+    pacer.push(numbered_audio(1000))
+    await clock.advance(0.2)  # heard by the estimate: 200; sent: 500
+    pausing = asyncio.ensure_future(pacer.pause())
+    await settle()
+    assert pacer.on_mark("s1") is True  # Twilio had played up to the mark before it took the clear
+    twilio.gate.set()
+    assert await pausing == 400
+    sent = sent_frames(twilio)
+    pacer.resume()
+    await clock.advance(0.1)
+    assert sent_frames(twilio)[len(sent)] == 0  # the second piece's first frame, not the first's again
+    assert pacer.sent_ms <= pacer.pushed_ms == 1400
+    await pacer.close()
+
+
+async def test_audio_pushed_while_a_clear_awaits_twilio_keeps_within_the_lead(clock):
+    class Watching(HeldTwilio):
+        most = 0.0  # the most audio Twilio held at once, by its own play-out (s)
+
+        def __init__(self) -> None:
+            super().__init__(hold_clears=True)
+            self.play_end = 0.0
+
+        async def send_clear(self) -> None:
+            await super().send_clear()
+            self.play_end = clock.now()
+
+        async def send_media(self, payload: bytes) -> None:
+            await super().send_media(payload)
+            self.play_end = max(self.play_end, clock.now()) + len(payload) // FRAME_BYTES * 0.02
+            self.most = max(self.most, self.play_end - clock.now())
+
+    twilio = Watching()
+    pacer = Pacer(twilio, lead_ms=200, clock=clock)
+    pacer.push(audio(20))
+    await settle()
+    clearing = asyncio.ensure_future(pacer.clear())
+    await settle()
+    pacer.push(audio(340))  # the next reply starts before Twilio took the clear
+    await settle()
+    twilio.gate.set()
+    await clearing
+    await clock.advance(0.05)
+    assert twilio.most <= 0.2 + 1e-9  # what went out after the clear counted from it: never past the lead
+    await pacer.close()
+
+
+async def test_wait_sent_after_close_does_not_wait(clock, twilio):
+    pacer = Pacer(twilio, lead_ms=300, clock=clock)
+    pacer.push(audio(2000))
+    await pacer.close()
+    await asyncio.wait_for(pacer.wait_sent(2000), 1.0)
+
+
+async def test_a_resume_while_the_pause_waits_its_turn_applies_after_it(clock):
+    twilio = HeldTwilio(hold_clears=True)
+    pacer = Pacer(twilio, lead_ms=300, clock=clock)
+    pacer.push(audio(1000))
+    await clock.advance(0.2)
+    clearing = asyncio.ensure_future(pacer.clear())
+    await settle()
+    pacer.push(audio(2000))  # the next reply
+    pausing = asyncio.ensure_future(pacer.pause())  # the caller talks over it: behind the clear
+    await settle()
+    pacer.resume()  # and it was nothing: the pause that has not run yet is undone once it has
+    twilio.gate.set()
+    await asyncio.gather(clearing, pausing)
+    assert not pacer.paused
+    await clock.advance(0.5)
+    assert pacer.sent_ms > 0 and pacer.sent_ms <= pacer.pushed_ms
+    await pacer.close()
