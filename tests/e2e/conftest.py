@@ -45,6 +45,11 @@ def browser(transactional_db) -> Iterator:
                 yield browser
             finally:
                 browser.close()
+                # The connections the test opened belong to this context: closed here, or the test
+                # database's teardown (in the other context) finds them still open and cannot drop it.
+                from django.db import connections
+
+                connections.close_all()
     finally:
         if previous is None:
             os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
