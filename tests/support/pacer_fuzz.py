@@ -18,6 +18,7 @@ import asyncio
 import random
 import struct
 from collections import Counter
+from collections.abc import Coroutine
 from typing import Any
 
 from tests.support.agent_doubles import ManualClock, settle
@@ -351,17 +352,9 @@ class Harness:
         elif op == "pause":
             if self.mode == "serial" and self.pause_in_flight():
                 return
-            self.log("pause()")
-            self.last_ctrl = "pause"
-            t = asyncio.ensure_future(p.pause())
-            self.ctrl_tasks.append(("pause", t))
-            await settle()
+            await self.start_control("pause", p.pause())
         elif op == "clear":
-            self.log("clear()")
-            self.last_ctrl = "clear"
-            t = asyncio.ensure_future(p.clear())
-            self.ctrl_tasks.append(("clear", t))
-            await settle()
+            await self.start_control("clear", p.clear())
         elif op == "resume":
             self.last_ctrl = "resume"
             queued = any(
@@ -391,6 +384,13 @@ class Harness:
                 await settle()
         elif op == "settle":
             await settle()
+
+    async def start_control(self, kind: str, call: Coroutine[Any, Any, int]) -> None:
+        """A pause or a clear, started as its own task (as the session's handlers would) and left running."""
+        self.log(f"{kind}()")
+        self.last_ctrl = kind
+        self.ctrl_tasks.append((kind, asyncio.ensure_future(call)))
+        await settle()
 
     def deliver_echoes(self) -> None:
         self.sink.play()
