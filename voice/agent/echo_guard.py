@@ -98,7 +98,7 @@ class EchoGuard:
         self._now_playing: int | None = None  # the position playing at the latest frame (no tail)
         self._echo_corr, self._clean_corr = echo_correlation, clean_correlation
         self._min_samples, self._judge_every = min_samples, judge_every
-        self._heard_db: deque[float] = deque(maxlen=sample_window)  # inbound loudness while we played
+        self._heard: deque[np.ndarray] = deque(maxlen=sample_window)  # inbound frames while we played
         self._heard_at: deque[int] = deque(maxlen=sample_window)  # the frame of ours playing then
         self._unjudged = 0
         self._clean_streak = 0  # judgements in a row that found a clean line (then it judges 5x less often)
@@ -130,20 +130,38 @@ class EchoGuard:
 
     def reference_energy(self) -> float:
         """The loudest of our frames that could be echoing now (0 when we are silent)."""
+        now = self._playing_frame()
+        return 0.0 if now is None else self._loudest(now)
+
+    def _playing_frame(self) -> int | None:
+        """Our frame playing now (during the tail: the last one that played); None when we are silent."""
         playing = self._now_playing = self._playing_ms()
         if playing is not None:
             self._last_playing, self._tail_left = playing, self._tail_frames
         elif self._tail_left > 0:
             playing = self._last_playing
         else:
-            return 0.0
-        now = playing // FRAME_MS
+            return None
+        return playing // FRAME_MS
+
+    def _loudest(self, now: int) -> float:
+        """The loudest of our frames that could be echoing while frame ``now`` plays."""
         energy, position, loudest = self._energy, self._position, 0.0
         for index in range(max(0, now - self._behind), now + self._ahead + 1):
             slot = index % _SLOTS
             if position[slot] == index and energy[slot] > loudest:
                 loudest = energy[slot]
         return loudest
+
+    def _any_voice(self, now: int) -> bool:
+        """Whether any of our frames that could be echoing while frame ``now`` plays has sound in it: the
+        loudest's only question on a clean line, answered at the first one found."""
+        energy, position = self._energy, self._position
+        for index in range(max(0, now - self._behind), now + self._ahead + 1):
+            slot = index % _SLOTS
+            if position[slot] == index and energy[slot] > 0.0:
+                return True
+        return False
 
     def echo_level_db(self) -> float:
         """How loud our voice comes back on this line, relative to the reference (dB)."""
@@ -158,19 +176,25 @@ class EchoGuard:
         """One inbound frame: the frame for the VAD (our echo taken out once the canceller is trusted), and
         whether it is still only our own voice coming back."""
         self._media_ms += FRAME_MS
-        reference = self.reference_energy()
+        now = self._playing_frame()
         self._tail_left = max(0, self._tail_left - 1)  # one inbound frame of the tail has passed
-        self.speaking = reference > 0.0
-        if not self.speaking:
+        # On a line found clean (most lines) nothing is masked: whether we are speaking is all this frame
+        # needs, and the frame is kept, unmeasured, for the next judgement.
+        clean = self.line_echoes is False
+        reference = 0.0 if now is None or clean else self._loudest(now)
+        self.speaking = reference > 0.0 or (clean and now is not None and self._any_voice(now))
+        if not self.speaking or now is None:
             self._run_offset = None  # the next of our audio to play starts a new run
             return pcm, False
         self._count_the_run()
-        samples = pcm.astype(np.float64)
-        energy = float(np.dot(samples, samples)) / max(len(samples), 1)
         if self.line_echoes is not True and self._now_playing is not None:
-            self._listen_for_echo(energy, self._now_playing // FRAME_MS)
+            self._listen_for_echo(pcm, self._now_playing // FRAME_MS)
         if self.line_echoes is False:
             return pcm, False
+        if clean:  # judged again on this very frame: it no longer looks clean
+            reference = self._loudest(now)
+        samples = pcm.astype(np.float64)
+        energy = float(np.dot(samples, samples)) / max(len(samples), 1)
         ratio_db = 10 * math.log10(max(energy, 1.0) / reference)
         echo = ratio_db < self.echo_level_db() + self._margin_db
         if echo:  # frames above the level (the caller) never teach it
@@ -264,12 +288,12 @@ class EchoGuard:
         return position, None
 
     # -- does our voice come back at all? ----------------------------------------------------------------
-    def _listen_for_echo(self, energy: float, playing_frame: int) -> None:
-        self._heard_db.append(10 * math.log10(max(energy, 1.0)))
+    def _listen_for_echo(self, pcm: np.ndarray, playing_frame: int) -> None:
+        self._heard.append(pcm)  # measured when judged: most frames kept here never are
         self._heard_at.append(playing_frame)
         self._unjudged += 1
         every = self._judge_every * (5 if self._clean_streak >= 3 else 1)  # an echo may still appear later
-        if len(self._heard_db) < self._min_samples or self._unjudged < every:
+        if len(self._heard) < self._min_samples or self._unjudged < every:
             return
         self._unjudged = 0
         score = self.echo_correlation()
@@ -287,7 +311,10 @@ class EchoGuard:
     def echo_correlation(self) -> float:
         """The best correlation, over the delays the guard allows for, between the inbound frames'
         loudness (dB) and the loudness of our frames that played that much earlier."""
-        heard = np.fromiter(self._heard_db, dtype=np.float64)
+        if not self._heard:
+            return 0.0
+        samples = np.stack(self._heard).astype(np.float64)
+        heard = 10 * np.log10(np.maximum(np.einsum("ij,ij->i", samples, samples) / samples.shape[1], 1.0))
         index = np.fromiter(self._heard_at, dtype=np.int64)[:, None] - self._lags[None, :]
         slots = index % _SLOTS
         weight = ((index >= 0) & (np.array(self._position)[slots] == index)).astype(np.float64)

@@ -168,6 +168,21 @@ def test_a_line_that_echoes_is_known_for_one_after_a_second_of_our_speech(voices
     assert line.guard.line_echoes is True
 
 
+def test_a_line_found_clean_that_starts_to_echo_is_found_out_within_six_seconds(voices):
+    # The caller put us on a speakerphone mid-call. A clean line is judged again every 5 s of our speech
+    # (our own silences not counted), on the frames it kept meanwhile without measuring them.
+    ours, _ = voices
+    line = Line(ours, echo_db=None)
+    line.inbound()
+    line.inbound()
+    assert line.guard.line_echoes is False
+    line.echo = Line(ours, echo_db=-15).echo
+    verdicts = line.inbound() + line.inbound()
+    assert line.guard.line_echoes is True
+    found_at = next(i for i, v in enumerate(verdicts) if v)
+    assert found_at * FRAME_MS <= 6000
+
+
 def test_before_it_knows_the_line_the_guard_masks_as_if_it_echoed(voices):
     ours, _ = voices
     line = Line(ours, echo_db=None)
