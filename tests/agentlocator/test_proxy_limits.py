@@ -1,6 +1,6 @@
 """The production proxy (deploy/Caddyfile, Debian's caddy) bounds what daphne cannot: a client that sends
-its headers or body slowly is cut off, an oversized body still gets the application's 413, and an ordinary
-request goes through."""
+its headers or body slowly is cut off, an oversized body still gets the application's 413, metrics and
+readiness stay on daphne's own address, and an ordinary request goes through."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import socket
 import subprocess
 import time
 from collections.abc import Iterator
+from typing import NamedTuple
 
 import httpx
 import pytest
@@ -24,9 +25,18 @@ pytestmark = [
 ]
 
 
+METRICS_TOKEN = "proxy-test-metrics-token"
+
+
+class Proxied(NamedTuple):
+    url: str  # through the proxy
+    direct: str  # daphne's own address
+
+
 @pytest.fixture
-def proxy(tmp_path) -> Iterator[str]:
-    with run_daphne(tmp_path) as live:
+def proxy(tmp_path) -> Iterator[Proxied]:
+    with run_daphne(tmp_path, METRICS_TOKEN=METRICS_TOKEN) as live:
+        direct = live.url
         port = free_port()
         upstream = live.url.removeprefix("http://")
         env = {
@@ -57,7 +67,7 @@ def proxy(tmp_path) -> Iterator[str]:
                 assert process.poll() is None, (tmp_path / "caddy.log").read_text()
                 assert time.monotonic() < deadline, "caddy did not come up"
                 time.sleep(0.2)
-            yield url
+            yield Proxied(url, direct)
         finally:
             stop_process(process)
             log.close()
@@ -86,12 +96,20 @@ def seconds_until_closed(url: str, first: bytes, drip: bytes, *, every_s: float,
 
 
 def test_an_ordinary_request_goes_through(proxy):
-    assert httpx.get(proxy + "/healthz", timeout=5).status_code == 200
+    assert httpx.get(proxy.url + "/healthz", timeout=5).status_code == 200
+
+
+def test_metrics_and_readiness_are_answered_on_daphnes_own_address_and_not_through_the_proxy(proxy):
+    token = {"Authorization": f"Bearer {METRICS_TOKEN}"}
+    assert httpx.get(proxy.direct + "/metrics", headers=token, timeout=10).status_code == 200
+    assert httpx.get(proxy.direct + "/readyz", timeout=10).status_code in (200, 503)  # answered, either way
+    assert httpx.get(proxy.url + "/metrics", headers=token, timeout=10).status_code == 404
+    assert httpx.get(proxy.url + "/readyz", timeout=10).status_code == 404
 
 
 def test_a_client_that_drips_its_headers_is_cut_off(proxy):
     elapsed = seconds_until_closed(
-        proxy, b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n", b"X-Slow: " + b"a" * 100, every_s=1, give_up_s=40
+        proxy.url, b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n", b"X-Slow: " + b"a" * 100, every_s=1, give_up_s=40
     )
     assert elapsed < 20  # read_header 10 s (daphne alone kept such clients for minutes)
 
@@ -101,13 +119,13 @@ def test_a_client_that_drips_its_body_is_cut_off(proxy):
         b"POST /webhook/incoming_call HTTP/1.1\r\nHost: 127.0.0.1\r\n"
         b"Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 5000\r\n\r\n"
     )
-    elapsed = seconds_until_closed(proxy, head, b"a" * 5000, every_s=1, give_up_s=60)
+    elapsed = seconds_until_closed(proxy.url, head, b"a" * 5000, every_s=1, give_up_s=60)
     assert elapsed < 45  # read_body 30 s
 
 
 def test_an_oversized_body_is_refused_through_the_proxy_with_413(proxy):
     response = httpx.post(
-        proxy + "/webhook/incoming_call",
+        proxy.url + "/webhook/incoming_call",
         content=b"x" * (9 * 1024 * 1024),
         headers={"content-type": "application/x-www-form-urlencoded"},
         timeout=60,
@@ -117,7 +135,7 @@ def test_an_oversized_body_is_refused_through_the_proxy_with_413(proxy):
 
 def test_a_body_declared_larger_than_8_mib_is_refused_by_the_proxy_itself(proxy):
     # Only the headers are sent: a proxy that passed the request on would wait for the body.
-    host, port = proxy.removeprefix("http://").split(":")
+    host, port = proxy.url.removeprefix("http://").split(":")
     with socket.create_connection((host, int(port)), timeout=10) as sock:
         sock.sendall(
             b"POST /webhook/incoming_call HTTP/1.1\r\nHost: 127.0.0.1\r\n"
