@@ -26,6 +26,7 @@ from agentlocator.autobahn_logging import skip_debug_formatting  # noqa: E402
 from agentlocator.limits import BodySizeLimit  # noqa: E402
 from agentlocator.public_base import require_public_base_url  # noqa: E402
 from agentlocator.routing import staff_websocket_urlpatterns, twilio_websocket_urlpatterns  # noqa: E402
+from voice.handlers import warm_up  # noqa: E402
 
 # Every URL we hand Twilio comes from PUBLIC_BASE_URL: a server without it (and without DEBUG) does not start.
 require_public_base_url(settings.PUBLIC_BASE_URL, debug=settings.DEBUG)
@@ -65,6 +66,9 @@ application = ProtocolTypeRouter(
         "websocket": URLRouter([*twilio_websocket_urlpatterns, re_path(r"^ws/staff/", staff_sockets)]),
     }
 )
+
+# The provider clients and the Silero model, before the first call rather than on the event loop during it.
+warm_up()
 
 # Everything loaded so far (Django, the apps, the voice core: ~130k objects) lives as long as the process.
 # Moving it out of the collector's reach keeps full (generation 2) collections, which hold the GIL

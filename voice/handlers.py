@@ -157,9 +157,26 @@ def _shared_ready_audio() -> ReadyAudio:
 
 
 @functools.cache
-def _shared_silero() -> SileroBatch:
-    """One Silero model per process: every call's windows go through it together (``silero_batch``)."""
-    return SileroBatch(tick_ms=settings.VOICE_VAD_TICK_MS)
+def _shared_silero() -> SileroBatch | str:
+    """One Silero model per process: every call's windows go through it together (``silero_batch``). Or why
+    it cannot be loaded (onnxruntime or the model file missing), kept: no later call tries again."""
+    try:
+        return SileroBatch(tick_ms=settings.VOICE_VAD_TICK_MS)
+    except Exception as exc:
+        log.error("Silero VAD unavailable, calls use webrtcvad: %s", exc)
+        return f"{type(exc).__name__}: {exc}"
+
+
+def warm_up() -> None:
+    """Build what every call shares when the process starts, not when its first call does: on the event
+    loop, the provider clients and the Silero model (~0.2 s with onnxruntime's import) stalled the audio of
+    every call the process already had. A failure is logged; each call then meets it as before."""
+    try:
+        _shared_providers()
+    except Exception as exc:
+        log.error("voice providers unavailable: %s", exc)
+    if settings.VOICE_VAD == "silero":
+        _shared_silero()
 
 
 def _voicing(config: AgentConfig) -> Voicing:
@@ -167,11 +184,10 @@ def _voicing(config: AgentConfig) -> Voicing:
     loaded (its ``failure`` then goes on the call's timeline with the first frame)."""
     if settings.VOICE_VAD != "silero":
         return WebrtcVoicing(config.vad_aggressiveness)
-    try:
-        return SileroVoicing(_shared_silero(), fallback_aggressiveness=config.vad_aggressiveness)
-    except Exception as exc:  # onnxruntime or the model file missing: the call still runs, on webrtcvad
-        log.error("Silero VAD unavailable, using webrtcvad: %s", exc)
-        return WebrtcVoicing(config.vad_aggressiveness, failure=f"{type(exc).__name__}: {exc}")
+    silero = _shared_silero()
+    if isinstance(silero, str):  # the call still runs, on webrtcvad
+        return WebrtcVoicing(config.vad_aggressiveness, failure=silero)
+    return SileroVoicing(silero, fallback_aggressiveness=config.vad_aggressiveness)
 
 
 def _agent_session(

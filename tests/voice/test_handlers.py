@@ -1,9 +1,17 @@
-"""The agent mode turned into a handler; diagnostic handlers time what they report by the call's clock."""
+"""The agent mode turned into a handler; diagnostic handlers time what they report by the call's clock; what every
+call shares (provider clients, the Silero model) is built when the process starts, and a model that cannot load
+is tried once."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
 from crm.models import Business
 from tests.support.agent_doubles import FakeTwilio, MemoryReporter
+from tests.support.live import ROOT, server_environment
 from voice.agent.config import AgentConfig
 from voice.audio.clock import MediaClock
 from voice.handlers import CallInfo, build_handler
@@ -40,3 +48,51 @@ async def test_sink_sends_nothing():
     await handler.dtmf("1")
     await handler.stop()
     assert twilio.log == [] and crm.events == [("dtmf", 200, {"digit": "1"})]
+
+
+# -- what every call shares is built when the process starts -----------------------------------------------
+def run_server_process(code: str, tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    """``code`` in a fresh interpreter that loads the ASGI application as daphne does."""
+    script = "import agentlocator.asgi\nfrom voice import handlers\n" + textwrap.dedent(code)
+    return subprocess.run(
+        [sys.executable, "-c", script],
+        env=server_environment(PUBLIC_BASE_URL="https://voice.example.com", **env),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_the_process_loads_the_model_and_the_provider_clients_before_its_first_call(tmp_path):
+    done = run_server_process(
+        """
+        assert handlers._shared_providers.cache_info().currsize == 1
+        assert type(handlers._shared_silero()).__name__ == "SileroBatch"
+        assert handlers._shared_silero.cache_info().misses == 1  # loaded at start, not on this call
+        """,
+        tmp_path,
+        VOICE_VAD="silero",
+    )
+    assert done.returncode == 0, done.stderr
+
+
+def test_a_model_that_cannot_load_is_tried_once_and_every_call_runs_on_webrtcvad(tmp_path):
+    broken = tmp_path / "broken"
+    (broken / "onnxruntime").mkdir(parents=True)
+    (broken / "onnxruntime" / "__init__.py").write_text("raise ImportError('onnxruntime is broken here')\n")
+    done = run_server_process(
+        """
+        from voice.agent.config import AgentConfig
+        first, second = handlers._voicing(AgentConfig()), handlers._voicing(AgentConfig())
+        assert type(first).__name__ == type(second).__name__ == "WebrtcVoicing"
+        assert "onnxruntime is broken here" in first.failure  # on the call's timeline with its first frame
+        assert handlers._shared_silero.cache_info().misses == 1
+        """,
+        tmp_path,
+        VOICE_VAD="silero",
+        PYTHONPATH=str(broken),
+    )
+    assert done.returncode == 0, done.stderr
+    assert (done.stdout + done.stderr).count("Silero VAD unavailable") == 1  # logged once
