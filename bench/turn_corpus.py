@@ -531,7 +531,7 @@ def _backchannel_scenarios(sounds: _Sounds) -> Iterable[Scenario]:
 
 def _interruption_scenarios(sounds: _Sounds) -> Iterable[Scenario]:
     sets = (("interrupt", INTERRUPTIONS), ("short interrupt", SHORT_INTERRUPTIONS))
-    variants = ((None, 0), (-15, 0), (-25, 0), (-15, ROOM_MS), (-25, ROOM_MS))
+    variants = ((None, 0), (-15, 0), (-25, 0), (-35, 0), (-15, ROOM_MS), (-25, ROOM_MS))
     for group, texts in sets:
         for gain, room_ms in variants:
             if room_ms and group != "interrupt":

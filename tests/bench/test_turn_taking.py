@@ -40,19 +40,34 @@ pytestmark = [
 
 CONFIG = AgentConfig()
 STATIONARY = [f"{colour} noise {snr} dB" for colour in ("white", "pink", "brown") for snr in (20, 10)]
+LOUD_NOISE = [f"{colour} noise 5 dB" for colour in ("white", "pink", "brown")]  # below the issue's SNR >= 10
+BABBLE = ["babble 10 dB"]
 ECHO = ["echo -15 dB", "echo -25 dB", "echo -35 dB"]
 ROOM_ECHO = ["room echo -15 dB", "room echo -25 dB"]  # beyond the issue's corpus: what the canceller cannot cover
 BURSTS = ["cough", "click", "door"]
 INTERRUPTS = [
     f"{kind}{suffix}" for kind in ("interrupt", "short interrupt") for suffix in ("", " echo -15 dB", " echo -25 dB")
 ]
+FAINT_ECHO_INTERRUPTS = ["interrupt echo -35 dB", "short interrupt echo -35 dB"]
 ROOM_INTERRUPTS = ["interrupt room echo -15 dB", "interrupt room echo -25 dB"]
 SEGMENTATION = ["two utterances", "pausy utterance"]
 
 
 @pytest.fixture(scope="module")
 def corpus() -> dict[str, Scenario]:
-    groups = [*STATIONARY, *ECHO, *ROOM_ECHO, *BURSTS, *INTERRUPTS, *ROOM_INTERRUPTS, *SEGMENTATION, "back-channel"]
+    groups = [
+        *STATIONARY,
+        *LOUD_NOISE,
+        *BABBLE,
+        *ECHO,
+        *ROOM_ECHO,
+        *BURSTS,
+        *INTERRUPTS,
+        *FAINT_ECHO_INTERRUPTS,
+        *ROOM_INTERRUPTS,
+        *SEGMENTATION,
+        "back-channel",
+    ]
     scenarios = build_corpus(groups=groups)
     return {s.name: s for s in scenarios}
 
@@ -71,10 +86,10 @@ def _in(group_names: list[str], results: dict[str, ScenarioResult]) -> list[Scen
     return chosen
 
 
-def assert_ends_of_speech_within(limit: int, after: dict[str, ScenarioResult]) -> None:
+def assert_ends_of_speech_within(limit: int, after: dict[str, ScenarioResult], groups: list[str]) -> None:
     late = [
         f"{r.name}: {'never (>' if undecided else ''}{delay}{')' if undecided else ''} ms"
-        for r in _in(STATIONARY, after)
+        for r in _in(groups, after)
         for delay, undecided in zip(r.reply_delays_ms, r.censored, strict=True)
         if undecided or delay > limit
     ]
@@ -82,11 +97,23 @@ def assert_ends_of_speech_within(limit: int, after: dict[str, ScenarioResult]) -
 
 
 def test_the_end_of_speech_in_stationary_noise_is_decided_within_eou_silence_plus_150_ms(after):
-    assert_ends_of_speech_within(CONFIG.eou_silence_ms + 150, after)
+    assert_ends_of_speech_within(CONFIG.eou_silence_ms + 150, after, STATIONARY)
+
+
+def test_at_snr_5_db_too(after):
+    assert_ends_of_speech_within(CONFIG.eou_silence_ms + 150, after, LOUD_NOISE)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="Silero hears the room's talkers as a voice (~1.0): a caller in babble is never heard to stop",
+)
+def test_a_caller_in_babble_is_answered(after):
+    assert_ends_of_speech_within(CONFIG.eou_silence_ms + 150, after, BABBLE)
 
 
 def test_the_agents_own_echo_at_minus_15_db_or_quieter_never_barges_in(after):
-    echoes = ECHO + ROOM_ECHO + INTERRUPTS + ROOM_INTERRUPTS
+    echoes = ECHO + ROOM_ECHO + INTERRUPTS + FAINT_ECHO_INTERRUPTS + ROOM_INTERRUPTS
     false = [f"{r.name} at {r.barge_in_ms} ms" for r in _in(echoes, after) if r.false_barge_in]
     assert not false, f"barged in on the agent's own echo: {false}"
 
@@ -105,9 +132,9 @@ def test_coughs_clicks_and_doors_never_barge_in(after):
 
 
 def test_every_interruption_barges_in_short_words_too(corpus, after):
-    """All 18, "תעצור" and "רגע, רגע" (0.5-0.65 s) included: the gate times the caller from their first
+    """All 30, "תעצור" and "רגע, רגע" (0.5-0.65 s) included: the gate times the caller from their first
     syllable and follows them once Silero heard them start, and their words stop the paused agent."""
-    missed = [r.name for r in _in(INTERRUPTS + ROOM_INTERRUPTS, after) if r.missed_barge_ins]
+    missed = [r.name for r in _in(INTERRUPTS + FAINT_ECHO_INTERRUPTS + ROOM_INTERRUPTS, after) if r.missed_barge_ins]
     assert not missed, missed
 
 
@@ -142,6 +169,16 @@ def test_over_our_own_echo_every_interruption_stops_the_agent_within_barge_in_mi
     """The canceller takes our echo out of the line, so a caller's quiet first syllables are heard."""
     echoing = [g for g in INTERRUPTS if "echo" in g]
     slow = slow_interruptions(corpus, _in(echoing, after))
+    assert not slow, f"interruptions not answered within {CONFIG.barge_in_min_ms + 100} ms: {slow}"
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="an echo this faint is at the line's noise: the canceller is never trusted, and the guard's mask still "
+    "takes some of a caller's quiet sounds under our loud ones for echo (2 of 6 stop the agent 430-490 ms after)",
+)
+def test_over_our_echo_at_minus_35_db_every_interruption_stops_the_agent_within_barge_in_min_plus_100_ms(corpus, after):
+    slow = slow_interruptions(corpus, _in(FAINT_ECHO_INTERRUPTS, after))
     assert not slow, f"interruptions not answered within {CONFIG.barge_in_min_ms + 100} ms: {slow}"
 
 
