@@ -48,8 +48,8 @@ CALLS_STARTED = Counter(f"{PREFIX}_calls_started", "Media streams started (a val
 CALLS_ENDED = Counter(
     f"{PREFIX}_calls_ended",
     "Media streams ended, by who ended them: agent (its goodbye or voicemail), twilio (stop), disconnect "
-    "(the socket dropped).",
-    ["outcome"],
+    "(the socket dropped). Every call's own outcome: calls_last_day.",
+    ["ended_by"],
 )
 TURN_LATENCY = Histogram(
     f"{PREFIX}_turn_latency_seconds",
@@ -92,8 +92,8 @@ def call_started(mode: str) -> None:
     watch_event_loop()
 
 
-def call_ended(outcome: str) -> None:
-    CALLS_ENDED.labels(outcome=outcome).inc()
+def call_ended(ended_by: str) -> None:
+    CALLS_ENDED.labels(ended_by=ended_by).inc()
     CALLS_IN_PROGRESS.dec()
 
 
@@ -181,3 +181,27 @@ class JobCollector(Collector):
             "Seconds the oldest pending job has been due (0 when none is waiting).",
             value=states.oldest_pending_age_s,
         )
+
+
+# -- every call, streamed or not ------------------------------------------------------------------------------
+class CallCollector(Collector):
+    """Reads the calls of the last day by Twilio status and outcome when Prometheus scrapes (``read`` is one
+    query): calls that never reached a media stream (straight to voicemail, after hours, refused) count too,
+    and so does an outcome settled later by a worker (a voicemail stored)."""
+
+    def __init__(self, read: Callable[[], Mapping[tuple[str, str], int]]) -> None:
+        self._read = read
+
+    def describe(self) -> Iterable[Metric]:
+        return []
+
+    def collect(self) -> Iterable[Metric]:
+        calls = GaugeMetricFamily(
+            f"{PREFIX}_calls_last_day",
+            "Calls that came in during the last 24 hours, by Twilio status and outcome (conversation, voicemail, "
+            "no_message, failed; empty while not known yet).",
+            labels=["status", "outcome"],
+        )
+        for (status, outcome), count in sorted(self._read().items()):
+            calls.add_metric([status, outcome], count)
+        yield calls

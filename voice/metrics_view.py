@@ -1,14 +1,15 @@
 """``GET /metrics``: this process's Prometheus metrics (voice/metrics.py) and the Celery jobs' states.
 
 Off (404) unless METRICS_TOKEN is set; then only ``Authorization: Bearer <METRICS_TOKEN>`` gets the numbers
-(401 without credentials, 403 with wrong ones). The jobs' states are read from the database when scraped: one
-grouped query, so a scrape costs the same however many jobs there are.
+(401 without credentials, 403 with wrong ones). The jobs' states and the last day's calls are read from the
+database when scraped: one grouped query each, so a scrape costs the same however many jobs there are.
 """
 
 from __future__ import annotations
 
 import hmac
 import os
+from datetime import timedelta
 
 from django.conf import settings
 from django.db.models import Count, Min, Q
@@ -18,7 +19,8 @@ from django.views.decorators.http import require_GET
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
 from prometheus_client.multiprocess import MultiProcessCollector
 
-from voice.metrics import JobCollector, JobStates
+from crm.models import Call
+from voice.metrics import CallCollector, JobCollector, JobStates
 from voice.models import Job
 
 
@@ -38,10 +40,18 @@ def job_states() -> JobStates:
     return JobStates(counts, (now - oldest).total_seconds() if oldest is not None else 0.0)
 
 
-# A registry of its own: the jobs are the whole deployment's, read per scrape; the default registry holds this
-# process's own numbers.
-JOBS_REGISTRY = CollectorRegistry(auto_describe=False)
-JOBS_REGISTRY.register(JobCollector(job_states))
+def calls_last_day() -> dict[tuple[str, str], int]:
+    """Calls started in the last 24 hours per (status, outcome): one grouped query on the start-time index."""
+    since = timezone.now() - timedelta(days=1)
+    rows = Call.objects.filter(started_at__gte=since).values_list("status", "outcome").annotate(count=Count("pk"))
+    return {(status, outcome): count for status, outcome, count in rows.order_by()}
+
+
+# A registry of its own: the jobs and the calls are the whole deployment's, read per scrape; the default registry
+# holds this process's own numbers.
+DEPLOYMENT_REGISTRY = CollectorRegistry(auto_describe=False)
+DEPLOYMENT_REGISTRY.register(JobCollector(job_states))
+DEPLOYMENT_REGISTRY.register(CallCollector(calls_last_day))
 
 
 def _process_registry() -> CollectorRegistry:
@@ -73,5 +83,5 @@ def metrics(request: HttpRequest) -> HttpResponse:
         return response
     if not authorised:
         return HttpResponse("wrong token", status=403, content_type="text/plain")
-    body = generate_latest(_process_registry()) + generate_latest(JOBS_REGISTRY)
+    body = generate_latest(_process_registry()) + generate_latest(DEPLOYMENT_REGISTRY)
     return HttpResponse(body, content_type=CONTENT_TYPE_LATEST)

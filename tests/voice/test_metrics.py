@@ -12,9 +12,11 @@ from django.utils import timezone
 from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
 
+from crm.models import Call
 from crm.services import ensure_default_business
 from tests.support.agent_doubles import FakeTwilio, ManualClock, settle
 from tests.support.caller_audio import caller_says, silence
+from tests.support.factories import make_call
 from tests.support.live import run_daphne
 from tests.support.media_socket import stream_stopped
 from voice import metrics
@@ -111,6 +113,23 @@ def test_the_oldest_pending_age_is_zero_when_no_job_is_waiting(client, settings)
     assert value(scrape(client), "agentlocator_job_oldest_pending_age_seconds") == 0
 
 
+# -- every call, streamed or not ----------------------------------------------------------------------
+@pytest.mark.django_db
+def test_the_last_days_calls_are_counted_by_status_and_outcome_streamed_or_not(client, settings):
+    settings.METRICS_TOKEN = TOKEN
+    business = ensure_default_business()
+    make_call(business, outcome=Call.Outcome.CONVERSATION)
+    make_call(business, outcome=Call.Outcome.CONVERSATION)
+    make_call(business, outcome=Call.Outcome.VOICEMAIL)  # after hours: straight to voicemail, never streamed
+    make_call(business, outcome="", status=Call.Status.IN_PROGRESS)
+    make_call(business, outcome=Call.Outcome.VOICEMAIL, started_at=timezone.now() - dt.timedelta(days=2))
+
+    samples = scrape(client)
+    assert value(samples, "agentlocator_calls_last_day", status="completed", outcome="conversation") == 2
+    assert value(samples, "agentlocator_calls_last_day", status="completed", outcome="voicemail") == 1
+    assert value(samples, "agentlocator_calls_last_day", status="in-progress", outcome="") == 1
+
+
 # -- outbound underruns (the pacer) ------------------------------------------------------------------
 def underruns() -> float:
     return REGISTRY.get_sample_value("agentlocator_outbound_underruns_total") or 0.0
@@ -180,7 +199,7 @@ async def test_a_call_through_the_real_server_shows_in_that_servers_metrics(sett
     assert refused.status_code == 401
     samples = parse(response.text)
     assert value(samples, "agentlocator_calls_started_total", mode="ai") == 1
-    assert value(samples, "agentlocator_calls_ended_total", outcome="twilio") == 1  # the caller hung up
+    assert value(samples, "agentlocator_calls_ended_total", ended_by="twilio") == 1  # the caller hung up
     assert value(samples, "agentlocator_calls_in_progress") == 0
     for stage in ("asr", "llm_first_token", "tts_first_audio", "first_frame"):
         assert value(samples, "agentlocator_turn_latency_seconds_count", stage=stage) == 1, stage
