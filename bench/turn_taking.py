@@ -45,7 +45,7 @@ import math
 import sys
 import time
 import zlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -159,8 +159,18 @@ def recognised(scenario: Scenario, start_ms: int, end_ms: int) -> str:
     )
 
 
+# Whatever hears the inbound frames for our echo: the guard, or another canceller to compare it with
+# (``bench.speex_compare``), built on the harness's play-out estimate.
+GuardFactory = Callable[[Callable[[], "int | None"]], EchoGuard]
+
+
 async def play_scenario(
-    scenario: Scenario, *, mode: Mode, config: AgentConfig, batch: SileroBatch | None = None
+    scenario: Scenario,
+    *,
+    mode: Mode,
+    config: AgentConfig,
+    batch: SileroBatch | None = None,
+    guard_factory: GuardFactory = EchoGuard,
 ) -> ScenarioResult:
     """Feed ``scenario`` to a fresh ``Listener`` frame by frame in media time and score what it decided.
 
@@ -193,7 +203,7 @@ async def play_scenario(
 
     guard: EchoGuard | None = None
     if mode == "after":
-        guard = EchoGuard(playing_ms=playing_ms)
+        guard = guard_factory(playing_ms)
         if scenario.agent is not None:
             guard.sent(scenario.agent, 0)
     voicing = _voicing(mode, config, batch)
@@ -294,7 +304,12 @@ class CorpusRun:
 
 
 def run_corpus(
-    scenarios: Sequence[Scenario], *, mode: Mode, config: AgentConfig, batch: SileroBatch | None = None
+    scenarios: Sequence[Scenario],
+    *,
+    mode: Mode,
+    config: AgentConfig,
+    batch: SileroBatch | None = None,
+    guard_factory: GuardFactory = EchoGuard,
 ) -> CorpusRun:
     """Every scenario, one after another in one event loop; "after" shares one ``SileroBatch`` (made here
     unless given, its model load not counted in the CPU figure)."""
@@ -303,7 +318,10 @@ def run_corpus(
     windows_before = batch.windows if batch is not None else 0
 
     async def play_all() -> list[ScenarioResult]:
-        return [await play_scenario(s, mode=mode, config=config, batch=batch) for s in scenarios]
+        return [
+            await play_scenario(s, mode=mode, config=config, batch=batch, guard_factory=guard_factory)
+            for s in scenarios
+        ]
 
     cpu, wall = time.process_time(), time.perf_counter()
     results = asyncio.run(play_all())
