@@ -41,6 +41,9 @@ GROUPS = [
     "interrupt room echo -15 dB",
     "interrupt room echo -25 dB",
     "back-channel",
+    "back-channel echo -15 dB",
+    "back-channel echo -25 dB",
+    "back-channel room echo -15 dB",
     "cough",
 ]
 _ECHO_SAMPLING_RATE = 24  # SPEEX_ECHO_SET_SAMPLING_RATE
@@ -84,7 +87,6 @@ class SpeexCanceller:
         lib.speex_preprocess_ctl(self._residual, _PREPROCESS_ECHO_STATE, ctypes.c_void_p(self._echo))
         self._ours: dict[int, np.ndarray] = {}
         self.speaking = False
-        self.at_floor = False
 
     def __del__(self) -> None:
         self._lib.speex_preprocess_state_destroy(self._residual)
@@ -109,7 +111,7 @@ class SpeexCanceller:
             self.speaking = playing is not None
             return out, False
         heard, echo = self._guard.hear(out)
-        self.speaking, self.at_floor = self._guard.speaking, self._guard.at_floor
+        self.speaking = self._guard.speaking
         return heard, echo
 
 

@@ -514,19 +514,26 @@ def _burst_scenarios(sounds: _Sounds) -> Iterable[Scenario]:
 
 
 def _backchannel_scenarios(sounds: _Sounds) -> Iterable[Scenario]:
-    for label, text in BACKCHANNELS.items():
-        for v, voice in enumerate(CALLER_VOICES[:2]):
-            name = f"backchannel-{label}-{v}"
-            rng = _rng(name)
-            reply = _agent_reply(sounds, v)
-            start = 1000
-            mix = _Mix(start + _ms(len(reply)) + 1500)
-            mix.bed(sounds.noise("pink"), LINE_NOISE_DBFS, rng)
-            word = sounds.speech(text, voice)
-            segment = mix.add(word, start + 1500 + int(rng.integers(0, 800)), kind=BACKCHANNEL, label=label)
-            assert segment is not None
-            fields = _agent_fields(mix, reply, start, None, None)
-            yield mix.scenario(name, "back-channel", **fields, notes={"word_ms": segment.duration_ms})
+    # On a clean line, and (a speakerphone caller says "כן" too) over our echo, a pure delay or a room.
+    variants = ((None, 0), (-15, 0), (-25, 0), (-15, ROOM_MS))
+    for gain, room_ms in variants:
+        echo = "" if gain is None else f" {'room ' if room_ms else ''}echo {gain} dB"
+        line = "" if gain is None else f"-{'room-' if room_ms else ''}echo{gain}dB"
+        for label, text in BACKCHANNELS.items():
+            for v, voice in enumerate(CALLER_VOICES[:2]):
+                name = f"backchannel-{label}{line}-{v}"
+                rng = _rng(name)
+                reply = _agent_reply(sounds, v)
+                start = 1000
+                mix = _Mix(start + _ms(len(reply)) + 1500)
+                mix.bed(sounds.noise("pink"), LINE_NOISE_DBFS, rng)
+                word = sounds.speech(text, voice)
+                segment = mix.add(word, start + 1500 + int(rng.integers(0, 800)), kind=BACKCHANNEL, label=label)
+                assert segment is not None
+                delay = INTERRUPT_ECHO_DELAY_MS if gain is not None else None
+                fields = _agent_fields(mix, reply, start, delay, gain, room_ms, rng)
+                notes = {"word_ms": segment.duration_ms}
+                yield mix.scenario(name, f"back-channel{echo}", **fields, notes=notes)
 
 
 def _interruption_scenarios(sounds: _Sounds) -> Iterable[Scenario]:

@@ -199,9 +199,10 @@ class CallCollector(Collector):
         calls = GaugeMetricFamily(
             f"{PREFIX}_calls_last_day",
             "Calls that came in during the last 24 hours, by Twilio status and outcome (conversation, voicemail, "
-            "no_message, failed; empty while not known yet).",
+            "no_message, failed; none while not known yet). The whole deployment's: every process reports the "
+            "same figure (max across targets, not sum).",
             labels=["status", "outcome"],
         )
         for (status, outcome), count in sorted(self._read().items()):
-            calls.add_metric([status, outcome], count)
+            calls.add_metric([status, outcome or "none"], count)
         yield calls

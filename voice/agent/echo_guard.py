@@ -54,8 +54,6 @@ _SETTLE_FRAMES = 10  # 200 ms: Silero's memory of a loud voice
 _MISSED_SPREAD = 10.0  # 10 dB
 _REANCHOR_MS = 60  # the pacer's estimate this far from the media-time count: a new run
 _MISALIGNED_FRAMES = 2  # frames in a row the canceller made louder: it is not aligned on this run
-_FLOOR_PERCENTILE = 5  # of the frames heard while we spoke: the line's noise, in our pauses
-_FLOOR_MARGIN = 10 ** (6 / 10)  # 6 dB: a noise frame's own spread, and as much again
 
 
 class EchoGuard:
@@ -103,8 +101,6 @@ class EchoGuard:
         self._heard: deque[np.ndarray] = deque(maxlen=sample_window)  # inbound frames while we played
         self._heard_at: deque[int] = deque(maxlen=sample_window)  # the frame of ours playing then
         self._unjudged = 0
-        self._floor: float | None = None  # the line's noise (mean square) as the latest judgement found it
-        self._heard_floor: float | None = None
         self._clean_streak = 0  # judgements in a row that found a clean line (then it judges 5x less often)
         self._lags = np.arange(-self._ahead, self._behind + 1)
         self.echo_lag_frames: int | None = None  # the delay, in frames, of the best correlation
@@ -119,7 +115,6 @@ class EchoGuard:
         self._was_playing = False  # the latest frame came while our audio played (not in a tail)
         self._misaligned = 0  # frames in a row where the canceller left more than it was given
         self.speaking = False  # the latest frame came while our voice (or its tail) could be echoing
-        self.at_floor = False  # the latest frame was no louder than the line's noise (nothing of ours audible)
 
     def sent(self, frames: bytes, position_ms: int) -> None:
         """Whole 160-byte frames of ours, queued at outbound ``position_ms``."""
@@ -188,7 +183,6 @@ class EchoGuard:
         clean = self.line_echoes is False
         reference = 0.0 if now is None or clean else self._loudest(now)
         self.speaking = reference > 0.0 or (clean and now is not None and self._any_voice(now))
-        self.at_floor = False
         if not self.speaking or now is None:
             self._run_offset = None  # the next of our audio to play starts a new run
             return pcm, False
@@ -206,7 +200,6 @@ class EchoGuard:
         if echo:  # frames above the level (the caller) never teach it
             self._ratios.append(ratio_db)
             self._new_ratios += 1
-        self.at_floor = self._floor is not None and energy < self._floor * _FLOOR_MARGIN
         if self.canceller is None:
             return pcm, echo
         return self._cancelled(pcm, echo, energy)
@@ -304,7 +297,6 @@ class EchoGuard:
             return
         self._unjudged = 0
         score = self.echo_correlation()
-        self._floor = self._heard_floor
         if score >= self._echo_corr:
             self.line_echoes = True  # for the rest of the call
         elif score < self._clean_corr:
@@ -322,9 +314,7 @@ class EchoGuard:
         if not self._heard:
             return 0.0
         samples = np.stack(self._heard).astype(np.float64)
-        energies = np.einsum("ij,ij->i", samples, samples) / samples.shape[1]
-        self._heard_floor = float(np.percentile(energies, _FLOOR_PERCENTILE))
-        heard = 10 * np.log10(np.maximum(energies, 1.0))
+        heard = 10 * np.log10(np.maximum(np.einsum("ij,ij->i", samples, samples) / samples.shape[1], 1.0))
         index = np.fromiter(self._heard_at, dtype=np.int64)[:, None] - self._lags[None, :]
         slots = index % _SLOTS
         weight = ((index >= 0) & (np.array(self._position)[slots] == index)).astype(np.float64)

@@ -122,10 +122,7 @@ class Listener:
             payload = {"role": "vad", "message": self.voicing.failure, "fallback": "webrtcvad"}
             await self._reporter.event("error", self._clock.ms, payload)
         heard = self.voicing.heard
-        # A frame taken for our echo is not the caller's; but once their words have started, one no louder
-        # than the line's noise (nothing of ours could be heard in it) is their pause between two words, and the
-        # VAD's memory of their voice decides it as on a line with no echo.
-        if echo and not (self.vad.in_speech and self._echo is not None and self._echo.at_floor):
+        if echo:
             voiced = heard = False
         if heard:
             self._gate_run = 1 if self._gate_gap > GATE_GAP_FRAMES else self._gate_run + 1

@@ -56,7 +56,6 @@ class Line:
                 echo = np.convolve(echo, room(room_ms))[: len(echo)]
             self.echo[delay_ms * 8 :] = echo
         self.heard: list[np.ndarray] = []  # the frames the VAD got, on the latest pass
-        self.at_floor: list[bool] = []  # the guard found each frame no louder than the line's noise
         self.noise_rms = noise_rms
         self.delay_ms = delay_ms
 
@@ -67,7 +66,7 @@ class Line:
         clear; what we queued after it never plays). ``estimate_error_ms``: the pacer's estimate of where we
         are playing is off by up to that much, anchored once per reply and read anew at each frame."""
         verdicts = []
-        self.heard, self.at_floor = [], []
+        self.heard = []
         rng = np.random.default_rng(seed)
         anchor = int(rng.integers(-estimate_error_ms, estimate_error_ms + 1))
         coming_back = self.echo.copy()
@@ -87,7 +86,6 @@ class Line:
             heard, echo = self.guard.hear(np.clip(pcm, -32768, 32767).astype(np.int16))
             verdicts.append(echo)
             self.heard.append(heard)
-            self.at_floor.append(self.guard.at_floor)
         return verdicts
 
 
@@ -183,21 +181,6 @@ def test_a_line_found_clean_that_starts_to_echo_is_found_out_within_six_seconds(
     assert line.guard.line_echoes is True
     found_at = next(i for i, v in enumerate(verdicts) if v)
     assert found_at * FRAME_MS <= 6000
-
-
-@pytest.mark.parametrize("echo_db", [-15, -25])
-def test_it_knows_a_frame_that_carries_nothing_of_ours_above_the_lines_noise(voices, echo_db):
-    # The listener lets such a frame in the middle of a caller's words count as their pause: nothing of ours
-    # in it could be heard.
-    ours, _ = voices
-    line = Line(ours, echo_db=echo_db, noise_rms=LINE_NOISE_RMS, cancel=False)
-    line.inbound()  # the guard has judged the line, and measured its noise
-    line.inbound()
-    peaks = frame_peaks(line.echo, len(line.at_floor))
-    under_the_noise = [floor for floor, peak in zip(line.at_floor, peaks, strict=True) if peak < LINE_NOISE_RMS]
-    well_above_it = [floor for floor, peak in zip(line.at_floor, peaks, strict=True) if peak > 1000]
-    assert under_the_noise and all(under_the_noise)
-    assert well_above_it and not any(well_above_it)
 
 
 def test_before_it_knows_the_line_the_guard_masks_as_if_it_echoed(voices):
