@@ -222,7 +222,7 @@ async def test_a_caller_who_goes_on_talking_stops_the_agent_before_their_words_a
     await c.say("שאלה")
     await until(lambda: c.session.turns.state is TurnState.SPEAKING, clock=clock)
     await clock.advance(0.3)
-    await c.feed(voiced(1100))  # longer than any back-channel: no need to wait for the recogniser
+    await c.feed(voiced(1600))  # longer than any back-channel: no need to wait for the recogniser
     assert c.crm.payloads("barge_in")
     assert c.session.turns.state is TurnState.LISTENING
     await c.feed(silence(800))
