@@ -10,7 +10,7 @@ echo cut the agent off (rooms longer than its canceller covers).
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 # The corpus's own building blocks, so these scenarios are made exactly as its back-channels are.
 from bench.turn_corpus import (
@@ -35,23 +35,27 @@ ROOMS_MS = (0, 30, 60, 150)
 DELAYS_MS = (60, 120, 200)
 
 
-def scenarios() -> Iterator[Scenario]:
+def lines() -> list[tuple[int, int, int]]:
+    """Every (echo gain dB, room ms, delay ms) of the set."""
+    return [(gain, room_ms, delay) for gain in GAINS_DB for room_ms in ROOMS_MS for delay in DELAYS_MS]
+
+
+def scenarios(on: Iterable[tuple[int, int, int]] | None = None) -> Iterator[Scenario]:
+    """The three words in the three voices over each line in ``on`` (default: all of ``lines()``)."""
     sounds = _Sounds(default_cache_dir())
-    for gain in GAINS_DB:
-        for room_ms in ROOMS_MS:
-            for delay in DELAYS_MS:
-                for label, text in BACKCHANNELS.items():
-                    for v, voice in enumerate(CALLER_VOICES):
-                        name = f"backchannel-{label}-echo{gain}dB-room{room_ms}ms-delay{delay}ms-{v}"
-                        rng = _rng(name)
-                        reply = _agent_reply(sounds, v % 2)
-                        start = 1000
-                        mix = _Mix(start + _ms(len(reply)) + 1500)
-                        mix.bed(sounds.noise("pink"), LINE_NOISE_DBFS, rng)
-                        word = sounds.speech(text, voice)
-                        mix.add(word, start + 1500 + int(rng.integers(0, 800)), kind=BACKCHANNEL, label=label)
-                        fields = _agent_fields(mix, reply, start, delay, gain, room_ms, rng)
-                        yield mix.scenario(name, f"room {room_ms} ms", **fields)
+    for gain, room_ms, delay in lines() if on is None else on:
+        for label, text in BACKCHANNELS.items():
+            for v, voice in enumerate(CALLER_VOICES):
+                name = f"backchannel-{label}-echo{gain}dB-room{room_ms}ms-delay{delay}ms-{v}"
+                rng = _rng(name)
+                reply = _agent_reply(sounds, v % 2)
+                start = 1000
+                mix = _Mix(start + _ms(len(reply)) + 1500)
+                mix.bed(sounds.noise("pink"), LINE_NOISE_DBFS, rng)
+                word = sounds.speech(text, voice)
+                mix.add(word, start + 1500 + int(rng.integers(0, 800)), kind=BACKCHANNEL, label=label)
+                fields = _agent_fields(mix, reply, start, delay, gain, room_ms, rng)
+                yield mix.scenario(name, f"room {room_ms} ms", **fields)
 
 
 def main() -> None:
