@@ -1,4 +1,4 @@
-"""``GET /metrics``: this process's Prometheus metrics (voice/metrics.py) and the Celery jobs' states.
+"""``GET /metrics``: this process's Prometheus metrics (voice/metrics.py), the jobs' states and the last day's calls.
 
 Off (404) unless METRICS_TOKEN is set; then only ``Authorization: Bearer <METRICS_TOKEN>`` gets the numbers
 (401 without credentials, 403 with wrong ones). The jobs' states and the last day's calls are read from the
