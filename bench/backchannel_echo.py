@@ -12,21 +12,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Iterator
 
-# The corpus's own building blocks, so these scenarios are made exactly as its back-channels are.
-from bench.turn_corpus import (
-    BACKCHANNEL,
-    BACKCHANNELS,
-    CALLER_VOICES,
-    LINE_NOISE_DBFS,
-    Scenario,
-    _agent_fields,
-    _agent_reply,
-    _Mix,
-    _ms,
-    _rng,
-    _Sounds,
-    default_cache_dir,
-)
+from bench.turn_corpus import BACKCHANNELS, CALLER_VOICES, Scenario, backchannel, corpus_sounds
 from bench.turn_taking import run_corpus
 from voice.agent.config import AgentConfig
 
@@ -41,21 +27,16 @@ def lines() -> list[tuple[int, int, int]]:
 
 
 def scenarios(on: Iterable[tuple[int, int, int]] | None = None) -> Iterator[Scenario]:
-    """The three words in the three voices over each line in ``on`` (default: all of ``lines()``)."""
-    sounds = _Sounds(default_cache_dir())
+    """The three words in the three voices over each line in ``on`` (default: all of ``lines()``), made as the
+    corpus makes its back-channels."""
+    sounds = corpus_sounds()
     for gain, room_ms, delay in lines() if on is None else on:
-        for label, text in BACKCHANNELS.items():
+        for label in BACKCHANNELS:
             for v, voice in enumerate(CALLER_VOICES):
                 name = f"backchannel-{label}-echo{gain}dB-room{room_ms}ms-delay{delay}ms-{v}"
-                rng = _rng(name)
-                reply = _agent_reply(sounds, v % 2)
-                start = 1000
-                mix = _Mix(start + _ms(len(reply)) + 1500)
-                mix.bed(sounds.noise("pink"), LINE_NOISE_DBFS, rng)
-                word = sounds.speech(text, voice)
-                mix.add(word, start + 1500 + int(rng.integers(0, 800)), kind=BACKCHANNEL, label=label)
-                fields = _agent_fields(mix, reply, start, delay, gain, room_ms, rng)
-                yield mix.scenario(name, f"room {room_ms} ms", **fields)
+                yield backchannel(
+                    sounds, name, f"room {room_ms} ms", label, voice, v % 2, gain=gain, room_ms=room_ms, delay_ms=delay
+                )
 
 
 def main() -> None:

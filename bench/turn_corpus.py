@@ -110,6 +110,7 @@ INTERRUPT_ECHO_DELAY_MS = 120
 ROOM_MS = 30
 ROOM_ECHO_GAINS_DB = (-15, -25)
 BARGE_IN_GRACE_MS = 1000  # a barge-in this long after an interruption ended still answers it (the harness)
+REPLY_START_MS = 1000  # our reply starts this far into a burst or back-channel scenario
 
 _NOISE_SECONDS = 40  # one long sox noise per colour; scenarios take slices at random offsets
 
@@ -460,6 +461,18 @@ def _babble_scenarios(sounds: _Sounds) -> Iterable[Scenario]:
         yield mix.scenario(name, "babble 10 dB", **_NO_AGENT, notes={"snr_db": 10, "talkers": talkers})
 
 
+def _our_reply_on_a_quiet_line(
+    sounds: _Sounds, name: str, reply_index: int
+) -> tuple[np.random.Generator, np.ndarray, _Mix]:
+    """A scenario's random source (seeded by its name), our reply, and a mix that holds it from
+    ``REPLY_START_MS`` plus 1.5 s, on an ordinary line's light hiss."""
+    rng = _rng(name)
+    reply = _agent_reply(sounds, reply_index)
+    mix = _Mix(REPLY_START_MS + _ms(len(reply)) + 1500)
+    mix.bed(sounds.noise("pink"), LINE_NOISE_DBFS, rng)
+    return rng, reply, mix
+
+
 def _agent_reply(sounds: _Sounds, i: int) -> np.ndarray:
     """One of the long replies (4.7-6 s: room for something to happen while the agent talks)."""
     return sounds.speech(AGENT_SENTENCES[i % len(AGENT_SENTENCES)], AGENT_VOICE)
@@ -503,14 +516,10 @@ def _burst_scenarios(sounds: _Sounds) -> Iterable[Scenario]:
     for label, (make, variants) in kinds.items():
         for v, (duration, level) in enumerate(variants):
             name = f"{label}-{duration}ms-{level:.0f}dB"
-            rng = _rng(name)
-            reply = _agent_reply(sounds, v)
-            start = 1000
-            mix = _Mix(start + _ms(len(reply)) + 1500)
-            mix.bed(sounds.noise("pink"), LINE_NOISE_DBFS, rng)
+            rng, reply, mix = _our_reply_on_a_quiet_line(sounds, name, v)
             sound = make(duration, rng) * 10 ** (level / 20)
-            mix.add(sound, start + 1200 + int(rng.integers(0, 800)), kind=NOISE, label=label)
-            yield mix.scenario(name, label, **_agent_fields(mix, reply, start, None, None))
+            mix.add(sound, REPLY_START_MS + 1200 + int(rng.integers(0, 800)), kind=NOISE, label=label)
+            yield mix.scenario(name, label, **_agent_fields(mix, reply, REPLY_START_MS, None, None))
 
 
 def _backchannel_scenarios(sounds: _Sounds) -> Iterable[Scenario]:
@@ -519,21 +528,33 @@ def _backchannel_scenarios(sounds: _Sounds) -> Iterable[Scenario]:
     for gain, room_ms in variants:
         echo = "" if gain is None else f" {'room ' if room_ms else ''}echo {gain} dB"
         line = "" if gain is None else f"-{'room-' if room_ms else ''}echo{gain}dB"
-        for label, text in BACKCHANNELS.items():
+        for label in BACKCHANNELS:
             for v, voice in enumerate(CALLER_VOICES[:2]):
                 name = f"backchannel-{label}{line}-{v}"
-                rng = _rng(name)
-                reply = _agent_reply(sounds, v)
-                start = 1000
-                mix = _Mix(start + _ms(len(reply)) + 1500)
-                mix.bed(sounds.noise("pink"), LINE_NOISE_DBFS, rng)
-                word = sounds.speech(text, voice)
-                segment = mix.add(word, start + 1500 + int(rng.integers(0, 800)), kind=BACKCHANNEL, label=label)
-                assert segment is not None
-                delay = INTERRUPT_ECHO_DELAY_MS if gain is not None else None
-                fields = _agent_fields(mix, reply, start, delay, gain, room_ms, rng)
-                notes = {"word_ms": segment.duration_ms}
-                yield mix.scenario(name, f"back-channel{echo}", **fields, notes=notes)
+                yield backchannel(sounds, name, f"back-channel{echo}", label, voice, v, gain=gain, room_ms=room_ms)
+
+
+def backchannel(
+    sounds: _Sounds,
+    name: str,
+    group: str,
+    label: str,
+    voice: Voice,
+    reply_index: int,
+    *,
+    gain: float | None = None,
+    room_ms: int = 0,
+    delay_ms: int = INTERRUPT_ECHO_DELAY_MS,
+) -> Scenario:
+    """The back-channel ``label`` (a key of ``BACKCHANNELS``) said over our reply, our echo coming back at
+    ``gain`` dB (None: a clean line) ``delay_ms`` late, through a room ``room_ms`` long."""
+    rng, reply, mix = _our_reply_on_a_quiet_line(sounds, name, reply_index)
+    word = sounds.speech(BACKCHANNELS[label], voice)
+    segment = mix.add(word, REPLY_START_MS + 1500 + int(rng.integers(0, 800)), kind=BACKCHANNEL, label=label)
+    assert segment is not None
+    delay = delay_ms if gain is not None else None
+    fields = _agent_fields(mix, reply, REPLY_START_MS, delay, gain, room_ms, rng)
+    return mix.scenario(name, group, **fields, notes={"word_ms": segment.duration_ms})
 
 
 def _interruption_scenarios(sounds: _Sounds) -> Iterable[Scenario]:
@@ -600,13 +621,18 @@ GROUP_BUILDERS = (
 )
 
 
+def corpus_sounds(cache_dir: Path | None = None) -> _Sounds:
+    """The corpus's speech and noises, made once and kept in ``cache_dir`` (default: ``default_cache_dir()``)."""
+    return _Sounds(cache_dir or default_cache_dir())
+
+
 def build_corpus(cache_dir: Path | None = None, *, groups: Sequence[str] | None = None) -> list[Scenario]:
     """Every scenario (or those whose group is in ``groups``). Raises ``RuntimeError`` when espeak-ng or
     sox is missing."""
     missing = missing_tools()
     if missing:
         raise RuntimeError(f"the turn-taking corpus needs {' and '.join(missing)} (apt-get install espeak-ng sox)")
-    sounds = _Sounds(cache_dir or default_cache_dir())
+    sounds = corpus_sounds(cache_dir)
     scenarios = [s for build in GROUP_BUILDERS for s in build(sounds)]
     if groups is not None:
         scenarios = [s for s in scenarios if s.group in groups]
