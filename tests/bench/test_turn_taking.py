@@ -48,7 +48,8 @@ BURSTS = ["cough", "click", "door"]
 INTERRUPTS = [
     f"{kind}{suffix}" for kind in ("interrupt", "short interrupt") for suffix in ("", " echo -15 dB", " echo -25 dB")
 ]
-FAINT_ECHO_INTERRUPTS = ["interrupt echo -35 dB", "short interrupt echo -35 dB"]
+FAINT_ECHO_INTERRUPTS = ["interrupt echo -35 dB"]
+FAINT_ECHO_SHORT_INTERRUPTS = ["short interrupt echo -35 dB"]
 ROOM_INTERRUPTS = ["interrupt room echo -15 dB", "interrupt room echo -25 dB"]
 SEGMENTATION = ["two utterances", "pausy utterance"]
 # "כן", "אהה", "אוקיי" over the agent, on a clean line and (a speakerphone caller says them too) over our echo
@@ -66,6 +67,7 @@ def corpus() -> dict[str, Scenario]:
         *BURSTS,
         *INTERRUPTS,
         *FAINT_ECHO_INTERRUPTS,
+        *FAINT_ECHO_SHORT_INTERRUPTS,
         *ROOM_INTERRUPTS,
         *SEGMENTATION,
         *BACKCHANNELS,
@@ -121,7 +123,7 @@ def test_a_caller_in_babble_is_answered(after):
 
 
 def test_the_agents_own_echo_at_minus_15_db_or_quieter_never_barges_in(after):
-    echoes = ECHO + ROOM_ECHO + INTERRUPTS + FAINT_ECHO_INTERRUPTS + ROOM_INTERRUPTS
+    echoes = ECHO + ROOM_ECHO + INTERRUPTS + FAINT_ECHO_INTERRUPTS + FAINT_ECHO_SHORT_INTERRUPTS + ROOM_INTERRUPTS
     false = [f"{r.name} at {r.barge_in_ms} ms" for r in _in(echoes, after) if r.false_barge_in]
     assert not false, f"barged in on the agent's own echo: {false}"
 
@@ -142,7 +144,11 @@ def test_coughs_clicks_and_doors_never_barge_in(after):
 def test_every_interruption_barges_in_short_words_too(corpus, after):
     """All 30, "תעצור" and "רגע, רגע" (0.5-0.65 s) included: the gate times the caller from their first
     syllable and follows them once Silero heard them start, and their words stop the paused agent."""
-    missed = [r.name for r in _in(INTERRUPTS + FAINT_ECHO_INTERRUPTS + ROOM_INTERRUPTS, after) if r.missed_barge_ins]
+    missed = [
+        r.name
+        for r in _in(INTERRUPTS + FAINT_ECHO_INTERRUPTS + FAINT_ECHO_SHORT_INTERRUPTS + ROOM_INTERRUPTS, after)
+        if r.missed_barge_ins
+    ]
     assert not missed, missed
 
 
@@ -181,13 +187,23 @@ def test_over_our_own_echo_every_interruption_stops_the_agent_within_barge_in_mi
     assert not slow, f"interruptions not answered within {CONFIG.barge_in_min_ms + 100} ms: {slow}"
 
 
+def test_over_our_echo_at_minus_35_db_every_interruption_stops_the_agent_within_barge_in_min_plus_100_ms(corpus, after):
+    """An echo this faint is at the line's noise: the canceller is never trusted and the guard masks by loudness,
+    taking the quiet end of a caller's word under our loud syllables for echo. The VAD, which does not hear
+    such an echo as voice, keeps the caller's words whole (612 ms after the caller began without it)."""
+    slow = slow_interruptions(corpus, _in(FAINT_ECHO_INTERRUPTS, after))
+    assert not slow, f"interruptions not answered within {CONFIG.barge_in_min_ms + 100} ms: {slow}"
+
+
 @pytest.mark.xfail(
     strict=True,
-    reason="an echo this faint is at the line's noise: the canceller is never trusted, and the guard's mask takes "
-    "the pause between a caller's words under our loud syllables for echo (3 of 6 stop the agent 470-612 ms after)",
+    reason="Silero is slow to hear 'תעצור' begin over a -35 dB echo (0.04-0.15 for its first 360 ms): 1 of 3 stops "
+    "the agent 488 ms after the caller began",
 )
-def test_over_our_echo_at_minus_35_db_every_interruption_stops_the_agent_within_barge_in_min_plus_100_ms(corpus, after):
-    slow = slow_interruptions(corpus, _in(FAINT_ECHO_INTERRUPTS, after))
+def test_over_our_echo_at_minus_35_db_every_short_interruption_stops_the_agent_within_barge_in_min_plus_100_ms(
+    corpus, after
+):
+    slow = slow_interruptions(corpus, _in(FAINT_ECHO_SHORT_INTERRUPTS, after))
     assert not slow, f"interruptions not answered within {CONFIG.barge_in_min_ms + 100} ms: {slow}"
 
 

@@ -28,6 +28,16 @@ from voice.providers.base import Transcriber
 
 PREROLL_FRAMES = 10  # 200 ms kept before the VAD's decision so the recogniser hears the first syllable
 GATE_GAP_FRAMES = 2
+# The guard masks by loudness: the quiet end of a caller's word under our loud syllables looks like echo to
+# it (an echo at -35 dB is at the line's noise, so the canceller never takes over). Such a frame still counts
+# as the VAD says when it comes within BRIDGE_FRAMES of the caller's voice heard unmasked, and the VAD has not
+# been hearing our echo alone as voice on this line (the share of the frames masked while the caller was
+# quiet that it took for voice, followed at ECHO_VOICED_RATE per frame, is below ECHO_VOICED_MAX; a room's
+# echo is voice to Silero, a faint echo is not). On the corpus: interruptions over a -35 dB echo stopped
+# the agent 612 -> 372 ms and 470 -> 297 ms after they began; back-channels over echo as before.
+BRIDGE_FRAMES = 8
+ECHO_VOICED_RATE = 0.05
+ECHO_VOICED_MAX = 0.2
 
 
 @dataclass
@@ -69,6 +79,8 @@ class Listener:
         # ``GATE_GAP_FRAMES`` bridged: the guard takes a caller's quietest frames under our loudest for echo.
         self._gate_run = 0  # frames since the run started
         self._gate_gap = GATE_GAP_FRAMES + 1  # frames since the gate last heard voice
+        self._since_caller = BRIDGE_FRAMES  # frames since the caller's voice was heard unmasked
+        self._echo_voiced = 1.0  # until the VAD is seen not to hear our echo, its word does not unmask
         self._push_failed = False
         self._transcriptions = 0  # under way (a paused agent's check may overlap a turn's)
 
@@ -123,7 +135,11 @@ class Listener:
             await self._reporter.event("error", self._clock.ms, payload)
         heard = self.voicing.heard
         if echo:
-            voiced = heard = False
+            if not self.vad.in_speech:  # the caller is quiet: what the guard masks is our echo alone
+                self._echo_voiced += ECHO_VOICED_RATE * (voiced - self._echo_voiced)
+            if not self._still_the_caller(voiced):
+                voiced = heard = False
+        self._since_caller = 0 if voiced and not echo else self._since_caller + 1
         if heard:
             self._gate_run = 1 if self._gate_gap > GATE_GAP_FRAMES else self._gate_run + 1
             self._gate_gap = 0
@@ -147,6 +163,12 @@ class Listener:
         if isinstance(event, NoiseDropped):
             self._speech = bytearray()
         return event
+
+    def _still_the_caller(self, voiced: bool) -> bool:
+        """A frame the guard took for our echo is the caller's all the same (see ``BRIDGE_FRAMES``)."""
+        return (
+            voiced and self.vad.in_speech and self._since_caller < BRIDGE_FRAMES and self._echo_voiced < ECHO_VOICED_MAX
+        )
 
     def take_speech(self) -> bytes:
         """The utterance the VAD just ended, pre-roll included; the buffer starts empty again."""
