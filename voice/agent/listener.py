@@ -34,7 +34,7 @@ GATE_GAP_FRAMES = 2
 # been hearing our echo alone as voice on this line (the share of the frames masked while the caller was
 # quiet that it took for voice, followed at ECHO_VOICED_RATE per frame, is below ECHO_VOICED_MAX; a room's
 # echo is voice to Silero, a faint echo is not). On the corpus: interruptions over a -35 dB echo stopped
-# the agent 612 -> 372 ms and 470 -> 297 ms after they began; back-channels over echo as before.
+# the agent 612 -> 372 ms and 470 -> 290 ms after they began; back-channels over echo as before.
 BRIDGE_FRAMES = 8
 ECHO_VOICED_RATE = 0.05
 ECHO_VOICED_MAX = 0.2
