@@ -41,6 +41,12 @@ class Voicing(Protocol):
     failure: str | None  # set once the detector fell back to a simpler one (for the timeline)
     heard: bool  # the cheap detector's vote on the latest frame (webrtcvad's: Silero's gate)
 
+    @property
+    def sure(self) -> bool | None:
+        """The detector's own state after the latest frame, without the weaker evidence ``eager`` takes
+        (Silero's speech state); None from a detector that has no state beyond its vote (webrtcvad)."""
+        ...
+
     async def voiced(self, pcm: np.ndarray, *, eager: bool = False) -> bool:
         """``eager``: the agent is speaking, and a caller who starts talking should be heard at once (a
         detector may then take weaker evidence for voice)."""
@@ -54,6 +60,7 @@ class WebrtcVoicing:
         self._vad = webrtcvad.Vad(aggressiveness)
         self.failure = failure  # set when this stands in for a Silero that could not be loaded
         self.heard = False
+        self.sure: bool | None = None
 
     def hears(self, pcm: np.ndarray) -> bool:
         return bool(self._vad.is_speech(pcm.tobytes(), SAMPLE_RATE))  # webrtcvad is untyped
@@ -136,6 +143,10 @@ class SileroVoicing:
                 self.heard = self._fallback.hears(pcm)
                 return self.heard
         return self.speaking or (eager and heard and self._probability >= self._eager)
+
+    @property
+    def sure(self) -> bool | None:
+        return self.speaking if self.failure is None else None
 
     def _idle_frame(self, pcm: np.ndarray) -> None:
         """A frame of a quiet stretch: no window is scored until the gate hears voice, and the first one

@@ -45,6 +45,22 @@ async def test_silero_hears_the_caller_and_stops_hearing_them_when_they_stop(tmp
     assert last * 20 <= 300 + len(speech) // 8 + 100
 
 
+async def test_silero_is_sure_only_of_what_its_own_state_says_and_webrtcvad_never_is(tmp_path):
+    """The echo guard's masked frames may count as a voice only on a detector's own state (the listener's
+    bridge): Silero's speech state, not the weaker evidence taken while the agent speaks."""
+    voicing, webrtc = SileroVoicing(SileroBatch()), WebrtcVoicing(2)
+    speech = espeak_hebrew("שלום, אני רוצה לקבוע תור", tmp_path)
+    sure, eager = [], []
+    for frame in frames(silence(300) + speech + silence(800)):
+        eager.append(await voicing.voiced(mulaw.decode(frame), eager=True))
+        sure.append(voicing.sure)
+        await webrtc.voiced(mulaw.decode(frame))
+        assert webrtc.sure is None
+    assert all(isinstance(state, bool) for state in sure)  # a state on every frame
+    assert any(sure) and all(e for e, s in zip(eager, sure, strict=True) if s)  # sure implies the vote
+    assert sum(eager) >= sum(sure)
+
+
 async def test_after_a_long_quiet_stretch_the_caller_is_heard_at_once(tmp_path):
     """After ~1 s unscored Silero starts afresh anyway, so later quiet frames are only counted, not converted
     and windowed; the window under way is rebuilt when the gate opens. (tests/bench/test_turn_taking.py
@@ -75,6 +91,7 @@ async def test_a_broken_model_falls_back_to_webrtcvad_and_says_so_on_the_timelin
         clock.advance(frame)
         events += [e for e in await listener.hear(frame) if e is not None]
     assert voicing.failure is not None and "INVALID_ARGUMENT" in voicing.failure
+    assert voicing.sure is None  # webrtcvad stands in: nothing of its own to be sure of
     assert reporter.payloads("error") == [
         {"role": "vad", "message": voicing.failure, "fallback": "webrtcvad"}
     ]  # once, not per frame
