@@ -557,6 +557,33 @@ def backchannel(
     return mix.scenario(name, group, **fields, notes={"word_ms": segment.duration_ms})
 
 
+def interruption(
+    sounds: _Sounds,
+    name: str,
+    group: str,
+    text: str,
+    voice: Voice,
+    reply_index: int,
+    *,
+    gain: float | None = None,
+    room_ms: int = 0,
+    delay_ms: int = INTERRUPT_ECHO_DELAY_MS,
+) -> Scenario:
+    """The caller saying ``text`` over our reply (1.2-2 s into it), our echo coming back at ``gain`` dB (None:
+    a clean line) ``delay_ms`` late, through a room ``room_ms`` long."""
+    rng = _rng(name)
+    reply = _agent_reply(sounds, reply_index)
+    words = sounds.speech(text, voice)
+    start = 1000
+    at = start + 1200 + int(rng.integers(0, 800))
+    mix = _Mix(max(start + _ms(len(reply)), at + _ms(len(words))) + 2500)
+    mix.bed(sounds.noise("pink"), LINE_NOISE_DBFS, rng)
+    segment = mix.add(words, at, kind=INTERRUPTION, label=text)
+    assert segment is not None
+    fields = _agent_fields(mix, reply, start, delay_ms if gain else None, gain, room_ms, rng)
+    return mix.scenario(name, group, **fields, notes={"speech_ms": segment.duration_ms})
+
+
 def _interruption_scenarios(sounds: _Sounds) -> Iterable[Scenario]:
     sets = (("interrupt", INTERRUPTIONS), ("short interrupt", SHORT_INTERRUPTIONS))
     variants = ((None, 0), (-15, 0), (-25, 0), (-35, 0), (-15, ROOM_MS), (-25, ROOM_MS))
@@ -568,18 +595,8 @@ def _interruption_scenarios(sounds: _Sounds) -> Iterable[Scenario]:
             for i, (text, voice) in enumerate(texts):
                 line = "no-echo" if gain is None else f"{'room-' if room_ms else ''}echo{gain}dB"
                 name = f"{group.replace(' ', '-')}-{line}-{i}"
-                rng = _rng(name)
-                reply = _agent_reply(sounds, i)
-                words = sounds.speech(text, voice)
-                start = 1000
-                at = start + 1200 + int(rng.integers(0, 800))
-                mix = _Mix(max(start + _ms(len(reply)), at + _ms(len(words))) + 2500)
-                mix.bed(sounds.noise("pink"), LINE_NOISE_DBFS, rng)
-                segment = mix.add(words, at, kind=INTERRUPTION, label=text)
-                assert segment is not None
-                fields = _agent_fields(mix, reply, start, INTERRUPT_ECHO_DELAY_MS if gain else None, gain, room_ms, rng)
                 label = f"{group} {echo}".strip()
-                yield mix.scenario(name, label, **fields, notes={"speech_ms": segment.duration_ms})
+                yield interruption(sounds, name, label, text, voice, i, gain=gain, room_ms=room_ms)
 
 
 def _segmentation_scenarios(sounds: _Sounds) -> Iterable[Scenario]:

@@ -1,0 +1,40 @@
+"""A caller who talks over our faint echo is heard whole: on the draws of ``bench.interrupt_echo`` where the
+echo guard's mask broke the caller's words (the quiet end of a word under our loud syllables taken for our
+echo), the agent stopped 464-595 ms after the caller began; the listener now lets such frames count as the
+VAD votes, on a line where Silero does not hear our echo alone as a voice."""
+
+from __future__ import annotations
+
+import pytest
+
+from bench.interrupt_echo import scenarios
+from bench.turn_corpus import INTERRUPTION, missing_tools
+from bench.turn_taking import run_corpus
+from voice.agent.config import AgentConfig
+
+MISSING = missing_tools()
+pytestmark = [
+    pytest.mark.skipif(bool(MISSING), reason=f"the turn-taking corpus needs {', '.join(MISSING)}"),
+    pytest.mark.timeout(120),
+]
+
+BROKEN_WORDS = {
+    "interrupt-echo-20dB-delay60ms-0-draw1",
+    "interrupt-echo-25dB-delay200ms-0-draw1",
+    "interrupt-echo-35dB-delay120ms-0-draw2",
+    "interrupt-echo-35dB-delay200ms-1-draw0",
+    "short-interrupt-echo-35dB-delay120ms-2-draw0",
+    "short-interrupt-echo-35dB-delay120ms-2-draw2",
+    "short-interrupt-echo-35dB-delay200ms-2-draw2",
+}
+
+
+def test_interruptions_over_a_faint_echo_stop_the_agent_within_barge_in_min_plus_100_ms():
+    config = AgentConfig()
+    made = [s for s in scenarios() if s.name in BROKEN_WORDS]
+    assert len(made) == len(BROKEN_WORDS)
+    assert all(t.duration_ms >= 500 for s in made for t in s.truth if t.kind == INTERRUPTION)
+    run = run_corpus(made, mode="after", config=config)
+    slow = [f"{r.name}: {r.reactions_ms or 'missed'}" for r in run.results
+            if not r.reactions_ms or r.reactions_ms[0] > config.barge_in_min_ms + 100]  # fmt: skip
+    assert not slow, slow
