@@ -128,11 +128,22 @@ def test_looking_in_the_wrong_place_finds_nothing_to_trust():
     assert not canceller.active
 
 
+def test_a_faint_echo_barely_over_the_line_noise_is_trusted_once_cancelled_into_it():
+    """At -35 dB our echo is ~4 dB over an ordinary line's hiss: no fit can take out 6 dB of it, but what it
+    leaves is the hiss alone, and it does not follow our voice."""
+    line = Line(echo_db=-35)
+    canceller = trained(line)
+    assert canceller.active
+    assert canceller.erle_db is not None and canceller.erle_db < 6
+    assert canceller.excess_db < 1.5 and canceller.follow < 0.45
+
+
 def test_a_room_longer_than_its_path_is_not_trusted():
     line = Line(echo_db=-15, path=room(30))
     canceller = trained(line)
     assert not canceller.active
     assert canceller.excess_db > 1.5  # our loudest frames' echo is left well above the line's noise
+    assert canceller.follow > 0.45  # and what is left rises and falls with our voice
 
 
 def test_on_a_line_with_almost_no_noise_what_is_left_of_a_loud_echo_stands_out_so_it_declines():
