@@ -28,8 +28,8 @@ from voice.providers.base import Transcriber
 
 PREROLL_FRAMES = 10  # 200 ms kept before the VAD's decision so the recogniser hears the first syllable
 GATE_GAP_FRAMES = 2
-# The guard masks by loudness: the quiet end of a caller's word under our loud syllables looks like echo to
-# it (an echo at -35 dB is at the line's noise, so the canceller never takes over). Such a frame still counts
+# The guard masks by loudness where the canceller cannot prove itself (an echo near the line's noise, or a
+# room): the quiet end of a caller's word under our loud syllables looks like echo to it. Such a frame counts
 # as the VAD votes when it comes within BRIDGE_FRAMES of the caller's voice heard unmasked, and the detector
 # does not take our echo alone for a voice on this line: of the frames masked while the caller was quiet,
 # the share in which Silero's own state was "speech" (followed at ECHO_VOICED_RATE a frame) is below
