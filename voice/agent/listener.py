@@ -37,6 +37,13 @@ GATE_GAP_FRAMES = 2
 # never bridges. On the corpus, interruptions over a -35 dB echo stop the agent 612 -> 372 and 470 -> 290 ms
 # after they begin; on 126 more drawn like them, 31 -> 24 over 400 ms; back-channels over echo as before.
 BRIDGE_FRAMES = 8
+# While we speak, a voice the gate hears for 120 ms on which the listener's votes flicker (at least 3 of the
+# latest 6 frames, never 3 in a row) starts an utterance: "רגע, רגע" in one voice over a -30 or -35 dB echo
+# scores 0.03-0.64 and was never heard. A cough or a door rarely holds the gate and the votes that long (1 of
+# 60 over our echo paused the agent; bench/README.md).
+ONSET_RUN_FRAMES = 6
+ONSET_VOTES = 3
+VOTES_MASK = (1 << ONSET_RUN_FRAMES) - 1
 ECHO_VOICED_RATE = 0.05
 ECHO_VOICED_MAX = 0.2
 
@@ -82,6 +89,7 @@ class Listener:
         self._gate_gap = GATE_GAP_FRAMES + 1  # frames since the gate last heard voice
         self._since_caller = BRIDGE_FRAMES  # frames since the caller's voice was heard unmasked
         self._echo_voiced = 1.0  # until the VAD is seen not to hear our echo, its word does not unmask
+        self._votes = 0  # the listener's votes on the latest ONSET_RUN_FRAMES frames, newest in bit 0
         self._push_failed = False
         self._transcriptions = 0  # under way (a paused agent's check may overlap a turn's)
 
@@ -148,9 +156,12 @@ class Listener:
             self._gate_run += 1
         # While we speak, a caller's speech is timed from the first frame the gate heard (Silero is slow to
         # be sure of some onsets: "רגע" scores 0.1-0.4), and once Silero heard them start, the gate follows
-        # them: the barge-in rule counts the caller's voice from its start to now.
+        # them: the barge-in rule counts the caller's voice from its start to now. Some voices Silero never
+        # becomes sure of over our echo: it flickers about the eager threshold while the gate hears them
+        # steadily (see ``ONSET_RUN_FRAMES``).
         onset = self._gate_run if eager and heard else 0
-        if eager and heard and self.vad.in_speech:
+        self._votes = ((self._votes << 1) | voiced) & VOTES_MASK
+        if eager and heard and (self.vad.in_speech or self._flickering_over_a_steady_voice()):
             voiced = True
         event = self.vad.decide(voiced, frame=frame, behind=behind, onset_frames=onset)
         if isinstance(event, SpeechStarted):
@@ -177,6 +188,11 @@ class Listener:
         """A frame the guard took for our echo is the caller's all the same (see ``BRIDGE_FRAMES``)."""
         recent = self._since_caller < BRIDGE_FRAMES
         return voiced and recent and self.vad.in_speech and self._echo_voiced < ECHO_VOICED_MAX
+
+    def _flickering_over_a_steady_voice(self) -> bool:
+        """The gate has heard a voice for ``ONSET_RUN_FRAMES`` and the listener voted it voice on at least
+        ``ONSET_VOTES`` of the latest ``ONSET_RUN_FRAMES`` frames, never three in a row."""
+        return self._gate_run >= ONSET_RUN_FRAMES and self._votes.bit_count() >= ONSET_VOTES
 
     def take_speech(self) -> bytes:
         """The utterance the VAD just ended, pre-roll included; the buffer starts empty again."""
