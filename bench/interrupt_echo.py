@@ -1,7 +1,7 @@
 """Interruptions over our echo, wider than the corpus: the corpus's six sentences (long and short) over our
 echo at -20/-25/-30/-35 dB, 60/120/200 ms late, three draws each (216 scenarios), through the call's listener.
 
-The corpus (``bench.turn_taking``) keeps three draws of each sentence per echo level, which is too few to
+The corpus (``bench.turn_taking``) has one draw of each sentence per echo level (three per set), too few to
 say how often a faint echo makes the agent late: this counts how many of the 216 stop it more than the
 barge-in setting + 100 ms after the caller began, and any it missed or stopped for before the caller spoke.
 
@@ -15,7 +15,7 @@ from collections.abc import Iterable, Iterator
 import numpy as np
 
 from bench.turn_corpus import INTERRUPTIONS, SHORT_INTERRUPTIONS, Scenario, corpus_sounds, interruption
-from bench.turn_taking import ScenarioResult, run_corpus
+from bench.turn_taking import ScenarioResult, barge_in_limit_ms, run_corpus
 from voice.agent.config import AgentConfig
 
 GAINS_DB = (-20, -25, -30, -35)
@@ -53,7 +53,7 @@ def main() -> None:
     config = AgentConfig()
     made = list(scenarios())
     run = run_corpus(made, mode="after", config=config)
-    limit = config.barge_in_min_ms + 100
+    limit = barge_in_limit_ms(config)
     groups: dict[str, list[ScenarioResult]] = {}
     for r in run.results:
         groups.setdefault(r.group, []).append(r)

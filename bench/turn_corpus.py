@@ -580,7 +580,7 @@ def interruption(
     mix.bed(sounds.noise("pink"), LINE_NOISE_DBFS, rng)
     segment = mix.add(words, at, kind=INTERRUPTION, label=text)
     assert segment is not None
-    fields = _agent_fields(mix, reply, start, delay_ms if gain else None, gain, room_ms, rng)
+    fields = _agent_fields(mix, reply, start, delay_ms if gain is not None else None, gain, room_ms, rng)
     return mix.scenario(name, group, **fields, notes={"speech_ms": segment.duration_ms})
 
 

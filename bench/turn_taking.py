@@ -148,6 +148,12 @@ def _voicing(mode: Mode, config: AgentConfig, batch: SileroBatch | None) -> Voic
     raise ValueError(f"mode is 'before' or 'after', not {mode!r}")
 
 
+def barge_in_limit_ms(config: AgentConfig) -> int:
+    """Issue 12's target: a real interruption of 0.5 s or more stops the agent within the business's barge-in
+    setting + 100 ms of its start."""
+    return config.barge_in_min_ms + 100
+
+
 def recognised(scenario: Scenario, start_ms: int, end_ms: int) -> str:
     """The recogniser's stand-in: the words of the caller's speech within ``start_ms``..``end_ms``, from
     the scenario's truth (noises have none). A real recogniser may also write words for a noise or for
@@ -522,7 +528,7 @@ def off_target(scenario: Scenario, result: ScenarioResult, config: AgentConfig) 
                 why.append(f"end of '{segment.label}' decided {shown} ms after it (target ≤ {limit})")
     if result.false_barge_in:
         why.append(f"false barge-in at {result.barge_in_ms} ms")
-    limit = config.barge_in_min_ms + 100
+    limit = barge_in_limit_ms(config)
     for segment in scenario.truth:
         if segment.kind != INTERRUPTION or segment.duration_ms < 500:
             continue

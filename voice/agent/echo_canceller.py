@@ -63,7 +63,7 @@ class EchoCanceller:
         refit_frames: int = 250,  # a path in use is fitted again after this many more (5 s)
         align_frames: int = 15,  # a run's frames of echo to align it on (300 ms)
         realign_ms: int = 30,  # how far a run's anchor may be from the last one's, beyond the path
-        min_erle_db: float = 4.0,  # cancels less than this: not trusted (a wrong delay cancels ~0 dB)
+        min_erle_db: float = 4.0,  # cancels less than this: not trusted (a wrong delay cancels little)
         max_excess_db: float = 1.5,  # what it may leave of our loudest frames' echo, over the line's noise
         max_follow: float = 0.45,  # how closely what it leaves may follow our voice's loudness (a room's tail)
         ridge: float = 1e-3,
@@ -202,8 +202,9 @@ class EchoCanceller:
         if not judged:
             return
         (erle, *_), delay = max(judged, key=lambda j: j[0][0])
-        # The path was trusted when fitted; here only the delay is in question. A wrong one cancels ~0-6 dB,
-        # the right one about what the fit did (a few frames of other words: within 6 dB of it).
+        # The path was trusted when fitted; here only the delay is in question. A wrong one cancels little,
+        # the right one about what the fit did (a few frames of other words: within 6 dB of it). (What is
+        # left is not asked to stay off our voice here: a caller under it is among the run's frames.)
         if erle >= max(self._min_erle_db, (self.erle_db or 0.0) - _ALIGN_SLACK_DB):
             self._adopt(delay)
 
@@ -243,8 +244,9 @@ class EchoCanceller:
         """How well ``echo`` (frames of our audio through a path) explains the frames ``y``, where our echo
         is loudest (the loudest quarter): there a weak echo is not lost in the noise. Returns how much it
         cancels there (dB), how far above the line's noise it leaves those frames (dB), the line's noise,
-        the share of the echo it leaves, and how closely what it leaves follows the echo's loudness, frame
-        by frame (the correlation of the two in dB: an echo it does not cover follows it, noise does not).
+        the share of the echo it leaves, and, over all the frames, how closely what it leaves follows the
+        echo's loudness (the correlation of the two in dB: an echo it does not cover follows it, noise does
+        not).
 
         Trusted paths leave our loudest frames within 0-1.2 dB of the noise on the corpus; a 30 ms room 1-24
         dB, a 5 ms one 2.3 dB, and then the VAD heard what was left. (So on a line with almost no noise, where

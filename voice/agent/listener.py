@@ -33,19 +33,20 @@ GATE_GAP_FRAMES = 2
 # as the VAD votes when it comes within BRIDGE_FRAMES of the caller's voice heard unmasked, and the detector
 # does not take our echo alone for a voice on this line: of the frames masked while the caller was quiet,
 # the share in which Silero's own state was "speech" (followed at ECHO_VOICED_RATE a frame) is below
-# ECHO_VOICED_MAX. A room's echo is a voice to Silero (~1.0), a faint echo is not (~0.2); webrtcvad alone
+# ECHO_VOICED_MAX. A room's echo is a voice to Silero (~1.0), a faint echo mostly is not; webrtcvad alone
 # never bridges. On the corpus, interruptions over a -35 dB echo stop the agent 612 -> 372 and 470 -> 290 ms
 # after they begin; on 126 more drawn like them, 31 -> 24 over 400 ms; back-channels over echo as before.
 BRIDGE_FRAMES = 8
-# While we speak, a voice the gate hears for 120 ms on which the listener's votes flicker (at least 3 of the
-# latest 6 frames, never 3 in a row) starts an utterance: "רגע, רגע" in one voice over a -30 or -35 dB echo
-# scores 0.03-0.64 and was never heard. A cough or a door rarely holds the gate and the votes that long (1 of
-# 60 over our echo paused the agent; bench/README.md).
+ECHO_VOICED_RATE = 0.05
+ECHO_VOICED_MAX = 0.2
+# While we speak, a voice the gate has heard for ONSET_RUN_FRAMES (120 ms) starts an utterance when the
+# listener voted it voice on at least ONSET_VOTES of the latest ONSET_RUN_FRAMES frames: "רגע, רגע" in one
+# voice over a -30 or -35 dB echo scores 0.03-0.64, voted voice two frames at a time but never the three in a
+# row that start an utterance, and was missed on 2 of a review's draws. A cough or a door rarely holds the
+# gate and the votes that long (1 of 60 over our echo paused the agent; bench/README.md).
 ONSET_RUN_FRAMES = 6
 ONSET_VOTES = 3
 VOTES_MASK = (1 << ONSET_RUN_FRAMES) - 1
-ECHO_VOICED_RATE = 0.05
-ECHO_VOICED_MAX = 0.2
 
 
 @dataclass
@@ -191,7 +192,8 @@ class Listener:
 
     def _flickering_over_a_steady_voice(self) -> bool:
         """The gate has heard a voice for ``ONSET_RUN_FRAMES`` and the listener voted it voice on at least
-        ``ONSET_VOTES`` of the latest ``ONSET_RUN_FRAMES`` frames, never three in a row."""
+        ``ONSET_VOTES`` of the latest ``ONSET_RUN_FRAMES`` frames (three in a row would have started an
+        utterance already)."""
         return self._gate_run >= ONSET_RUN_FRAMES and self._votes.bit_count() >= ONSET_VOTES
 
     def take_speech(self) -> bytes:
