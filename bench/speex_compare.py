@@ -25,7 +25,7 @@ from collections.abc import Callable
 import numpy as np
 
 from bench.turn_corpus import build_corpus
-from bench.turn_taking import GuardFactory, run_corpus
+from bench.turn_taking import GuardFactory, barge_in_limit_ms, run_corpus
 from voice.agent.config import AgentConfig
 from voice.agent.echo_guard import EchoGuard
 from voice.audio import mulaw
@@ -133,11 +133,14 @@ def main() -> None:
     args = parser.parse_args()
     scenarios = build_corpus(groups=GROUPS)
     print(f"{len(scenarios)} scenarios; Speex filter {args.taps} samples ({args.taps * 1000 // SAMPLE_RATE} ms)")
+    config = AgentConfig()
+    limit = barge_in_limit_ms(config)
     print(
-        "who hears our echo | false barge-ins | missed | pauses on echo | spurious utt. | reaction p50 / max | over 400"
+        f"who hears our echo | false barge-ins | missed | pauses on echo | spurious utt. | reaction p50 / max "
+        f"| over {limit}"
     )
     for name, factory in factories(args.taps).items():
-        run = run_corpus(scenarios, mode="after", config=AgentConfig(), guard_factory=factory)
+        run = run_corpus(scenarios, mode="after", config=config, guard_factory=factory)
         reactions = sorted(ms for r in run.results for ms in r.reactions_ms)
         print(
             f"{name:18s} | {sum(r.false_barge_in for r in run.results):15d} "
@@ -145,7 +148,7 @@ def main() -> None:
             f"| {sum(len(r.paused_ms) for r in run.results if r.group.startswith(('echo', 'room echo'))):14d} "
             f"| {sum(r.spurious for r in run.results):13d} "
             f"| {reactions[len(reactions) // 2]:5d} / {reactions[-1]:4d} ms "
-            f"| {sum(1 for ms in reactions if ms > 400):8d}"
+            f"| {sum(1 for ms in reactions if ms > limit):8d}"
         )
 
 

@@ -110,7 +110,7 @@ INTERRUPT_ECHO_DELAY_MS = 120
 ROOM_MS = 30
 ROOM_ECHO_GAINS_DB = (-15, -25)
 BARGE_IN_GRACE_MS = 1000  # a barge-in this long after an interruption ended still answers it (the harness)
-REPLY_START_MS = 1000  # our reply starts this far into a burst or back-channel scenario
+REPLY_START_MS = 1000  # our reply starts this far into a burst, back-channel or interruption scenario
 
 _NOISE_SECONDS = 40  # one long sox noise per colour; scenarios take slices at random offsets
 
@@ -574,13 +574,12 @@ def interruption(
     rng = _rng(name)
     reply = _agent_reply(sounds, reply_index)
     words = sounds.speech(text, voice)
-    start = 1000
-    at = start + 1200 + int(rng.integers(0, 800))
-    mix = _Mix(max(start + _ms(len(reply)), at + _ms(len(words))) + 2500)
+    at = REPLY_START_MS + 1200 + int(rng.integers(0, 800))
+    mix = _Mix(max(REPLY_START_MS + _ms(len(reply)), at + _ms(len(words))) + 2500)
     mix.bed(sounds.noise("pink"), LINE_NOISE_DBFS, rng)
     segment = mix.add(words, at, kind=INTERRUPTION, label=text)
     assert segment is not None
-    fields = _agent_fields(mix, reply, start, delay_ms if gain is not None else None, gain, room_ms, rng)
+    fields = _agent_fields(mix, reply, REPLY_START_MS, delay_ms if gain is not None else None, gain, room_ms, rng)
     return mix.scenario(name, group, **fields, notes={"speech_ms": segment.duration_ms})
 
 
