@@ -17,7 +17,7 @@ Two kinds of writers, one conversion each:
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from django.utils import timezone
@@ -49,6 +49,17 @@ def write_event(
         offset_ms = offset_from_answer(call)
     call_id = call.pk if isinstance(call, Call) else call
     return CallEvent.objects.create(call_id=call_id, kind=kind, offset_ms=offset_ms, payload=dict(payload or {}))
+
+
+def write_events(call_id: int, events: Sequence[tuple[str, Mapping[str, Any] | None, int]]) -> list[CallEvent]:
+    """Store several events of one call at once, in order (``kind``, ``payload``, ``offset_ms`` each, the
+    offset already in the call's time base), without broadcasting them: one statement where the media
+    stream's writer has a backlog (``voice.store``), instead of one per event."""
+    rows = [
+        CallEvent(call_id=call_id, kind=kind, offset_ms=offset_ms, payload=dict(payload or {}))
+        for kind, payload, offset_ms in events
+    ]
+    return CallEvent.objects.bulk_create(rows)
 
 
 async def publish_event(call_sid: str, event: CallEvent) -> None:

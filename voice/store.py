@@ -23,13 +23,13 @@ import json
 import logging
 from collections import deque
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 from channels.db import database_sync_to_async
 from django.db import transaction
 from django.utils import timezone
 
-from crm.call_events import offset_from_answer, publish_event, write_event
+from crm.call_events import offset_from_answer, publish_event, write_event, write_events
 from crm.lead_facts import LEAD_FACT_FIELDS, apply_lead_facts
 from crm.live_updates import broadcast, status_data, utterance_data
 from crm.models import Call, CallEvent, Lead, Utterance
@@ -40,6 +40,17 @@ from voice.business_config import agent_config_for
 from voice.handlers import CallInfo
 
 log = logging.getLogger(__name__)
+
+
+class _Event(NamedTuple):
+    """An event queued for the writer (stored with the events queued right behind it)."""
+
+    kind: str
+    payload: dict[str, Any]
+    offset_ms: int
+
+
+_Write = Callable[[], Awaitable[Any]] | _Event
 
 
 def load_call_info(call_sid: str) -> CallInfo | None:
@@ -87,7 +98,7 @@ class CallStore:
         self._on_end = on_end
         self.ended: tuple[str, bool] | None = None  # (reason, voicemail) once end_call was asked
         # Writes not yet stored, in the order the call made them; (write, future for its result or None).
-        self._writes: deque[tuple[Callable[[], Awaitable[Any]], asyncio.Future[Any] | None]] = deque()
+        self._writes: deque[tuple[_Write, asyncio.Future[Any] | None]] = deque()
         self._writer: asyncio.Task[None] | None = None  # alive while there is something to write
         self._closed = False
         # ms from the call's answer to the stream's start: media time + this = the call's timeline.
@@ -117,11 +128,7 @@ class CallStore:
         payload = _json_safe(payload)
         offset_ms = self.call_ms(offset_ms)
 
-        async def write() -> None:
-            event = await database_sync_to_async(self._create_event)(kind, offset_ms, payload)
-            await publish_event(self.info.call_sid, event)
-
-        await self._submit(write, wait=False)
+        await self._submit(_Event(kind, payload, offset_ms), wait=False)
 
     async def update_lead(self, facts: dict[str, str]) -> dict[str, Any]:
         facts = dict(facts)
@@ -172,9 +179,11 @@ class CallStore:
         self._closed = True
         await self.flush()
 
-    async def _submit(self, write: Callable[[], Awaitable[Any]], *, wait: bool) -> Any:
+    async def _submit(self, write: _Write, *, wait: bool) -> Any:
         if self._closed:
             await self.flush()
+            if isinstance(write, _Event):
+                return await self._store_events([write])
             return await write()
         future = asyncio.get_running_loop().create_future() if wait else None
         self._writes.append((write, future))
@@ -189,7 +198,15 @@ class CallStore:
         while self._writes:
             write, future = self._writes.popleft()
             try:
-                result = await write()
+                if isinstance(write, _Event):
+                    # Events queued behind it (a backlog while the database thread was busy) go with it.
+                    events = [write]
+                    while self._writes and isinstance(self._writes[0][0], _Event):
+                        events.append(self._writes.popleft()[0])  # type: ignore[arg-type]
+                    await self._store_events(events)
+                    result = None
+                else:
+                    result = await write()
             except Exception as exc:
                 if future is None:
                     log.error("could not store a call row; continuing with the next", exc_info=True)
@@ -198,6 +215,23 @@ class CallStore:
             else:
                 if future is not None and not future.done():
                     future.set_result(result)
+
+    async def _store_events(self, events: list[_Event]) -> None:
+        """Events, in order, in one statement, each broadcast once stored. A batch the database refuses is
+        stored event by event, so one bad row loses only itself (logged by the writer)."""
+        try:
+            stored = await database_sync_to_async(write_events)(self.info.call_id, events)
+        except Exception:
+            if len(events) == 1:
+                raise
+            for event in events:
+                try:
+                    await self._store_events([event])
+                except Exception:
+                    log.error("could not store a call event; continuing with the next", exc_info=True)
+            return
+        for event in stored:
+            await publish_event(self.info.call_sid, event)
 
     # -- sync halves (worker thread) ------------------------------------------------------------------
     def _call(self) -> Call:

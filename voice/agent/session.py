@@ -84,7 +84,7 @@ class AgentSession:
         self.clock: Clock = clock or LoopClock()  # wall time: the pacer's and the response deadlines'
         transcriber = providers.asr.new_transcriber(config.language)
         # Our own voice coming back on the line is not the caller: the guard hears what the speaker sends.
-        echo = EchoGuard(lambda: self.speaker.playing_ms())
+        echo = EchoGuard(lambda: self.pacer.playing_ms())
         self.listener = Listener(
             config, transcriber, media_clock, reporter, asr_timeout_s=asr_timeout_s, voicing=voicing, echo=echo
         )

@@ -103,6 +103,7 @@ class SileroVoicing:
         # Idle (see ``_idle_frame``): the frames since, as they came, and how many samples of the buffer come
         # before them in the window under way.
         self._idle: list[np.ndarray] = []
+        self._idle_after_first = 0  # samples in the idle frames after the oldest
         self._kept = 0
         self._hangover = 0
         self._skipped = 0
@@ -153,12 +154,16 @@ class SileroVoicing:
         scored then starts afresh (``reset_after_windows``), so only where the windows fall and the samples
         of the one under way still matter. The frames are kept as they came, a window's worth of them, and
         the windows are only counted: most of a call's frames cost the gate alone."""
-        if not self._idle:
+        idle = self._idle
+        if idle:
+            self._idle_after_first += len(pcm)
+        else:
             self._kept = self._filled
-        self._idle.append(pcm)
+        idle.append(pcm)
         # Once the frames after it hold a window's worth of samples, the oldest is of past windows only.
-        while len(self._idle) > 1 and sum(len(frame) for frame in self._idle[1:]) >= WINDOW_SAMPLES:
-            del self._idle[0]
+        while self._idle_after_first >= WINDOW_SAMPLES:
+            del idle[0]
+            self._idle_after_first -= len(idle[0])
             self._kept = 0
         self._filled += len(pcm)
         while self._filled >= WINDOW_SAMPLES:
@@ -182,6 +187,7 @@ class SileroVoicing:
             np.multiply(part, 1 / 32768.0, out=self._samples[at : at + len(part)], casting="unsafe")
             at += len(part)
         self._idle.clear()
+        self._idle_after_first = 0
 
     async def _score(self, window: np.ndarray) -> None:
         if self._skipped >= self._reset_after:

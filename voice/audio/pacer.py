@@ -180,9 +180,13 @@ class Pacer:
     def playing_ms(self) -> int | None:
         """The position playing now, or None when nothing is (all sent has played, by the estimate or
         by Twilio's marks)."""
-        if self.sent_ms == 0 or self._clock.now() >= self._play_end:
+        if self.sent_ms == 0:
             return None
-        return self.heard_ms()
+        # ``heard_ms`` inlined, on one reading of the clock: the echo guard asks on every inbound frame.
+        buffered = self._play_end - self._clock.now()
+        if buffered <= 0.0:
+            return None
+        return max(self.echoed_ms, min(self.sent_ms - round(buffered * 1000), self.sent_ms), 0)
 
     def buffered_ms(self) -> int:
         """Audio queued here or sent and not yet played."""
