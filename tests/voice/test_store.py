@@ -4,9 +4,11 @@ call's lead only, broadcast to the live page."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import logging
 import threading
+from collections.abc import AsyncIterator
 
 import pytest
 from asgiref.sync import sync_to_async
@@ -193,53 +195,52 @@ async def test_media_time_is_stored_from_the_calls_answer():
     assert (utterance.start_ms, utterance.end_ms) == (500 + offsets["stream_started"], 1500 + offsets["stream_started"])
 
 
-async def test_events_queued_behind_a_busy_database_are_stored_in_one_statement_in_order():
+@contextlib.asynccontextmanager
+async def event_inserts() -> AsyncIterator[list[str]]:
+    """The INSERT statements into the timeline's table, as the database is asked them (on the connection of
+    the one sync thread every write goes through)."""
+    inserts: list[str] = []
+
+    def count(execute, sql, params, many, context):
+        if sql.startswith('INSERT INTO "crm_callevent"'):
+            inserts.append(sql)
+        return execute(sql, params, many, context)
+
+    await sync_to_async(lambda: connection.execute_wrappers.append(count))()
+    try:
+        yield inserts
+    finally:
+        await sync_to_async(lambda: connection.execute_wrappers.remove(count))()
+
+
+async def test_events_queued_back_to_back_are_stored_in_one_statement_in_order():
+    # Under load the writer finds several events queued when its turn comes: one statement, not one each.
     call = await make_call()
     store = await store_for(call)
     layer = get_channel_layer()
     channel = await layer.new_channel()
     await layer.group_add(f"call-{call.call_sid}", channel)
-    inserts: list[str] = []
-
-    def count_inserts(execute, sql, params, many, context):
-        if sql.startswith('INSERT INTO "crm_callevent"'):
-            inserts.append(sql)
-        return execute(sql, params, many, context)
-
-    # On the connection of the one sync thread every write goes through.
-    await sync_to_async(lambda: connection.execute_wrappers.append(count_inserts))()
-    try:
-        gate = threading.Event()
-        busy = asyncio.ensure_future(sync_to_async(gate.wait)())
-        await asyncio.sleep(0.05)
+    async with event_inserts() as inserts:
         for n in range(5):
             await store.event("turn", 100 * n, {"n": n})
-        gate.set()
-        await busy
         await store.flush()
-    finally:
-        await sync_to_async(lambda: connection.execute_wrappers.remove(count_inserts))()
     stored = CallEvent.objects.filter(call=call).order_by("pk").values_list("payload", "offset_ms")
-    rows = await sync_to_async(list)(stored)
-    assert rows == [({"n": n}, 100 * n) for n in range(5)]
+    assert await sync_to_async(list)(stored) == [({"n": n}, 100 * n) for n in range(5)]
     assert len(inserts) == 1
     broadcast = [(await layer.receive(channel))["data"]["payload"]["n"] for _ in range(5)]
-    assert broadcast == [0, 1, 2, 3, 4]
+    assert broadcast == [0, 1, 2, 3, 4]  # each once stored, in order
 
 
 async def test_an_event_the_database_refuses_is_logged_and_the_rest_of_its_batch_is_stored(caplog):
     call = await make_call()
     store = await store_for(call)
-    gate = threading.Event()
-    busy = asyncio.ensure_future(sync_to_async(gate.wait)())
-    await asyncio.sleep(0.05)
     with caplog.at_level(logging.ERROR, logger="voice.store"):
-        await store.event("turn", 100, {"n": 1})
-        await store.event("turn", 2**70, {"n": 2})  # no database stores an integer that large
-        await store.event("turn", 300, {"n": 3})
-        gate.set()
-        await busy
-        await store.flush()
+        async with event_inserts() as inserts:
+            await store.event("turn", 100, {"n": 1})
+            await store.event("turn", 2**70, {"n": 2})  # no database stores an integer that large
+            await store.event("turn", 300, {"n": 3})
+            await store.flush()
+    assert len(inserts) == 4  # the batch, refused; then each event on its own
     assert len([r for r in caplog.records if r.exc_info is not None]) == 1
     stored = CallEvent.objects.filter(call=call).order_by("pk").values_list("payload", flat=True)
     assert await sync_to_async(list)(stored) == [{"n": 1}, {"n": 3}]

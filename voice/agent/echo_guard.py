@@ -201,6 +201,8 @@ class EchoGuard:
         self._count_the_run()
         if self.line_echoes is None and self._now_playing is not None and not listened:
             self._listen_for_echo(pcm, self._now_playing // FRAME_MS)
+            if self.line_echoes is False:  # judged clean on this very frame: nothing is masked
+                return pcm, False
         samples = pcm.astype(np.float64)
         energy = float(np.dot(samples, samples)) / max(len(samples), 1)
         ratio_db = 10 * math.log10(max(energy, 1.0) / reference)

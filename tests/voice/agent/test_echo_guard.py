@@ -183,6 +183,25 @@ def test_a_line_found_clean_that_starts_to_echo_is_found_out_within_six_seconds(
     assert found_at * FRAME_MS <= 6000
 
 
+@pytest.mark.parametrize("noise_rms", [5.0, 20.0, LINE_NOISE_RMS])
+def test_from_the_frame_that_finds_the_line_clean_nothing_is_masked(voices, noise_rms):
+    ours, _ = voices
+    line = Line(ours, echo_db=None, noise_rms=noise_rms)
+    known: list[bool | None] = []
+    hear = line.guard.hear
+
+    def watched(pcm: np.ndarray) -> tuple[np.ndarray, bool]:
+        result = hear(pcm)
+        known.append(line.guard.line_echoes)  # what the guard knew once it had heard this frame
+        return result
+
+    line.guard.hear = watched  # type: ignore[method-assign]
+    verdicts = line.inbound()
+    found_clean = known.index(False)
+    assert any(verdicts[:found_clean])  # the line's noise under our loud voice, masked while unknown
+    assert not any(verdicts[found_clean:])
+
+
 def test_before_it_knows_the_line_the_guard_masks_as_if_it_echoed(voices):
     ours, _ = voices
     line = Line(ours, echo_db=None)
