@@ -8,7 +8,8 @@ import contextlib
 import datetime as dt
 import logging
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
 
 import pytest
 from asgiref.sync import sync_to_async
@@ -42,6 +43,14 @@ async def store_for(call: Call, ended: list[bool] | None = None) -> CallStore:
     return CallStore(info, media_ms=lambda: 1234, on_end=on_end)
 
 
+async def watch_live_page(call: Call) -> Callable[[], Awaitable[dict[str, Any]]]:
+    """What the call's live page is sent, message by message (a channel in its group, as a staff socket's)."""
+    layer = get_channel_layer()
+    channel = await layer.new_channel()
+    await layer.group_add(f"call-{call.call_sid}", channel)
+    return lambda: layer.receive(channel)
+
+
 async def test_call_info_carries_mode_and_the_agent_configuration():
     call = await make_call()
     info = await sync_to_async(load_call_info)(call.call_sid)
@@ -52,9 +61,7 @@ async def test_call_info_carries_mode_and_the_agent_configuration():
 
 async def test_utterances_and_events_are_stored_and_broadcast():
     call = await make_call()
-    layer = get_channel_layer()
-    channel = await layer.new_channel()
-    await layer.group_add(f"call-{call.call_sid}", channel)
+    live_page = await watch_live_page(call)
     store = await store_for(call)
 
     await store.utterance(UtteranceRecord("caller", "שלום", 0, 900, latency={"asr": 120}))
@@ -68,7 +75,7 @@ async def test_utterances_and_events_are_stored_and_broadcast():
         900,
         {"asr": 120},
     )
-    first, second = await layer.receive(channel), await layer.receive(channel)
+    first, second = await live_page(), await live_page()
     assert first["type"] == "call.update" and first["kind"] == "utterance" and first["data"]["text"] == "שלום"
     assert second["kind"] == "event" and second["data"]["kind"] == "greeting"
 
@@ -119,9 +126,7 @@ async def test_end_call_to_voicemail_leaves_the_outcome_open():
 async def test_utterances_and_events_do_not_wait_for_the_database_and_keep_their_order():
     call = await make_call()
     store = await store_for(call)
-    layer = get_channel_layer()
-    channel = await layer.new_channel()
-    await layer.group_add(f"call-{call.call_sid}", channel)
+    live_page = await watch_live_page(call)
     # Hold the one sync thread every database write goes through, as a busy process would.
     gate = threading.Event()
     busy = asyncio.ensure_future(sync_to_async(gate.wait)())
@@ -143,7 +148,7 @@ async def test_utterances_and_events_do_not_wait_for_the_database_and_keep_their
     texts = await sync_to_async(list)(Utterance.objects.filter(call=call).order_by("pk").values_list("text", "latency"))
     assert texts == [("אחת", {"asr": 40}), ("שתיים", {}), ("שלוש", {})]
     assert await sync_to_async(CallEvent.objects.filter(call=call, kind="turn").count)() == 1
-    kinds = [(await layer.receive(channel))["kind"] for _ in range(4)]
+    kinds = [(await live_page())["kind"] for _ in range(4)]
     assert kinds == ["utterance", "event", "utterance", "utterance"]  # broadcast as each row is stored
 
 
@@ -217,9 +222,7 @@ async def test_events_queued_back_to_back_are_stored_in_one_statement_in_order()
     # Under load the writer finds several events queued when its turn comes: one statement, not one each.
     call = await make_call()
     store = await store_for(call)
-    layer = get_channel_layer()
-    channel = await layer.new_channel()
-    await layer.group_add(f"call-{call.call_sid}", channel)
+    live_page = await watch_live_page(call)
     async with event_inserts() as inserts:
         for n in range(5):
             await store.event("turn", 100 * n, {"n": n})
@@ -227,7 +230,7 @@ async def test_events_queued_back_to_back_are_stored_in_one_statement_in_order()
     stored = CallEvent.objects.filter(call=call).order_by("pk").values_list("payload", "offset_ms")
     assert await sync_to_async(list)(stored) == [({"n": n}, 100 * n) for n in range(5)]
     assert len(inserts) == 1
-    broadcast = [(await layer.receive(channel))["data"]["payload"]["n"] for _ in range(5)]
+    broadcast = [(await live_page())["data"]["payload"]["n"] for _ in range(5)]
     assert broadcast == [0, 1, 2, 3, 4]  # each once stored, in order
 
 

@@ -178,31 +178,29 @@ class EchoGuard:
         self._media_ms += FRAME_MS
         now = self._playing_frame()
         self._tail_left = max(0, self._tail_left - 1)  # one inbound frame of the tail has passed
-        listened = False
+        reference: float | None = None
         if self.line_echoes is False:
             # On a line found clean (most lines) nothing is masked: whether we are speaking is all this frame
             # needs, and the frame is kept, unmeasured, for the next judgement. Our audio's run is not
-            # counted (the canceller has let go of the line): should the line start to echo, the next frame
-            # starts a new run.
+            # counted (the canceller has let go of the line): should the line start to echo, a new run starts.
             self._run_offset = None
             self.speaking = now is not None and self._any_voice(now)
             if not self.speaking or self._now_playing is None:
                 return pcm, False
-            self._listen_for_echo(pcm, self._now_playing // FRAME_MS)
-            if self.line_echoes is False:
+        else:
+            reference = 0.0 if now is None else self._loudest(now)
+            self.speaking = reference > 0.0
+            if not self.speaking or now is None:
+                self._run_offset = None  # the next of our audio to play starts a new run
                 return pcm, False
-            listened = True
-            # Judged again on this very frame: it no longer looks clean, and this frame is measured.
-        reference = 0.0 if now is None else self._loudest(now)
-        self.speaking = reference > 0.0
-        if not self.speaking or now is None:
-            self._run_offset = None  # the next of our audio to play starts a new run
-            return pcm, False
+        if self.line_echoes is not True and self._now_playing is not None:
+            self._listen_for_echo(pcm, self._now_playing // FRAME_MS)
+            if self.line_echoes is False:  # clean, or found clean on this very frame: nothing is masked
+                return pcm, False
+        assert now is not None  # speaking
+        if reference is None:  # a clean line judged again on this frame: it no longer looks clean
+            reference = self._loudest(now)
         self._count_the_run()
-        if self.line_echoes is None and self._now_playing is not None and not listened:
-            self._listen_for_echo(pcm, self._now_playing // FRAME_MS)
-            if self.line_echoes is False:  # judged clean on this very frame: nothing is masked
-                return pcm, False
         samples = pcm.astype(np.float64)
         energy = float(np.dot(samples, samples)) / max(len(samples), 1)
         ratio_db = 10 * math.log10(max(energy, 1.0) / reference)
