@@ -49,7 +49,7 @@ def test_turn_latency_is_reported_from_the_server_and_from_the_client(results):
 def test_outbound_timing_is_reported(results):
     outbound = results["outbound"]
     assert outbound["frames"] > 100
-    assert outbound["gap_excess_ms"]["n"] > 100
+    assert outbound["gap_excess_ms"]["n"] > 50  # one per media message: 200 ms of audio each, past the lead
     assert outbound["gap_excess_ms"]["max"] >= 0
 
 

@@ -3,11 +3,13 @@
 Twilio buffers whatever it is sent and plays it in order, so sending a whole reply at once would make
 barge-in useless (``clear`` would have to discard seconds of audio we can no longer account for).
 The pacer keeps at most ``lead_ms`` of audio in Twilio's buffer: it sends immediately up to the lead
-(in messages of at most ``max_message_ms``), then ``batch_ms`` of audio (default five frames) each time
-that much fits within the lead again. Twilio takes any whole number of 160-byte frames per media message
+(in messages of at most ``max_message_ms``), then ``batch_ms`` of audio (default ten frames) each time
+that much fits within the lead again, so Twilio always holds ``lead_ms - batch_ms`` (300 ms) or more: the
+cushion against a stall on the way. Twilio takes any whole number of 160-byte frames per media message
 and plays them in order; a message costs daphne and us far more than its bytes (at 40 calls, 100 ms
-messages instead of 40 ms ones took 7 % off the server's CPU, bench/README.md), so a reply goes out in
-a fifth of the messages and timer wake-ups of frame-by-frame pacing. One sender task per call sleeps until
+messages instead of 40 ms ones took 7 % off the server's CPU, and 200 ms ones instead of 100 ms another
+10 %, bench/README.md), so a reply goes out in a tenth of the messages and timer wake-ups of
+frame-by-frame pacing. One sender task per call sleeps until
 the next batch is due; due times come from an estimate of when the sent audio finishes playing
 (``play_end``) that advances exactly 20 ms per frame, so the schedule does not drift. A message never
 spans a mark. A mark that says Twilio has played everything sends what waits at once.
@@ -38,6 +40,7 @@ if TYPE_CHECKING:
     from voice.agent.ports import MediaSink
 
 _FRAME_S = FRAME_MS / 1000
+DEFAULT_BATCH_MS = 200
 
 
 class Clock(Protocol):
@@ -73,16 +76,20 @@ class Pacer:
         self,
         sink: MediaSink,
         *,
-        lead_ms: int = 400,  # past the lead the buffer swings lead-100..lead ms: ~300 ms of stall cushion
+        lead_ms: int = 500,  # past the lead the buffer swings lead-batch..lead ms: 300 ms of stall cushion
         clock: Clock | None = None,
         play_grace_ms: int = 1500,
-        batch_ms: int = 100,
+        batch_ms: int | None = None,  # None: 200 ms, or the lead when that is shorter
         max_message_ms: int = 200,
         on_queued: Callable[[bytes, int], None] | None = None,  # frames and their position, as queued
         resume_overlap_ms: int = 100,
     ) -> None:
+        if batch_ms is None:
+            batch_ms = max(FRAME_MS, min(DEFAULT_BATCH_MS, lead_ms) // FRAME_MS * FRAME_MS)
         if batch_ms < FRAME_MS or batch_ms % FRAME_MS or max_message_ms < batch_ms or max_message_ms % FRAME_MS:
             raise ValueError("batch_ms and max_message_ms are whole frames, batch_ms <= max_message_ms")
+        if batch_ms > max(lead_ms, FRAME_MS):  # the sender would wait for room the lead never has
+            raise ValueError(f"batch_ms ({batch_ms}) is more than lead_ms ({lead_ms})")
         self._sink = sink
         self._on_queued = on_queued
         self._batch = batch_ms // FRAME_MS  # frames per message once past the lead

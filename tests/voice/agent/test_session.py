@@ -89,6 +89,7 @@ async def test_barge_in_clears_twilio_cancels_the_reply_and_keeps_only_what_was_
         echo_marks=False,
         asr=FakeASR(["ספר לי על המוצרים", "רגע, יש לי שאלה"]),
         llm=FakeLLM([f"{s1} {s2} {s3}", "בטח, שאלו."]),
+        lead_ms=400,  # with this lead, sentence 1's mark comes back before any of sentence 2 is sent
     )
     await c.session.start()
     await until(lambda: "t1-s2" in c.twilio.marks, clock=clock)

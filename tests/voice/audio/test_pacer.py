@@ -47,7 +47,7 @@ def media_sizes(twilio: FakeTwilio) -> list[int]:
 
 
 async def test_sends_up_to_the_lead_at_once_then_100_ms_at_a_time(clock, twilio):
-    pacer = Pacer(twilio, lead_ms=300, clock=clock)
+    pacer = Pacer(twilio, lead_ms=300, clock=clock, batch_ms=100)
     pacer.push(audio(2000))
     await settle()
     assert twilio.frames == 15  # 300 ms ahead of the play-out
@@ -62,6 +62,27 @@ async def test_sends_up_to_the_lead_at_once_then_100_ms_at_a_time(clock, twilio)
     assert twilio.frames == 25
     assert media_sizes(twilio)[2:] == [5, 5]
     assert (pacer.frames_sent, pacer.media_messages_sent, pacer.sent_ms) == (25, 4, 500)
+    await pacer.close()
+
+
+async def test_by_default_twilio_holds_300_to_500_ms_topped_up_200_ms_at_a_time(clock):
+    class Watching(FakeTwilio):
+        ahead: list[float] = []
+
+        async def send_media(self, payload: bytes) -> None:
+            await super().send_media(payload)
+            self.ahead.append(self.audio_ms - clock.now() * 1000)
+
+    twilio = Watching()
+    pacer = Pacer(twilio, clock=clock)
+    pacer.push(audio(4000))
+    await settle()
+    assert media_sizes(twilio) == [10, 10, 5]  # the 500 ms lead at once, at most 200 ms per message
+    for _ in range(300):
+        await clock.advance(0.009)  # awkward steps: wake-ups land between batches
+    assert set(media_sizes(twilio)[3:]) == {10}  # then 200 ms per message
+    assert max(twilio.ahead) <= 500 + 1e-6
+    assert min(twilio.ahead[3:]) >= 300 - 10 - 1e-6  # the stall cushion (less a late wake-up's step)
     await pacer.close()
 
 
@@ -85,8 +106,19 @@ async def test_refuses_batches_that_are_not_whole_frames(twilio):
         Pacer(twilio, batch_ms=60, max_message_ms=40)
 
 
+async def test_refuses_a_batch_longer_than_the_lead_and_fits_its_own_to_a_short_lead(clock, twilio):
+    with pytest.raises(ValueError, match="more than lead_ms"):
+        Pacer(twilio, lead_ms=100, batch_ms=200)  # it would wait for room the lead never has
+    pacer = Pacer(twilio, lead_ms=100, clock=clock)
+    pacer.push(audio(400))
+    await settle()
+    await clock.advance(0.1)
+    assert media_sizes(twilio) == [5, 5]  # 100 ms at a time: all the lead holds
+    await pacer.close()
+
+
 async def test_schedule_does_not_drift(clock, twilio):
-    pacer = Pacer(twilio, lead_ms=300, clock=clock)
+    pacer = Pacer(twilio, lead_ms=300, clock=clock, batch_ms=100)
     pacer.push(audio(20_000))
     await settle()
     for _ in range(769):  # 10 s in awkward steps
@@ -117,7 +149,7 @@ async def test_buffered_audio_never_exceeds_the_lead(clock):
 
 
 async def test_a_late_wake_up_catches_up_in_one_message(clock, twilio):
-    pacer = Pacer(twilio, lead_ms=300, clock=clock)
+    pacer = Pacer(twilio, lead_ms=300, clock=clock, batch_ms=100)
     pacer.push(audio(2000))
     await settle()
     await clock.stall(0.1)  # the loop was busy for 100 ms: the sender wakes late
@@ -139,7 +171,7 @@ async def test_marks_follow_the_audio_queued_before_them(clock, twilio):
 
 
 async def test_no_message_spans_a_mark(clock, twilio):
-    pacer = Pacer(twilio, lead_ms=300, clock=clock)
+    pacer = Pacer(twilio, lead_ms=300, clock=clock, batch_ms=100)
     pacer.push(audio(420))  # 15 frames go in the burst, then 6 frames: a batch and one frame before the mark
     pacer.push_mark("t1-s1")
     pacer.push(audio(500))
@@ -226,7 +258,7 @@ async def test_clear_stops_sending_tells_twilio_and_reports_what_was_heard(clock
 
 async def test_clear_waits_for_a_batch_already_being_sent(clock):
     twilio = HeldTwilio(hold_media_after=15)  # past the burst: the next batch is held mid-send
-    pacer = Pacer(twilio, lead_ms=300, clock=clock)
+    pacer = Pacer(twilio, lead_ms=300, clock=clock, batch_ms=100)
     pacer.push(audio(1000))
     await clock.advance(0.1)  # the first batch after the burst is now being sent
     clearing = asyncio.ensure_future(pacer.clear())
@@ -338,7 +370,7 @@ async def test_wait_played_gives_up_on_marks_after_a_grace_period(clock, twilio)
 
 
 async def test_wait_sent(clock, twilio):
-    pacer = Pacer(twilio, lead_ms=100, clock=clock)
+    pacer = Pacer(twilio, lead_ms=100, clock=clock, batch_ms=100)
     pacer.push(audio(500))
     waiter = asyncio.ensure_future(pacer.wait_sent(200))
     await settle()
