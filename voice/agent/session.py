@@ -64,7 +64,7 @@ class AgentSession:
         tools: ToolBox | None = None,  # the edge's tools (CRM writes); end_call is always there
         media_clock: MediaClock | None = None,
         clock: Clock | None = None,  # the pacer's (wall-time) clock
-        lead_ms: int = 500,
+        lead_ms: int = 600,
         asr_timeout_s: float = 10.0,
         llm_timeout_s: float = 10.0,
         tts_timeout_s: float = 10.0,

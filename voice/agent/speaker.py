@@ -40,7 +40,7 @@ class Speaker:
         on_first_audio: Callable[[], None],  # an utterance's first audio is queued: we hold the floor
         on_heard: Callable[[Utterance, str], None],  # what the caller heard of it (for the model's history)
         clock: Clock | None = None,
-        lead_ms: int = 500,
+        lead_ms: int = 600,
         tts_timeout_s: float = 10.0,
         ready: ReadyAudio | None = None,
         on_queued: Callable[[bytes, int], None] | None = None,  # our audio as it is queued (the echo guard)

@@ -4,8 +4,10 @@ Twilio buffers whatever it is sent and plays it in order, so sending a whole rep
 barge-in useless (``clear`` would have to discard seconds of audio we can no longer account for).
 The pacer keeps at most ``lead_ms`` of audio in Twilio's buffer: it sends immediately up to the lead
 (in messages of at most ``max_message_ms``), then ``batch_ms`` of audio (default ten frames) each time
-that much fits within the lead again, so Twilio always holds ``lead_ms - batch_ms`` (300 ms) or more: the
-cushion against a stall on the way. Twilio takes any whole number of 160-byte frames per media message
+that much fits within the lead again, so Twilio always holds ``lead_ms - batch_ms`` (400 ms) or more: the
+cushion against a stall on the way. The lead is a whole number of batches, so the opening burst ends on a
+whole message and the next one follows it by exactly its length (a short last one would be followed by a
+wait longer than its audio, which a listener for gaps takes for a stall). Twilio takes any whole number of 160-byte frames per media message
 and plays them in order; a message costs daphne and us far more than its bytes (at 40 calls, 100 ms
 messages instead of 40 ms ones took 7 % off the server's CPU, and 200 ms ones instead of 100 ms another
 10 %, bench/README.md), so a reply goes out in a tenth of the messages and timer wake-ups of
@@ -76,7 +78,7 @@ class Pacer:
         self,
         sink: MediaSink,
         *,
-        lead_ms: int = 500,  # past the lead the buffer swings lead-batch..lead ms: 300 ms of stall cushion
+        lead_ms: int = 600,  # past the lead the buffer swings lead-batch..lead ms: 400 ms of stall cushion
         clock: Clock | None = None,
         play_grace_ms: int = 1500,
         batch_ms: int | None = None,  # None: 200 ms, or the lead when that is shorter

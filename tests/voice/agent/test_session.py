@@ -240,8 +240,9 @@ async def test_a_yes_said_as_our_question_ends_is_its_answer(call):
     await until(lambda: c.session.turns.state is TurnState.SPEAKING, clock=clock)
     pacer = c.session.pacer
     await until(lambda: pacer.sent_ms == pacer.pushed_ms and pacer.marks_sent >= 3, clock=clock)
-    await clock.advance(0.5)  # all of it has played by the estimate; Twilio has not echoed the mark yet
-    assert c.session.turns.state is TurnState.SPEAKING
+    await clock.advance(pacer.buffered_ms() / 1000)  # all of it has played by the estimate
+    assert pacer.buffered_ms() == 0
+    assert c.session.turns.state is TurnState.SPEAKING  # Twilio has not echoed the mark yet
     await c.feed(voiced(400) + silence(800))
     await until(lambda: len(c.llm.calls) == 2, clock=clock)
     assert c.llm.calls[1][-1] == {"role": "user", "content": "כן"}

@@ -65,7 +65,7 @@ async def test_sends_up_to_the_lead_at_once_then_100_ms_at_a_time(clock, twilio)
     await pacer.close()
 
 
-async def test_by_default_twilio_holds_300_to_500_ms_topped_up_200_ms_at_a_time(clock):
+async def test_by_default_twilio_holds_400_to_600_ms_topped_up_200_ms_at_a_time(clock):
     class Watching(FakeTwilio):
         ahead: list[float] = []
 
@@ -77,12 +77,12 @@ async def test_by_default_twilio_holds_300_to_500_ms_topped_up_200_ms_at_a_time(
     pacer = Pacer(twilio, clock=clock)
     pacer.push(audio(4000))
     await settle()
-    assert media_sizes(twilio) == [10, 10, 5]  # the 500 ms lead at once, at most 200 ms per message
+    assert media_sizes(twilio) == [10, 10, 10]  # the 600 ms lead at once, in whole 200 ms messages
     for _ in range(300):
         await clock.advance(0.009)  # awkward steps: wake-ups land between batches
     assert set(media_sizes(twilio)[3:]) == {10}  # then 200 ms per message
-    assert max(twilio.ahead) <= 500 + 1e-6
-    assert min(twilio.ahead[3:]) >= 300 - 10 - 1e-6  # the stall cushion (less a late wake-up's step)
+    assert max(twilio.ahead) <= 600 + 1e-6
+    assert min(twilio.ahead[3:]) >= 400 - 10 - 1e-6  # the stall cushion (less a late wake-up's step)
     await pacer.close()
 
 
