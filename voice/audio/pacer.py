@@ -7,14 +7,14 @@ The pacer keeps at most ``lead_ms`` of audio in Twilio's buffer: it sends immedi
 that much fits within the lead again, so Twilio always holds ``lead_ms - batch_ms`` (400 ms) or more: the
 cushion against a stall on the way. The lead is a whole number of batches, so the opening burst ends on a
 whole message and the next one follows it by exactly its length (a short last one would be followed by a
-wait longer than its audio, which a listener for gaps takes for a stall). Twilio takes any whole number of 160-byte frames per media message
-and plays them in order; a message costs daphne and us far more than its bytes (at 40 calls, 100 ms
-messages instead of 40 ms ones took 7 % off the server's CPU, and 200 ms ones instead of 100 ms another
-10 %, bench/README.md), so a reply goes out in a tenth of the messages and timer wake-ups of
-frame-by-frame pacing. One sender task per call sleeps until
-the next batch is due; due times come from an estimate of when the sent audio finishes playing
-(``play_end``) that advances exactly 20 ms per frame, so the schedule does not drift. A message never
-spans a mark. A mark that says Twilio has played everything sends what waits at once.
+wait longer than its audio, which a listener for gaps takes for a stall). Twilio takes any whole number of
+160-byte frames per media message and plays them in order; a message costs daphne and us far more than its
+bytes (at 40 calls, 100 ms messages instead of 40 ms ones took 7 % off the server's CPU, and 200 ms ones
+instead of 100 ms another 10 %, bench/README.md), so a reply goes out in a tenth of the messages and timer
+wake-ups of frame-by-frame pacing. One sender task per call sleeps until the next batch is due; due times
+come from an estimate of when the sent audio finishes playing (``play_end``) that advances exactly 20 ms
+per frame, so the schedule does not drift. A message never spans a mark. A mark that says Twilio has
+played everything sends what waits at once.
 
 Positions are milliseconds of audio since the pacer was created. Marks placed with ``push_mark`` are
 sent after the audio before them; Twilio echoes a mark when that audio has played, which gives a
