@@ -82,7 +82,7 @@ class Pacer:
         clock: Clock | None = None,
         play_grace_ms: int = 1500,
         batch_ms: int | None = None,  # None: 200 ms, or the lead when that is shorter
-        max_message_ms: int = 200,
+        max_message_ms: int = 400,  # a late wake-up catches up in one message (a short one after it reads as a gap)
         on_queued: Callable[[bytes, int], None] | None = None,  # frames and their position, as queued
         resume_overlap_ms: int = 100,
     ) -> None:

@@ -47,7 +47,7 @@ def media_sizes(twilio: FakeTwilio) -> list[int]:
 
 
 async def test_sends_up_to_the_lead_at_once_then_100_ms_at_a_time(clock, twilio):
-    pacer = Pacer(twilio, lead_ms=300, clock=clock, batch_ms=100)
+    pacer = Pacer(twilio, lead_ms=300, clock=clock, batch_ms=100, max_message_ms=200)
     pacer.push(audio(2000))
     await settle()
     assert twilio.frames == 15  # 300 ms ahead of the play-out
@@ -77,17 +77,20 @@ async def test_by_default_twilio_holds_400_to_600_ms_topped_up_200_ms_at_a_time(
     pacer = Pacer(twilio, clock=clock)
     pacer.push(audio(4000))
     await settle()
-    assert media_sizes(twilio) == [10, 10, 10]  # the 600 ms lead at once, in whole 200 ms messages
+    assert media_sizes(twilio) == [20, 10]  # the 600 ms lead at once, in messages of at most 400 ms
     for _ in range(300):
         await clock.advance(0.009)  # awkward steps: wake-ups land between batches
-    assert set(media_sizes(twilio)[3:]) == {10}  # then 200 ms per message
+    assert set(media_sizes(twilio)[2:]) == {10}  # then 200 ms per message
     assert max(twilio.ahead) <= 600 + 1e-6
-    assert min(twilio.ahead[3:]) >= 400 - 10 - 1e-6  # the stall cushion (less a late wake-up's step)
+    assert min(twilio.ahead[2:]) >= 400 - 10 - 1e-6  # the stall cushion (less a late wake-up's step)
+    sent = len(media_sizes(twilio))
+    await clock.stall(0.15)  # the loop was busy: what fits the lead again goes in one message
+    assert len(media_sizes(twilio)) == sent + 1 and media_sizes(twilio)[-1] > 10
     await pacer.close()
 
 
 async def test_batch_of_one_frame_paces_frame_by_frame(clock, twilio):
-    pacer = Pacer(twilio, lead_ms=300, clock=clock, batch_ms=20)
+    pacer = Pacer(twilio, lead_ms=300, clock=clock, batch_ms=20, max_message_ms=200)
     pacer.push(audio(2000))
     await settle()
     assert twilio.frames == 15
@@ -118,7 +121,7 @@ async def test_refuses_a_batch_longer_than_the_lead_and_fits_its_own_to_a_short_
 
 
 async def test_schedule_does_not_drift(clock, twilio):
-    pacer = Pacer(twilio, lead_ms=300, clock=clock, batch_ms=100)
+    pacer = Pacer(twilio, lead_ms=300, clock=clock, batch_ms=100, max_message_ms=200)
     pacer.push(audio(20_000))
     await settle()
     for _ in range(769):  # 10 s in awkward steps
@@ -149,7 +152,7 @@ async def test_buffered_audio_never_exceeds_the_lead(clock):
 
 
 async def test_a_late_wake_up_catches_up_in_one_message(clock, twilio):
-    pacer = Pacer(twilio, lead_ms=300, clock=clock, batch_ms=100)
+    pacer = Pacer(twilio, lead_ms=300, clock=clock, batch_ms=100, max_message_ms=200)
     pacer.push(audio(2000))
     await settle()
     await clock.stall(0.1)  # the loop was busy for 100 ms: the sender wakes late
@@ -171,7 +174,7 @@ async def test_marks_follow_the_audio_queued_before_them(clock, twilio):
 
 
 async def test_no_message_spans_a_mark(clock, twilio):
-    pacer = Pacer(twilio, lead_ms=300, clock=clock, batch_ms=100)
+    pacer = Pacer(twilio, lead_ms=300, clock=clock, batch_ms=100, max_message_ms=200)
     pacer.push(audio(420))  # 15 frames go in the burst, then 6 frames: a batch and one frame before the mark
     pacer.push_mark("t1-s1")
     pacer.push(audio(500))
@@ -258,7 +261,7 @@ async def test_clear_stops_sending_tells_twilio_and_reports_what_was_heard(clock
 
 async def test_clear_waits_for_a_batch_already_being_sent(clock):
     twilio = HeldTwilio(hold_media_after=15)  # past the burst: the next batch is held mid-send
-    pacer = Pacer(twilio, lead_ms=300, clock=clock, batch_ms=100)
+    pacer = Pacer(twilio, lead_ms=300, clock=clock, batch_ms=100, max_message_ms=200)
     pacer.push(audio(1000))
     await clock.advance(0.1)  # the first batch after the burst is now being sent
     clearing = asyncio.ensure_future(pacer.clear())
@@ -370,7 +373,7 @@ async def test_wait_played_gives_up_on_marks_after_a_grace_period(clock, twilio)
 
 
 async def test_wait_sent(clock, twilio):
-    pacer = Pacer(twilio, lead_ms=100, clock=clock, batch_ms=100)
+    pacer = Pacer(twilio, lead_ms=100, clock=clock, batch_ms=100, max_message_ms=200)
     pacer.push(audio(500))
     waiter = asyncio.ensure_future(pacer.wait_sent(200))
     await settle()
