@@ -242,7 +242,7 @@ class Harness:
         self.clock = ManualClock()
         self.sink = Sink(self)
         rng = self.rng
-        self.lead = rng.choice([100, 200, 300, 400])
+        self.lead = rng.choice([100, 200, 300, 400, 500, 600])  # 500, 600: bursts of several messages
         overlap = rng.choice([0, 100, 100, 200])
         grace = rng.choice([300, 1500])
         h = self

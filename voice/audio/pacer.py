@@ -5,9 +5,9 @@ barge-in useless (``clear`` would have to discard seconds of audio we can no lon
 The pacer keeps at most ``lead_ms`` of audio in Twilio's buffer: it sends immediately up to the lead
 (in messages of at most ``max_message_ms``), then ``batch_ms`` of audio (default ten frames) each time
 that much fits within the lead again, so Twilio always holds ``lead_ms - batch_ms`` (400 ms) or more: the
-cushion against a stall on the way. The lead is a whole number of batches, so the opening burst ends on a
-whole message and the next one follows it by exactly its length (a short last one would be followed by a
-wait longer than its audio, which a listener for gaps takes for a stall). Twilio takes any whole number of
+cushion against a stall on the way. With the defaults the opening burst (400 + 200 ms) ends on a whole
+batch, so the next message follows it by exactly its length (a short last one would be followed by a wait
+longer than its audio, which a listener for gaps takes for a stall). Twilio takes any whole number of
 160-byte frames per media message and plays them in order; a message costs daphne and us far more than its
 bytes (at 40 calls, 100 ms messages instead of 40 ms ones took 7 % off the server's CPU, and 200 ms ones
 instead of 100 ms another 10 %, bench/README.md), so a reply goes out in a tenth of the messages and timer
@@ -81,16 +81,20 @@ class Pacer:
         lead_ms: int = 600,  # past the lead the buffer swings lead-batch..lead ms: 400 ms of stall cushion
         clock: Clock | None = None,
         play_grace_ms: int = 1500,
-        batch_ms: int | None = None,  # None: 200 ms, or the lead when that is shorter
-        max_message_ms: int = 400,  # a late wake-up catches up in one message (a short one after it reads as a gap)
+        batch_ms: int | None = None,  # None: 200 ms, or the lead or the message cap when shorter
+        # A wake-up up to max_message_ms - batch_ms late catches up in one message (a short one after a whole
+        # one would be followed by a batch's wait, which reads as a gap).
+        max_message_ms: int = 400,
         on_queued: Callable[[bytes, int], None] | None = None,  # frames and their position, as queued
         resume_overlap_ms: int = 100,
     ) -> None:
+        if lead_ms < FRAME_MS:  # no room for one frame: nothing would ever be sent
+            raise ValueError(f"lead_ms ({lead_ms}) is less than one frame ({FRAME_MS} ms)")
         if batch_ms is None:
-            batch_ms = max(FRAME_MS, min(DEFAULT_BATCH_MS, lead_ms) // FRAME_MS * FRAME_MS)
+            batch_ms = max(FRAME_MS, min(DEFAULT_BATCH_MS, lead_ms, max_message_ms) // FRAME_MS * FRAME_MS)
         if batch_ms < FRAME_MS or batch_ms % FRAME_MS or max_message_ms < batch_ms or max_message_ms % FRAME_MS:
             raise ValueError("batch_ms and max_message_ms are whole frames, batch_ms <= max_message_ms")
-        if batch_ms > max(lead_ms, FRAME_MS):  # the sender would wait for room the lead never has
+        if batch_ms > lead_ms:  # the sender would wait for room the lead never has
             raise ValueError(f"batch_ms ({batch_ms}) is more than lead_ms ({lead_ms})")
         self._sink = sink
         self._on_queued = on_queued

@@ -70,8 +70,8 @@ async def test_by_default_twilio_holds_400_to_600_ms_topped_up_200_ms_at_a_time(
         ahead: list[float] = []
 
         async def send_media(self, payload: bytes) -> None:
+            self.ahead.append(self.audio_ms - clock.now() * 1000)  # what Twilio holds as this one comes
             await super().send_media(payload)
-            self.ahead.append(self.audio_ms - clock.now() * 1000)
 
     twilio = Watching()
     pacer = Pacer(twilio, clock=clock)
@@ -81,7 +81,7 @@ async def test_by_default_twilio_holds_400_to_600_ms_topped_up_200_ms_at_a_time(
     for _ in range(300):
         await clock.advance(0.009)  # awkward steps: wake-ups land between batches
     assert set(media_sizes(twilio)[2:]) == {10}  # then 200 ms per message
-    assert max(twilio.ahead) <= 600 + 1e-6
+    assert max(twilio.ahead[2:]) <= 400 + 1e-6  # topped up once a whole batch fits: never above the lead
     assert min(twilio.ahead[2:]) >= 400 - 10 - 1e-6  # the stall cushion (less a late wake-up's step)
     sent = len(media_sizes(twilio))
     await clock.stall(0.15)  # the loop was busy: what fits the lead again goes in one message
@@ -112,11 +112,13 @@ async def test_refuses_batches_that_are_not_whole_frames(twilio):
 async def test_refuses_a_batch_longer_than_the_lead_and_fits_its_own_to_a_short_lead(clock, twilio):
     with pytest.raises(ValueError, match="more than lead_ms"):
         Pacer(twilio, lead_ms=100, batch_ms=200)  # it would wait for room the lead never has
-    pacer = Pacer(twilio, lead_ms=100, clock=clock)
-    pacer.push(audio(400))
+    with pytest.raises(ValueError, match="less than one frame"):
+        Pacer(twilio, lead_ms=10)
+    pacer = Pacer(twilio, lead_ms=150, clock=clock)
+    pacer.push(audio(600))
     await settle()
-    await clock.advance(0.1)
-    assert media_sizes(twilio) == [5, 5]  # 100 ms at a time: all the lead holds
+    await clock.advance(0.14)
+    assert media_sizes(twilio) == [7, 7]  # 140 ms at a time: the whole frames the lead holds
     await pacer.close()
 
 
