@@ -45,7 +45,7 @@ from voice.agent.voicing import Voicing
 from voice.agent.waiting import DEFAULT_DEADLINES, AnswerWait, Fillers, ResponseDeadlines
 from voice.audio.clock import MediaClock
 from voice.audio.frames import FRAME_MS
-from voice.audio.pacer import Clock, LoopClock
+from voice.audio.pacer import DEFAULT_LEAD_MS, Clock, LoopClock
 from voice.providers.base import Providers
 
 log = logging.getLogger(__name__)
@@ -64,7 +64,7 @@ class AgentSession:
         tools: ToolBox | None = None,  # the edge's tools (CRM writes); end_call is always there
         media_clock: MediaClock | None = None,
         clock: Clock | None = None,  # the pacer's (wall-time) clock
-        lead_ms: int = 600,
+        lead_ms: int = DEFAULT_LEAD_MS,
         asr_timeout_s: float = 10.0,
         llm_timeout_s: float = 10.0,
         tts_timeout_s: float = 10.0,

@@ -24,7 +24,7 @@ from voice.agent.utterance import Sentence, Utterance
 from voice.agent.waiting import POLL_S
 from voice.audio.clock import MediaClock
 from voice.audio.frames import FRAME_MS, Framer
-from voice.audio.pacer import Clock, LoopClock, Pacer
+from voice.audio.pacer import DEFAULT_LEAD_MS, Clock, LoopClock, Pacer
 from voice.providers.base import Providers, TTSProvider
 
 
@@ -40,7 +40,7 @@ class Speaker:
         on_first_audio: Callable[[], None],  # an utterance's first audio is queued: we hold the floor
         on_heard: Callable[[Utterance, str], None],  # what the caller heard of it (for the model's history)
         clock: Clock | None = None,
-        lead_ms: int = 600,
+        lead_ms: int = DEFAULT_LEAD_MS,
         tts_timeout_s: float = 10.0,
         ready: ReadyAudio | None = None,
         on_queued: Callable[[bytes, int], None] | None = None,  # our audio as it is queued (the echo guard)

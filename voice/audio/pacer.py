@@ -10,7 +10,7 @@ batch, so the next message follows it by exactly its length (a short last one wo
 longer than its audio, which a listener for gaps takes for a stall). Twilio takes any whole number of
 160-byte frames per media message and plays them in order; a message costs daphne and us far more than its
 bytes (at 40 calls, 100 ms messages instead of 40 ms ones took 7 % off the server's CPU, and 200 ms ones
-instead of 100 ms another 10 %, bench/README.md), so a reply goes out in a tenth of the messages and timer
+instead of 100 ms another 5-10 %, bench/README.md), so a reply goes out in a tenth of the messages and timer
 wake-ups of frame-by-frame pacing. One sender task per call sleeps until the next batch is due; due times
 come from an estimate of when the sent audio finishes playing (``play_end``) that advances exactly 20 ms
 per frame, so the schedule does not drift. A message never spans a mark. A mark that says Twilio has
@@ -42,6 +42,7 @@ if TYPE_CHECKING:
     from voice.agent.ports import MediaSink
 
 _FRAME_S = FRAME_MS / 1000
+DEFAULT_LEAD_MS = 600  # the speaker's and the session's default too
 DEFAULT_BATCH_MS = 200
 
 
@@ -78,7 +79,7 @@ class Pacer:
         self,
         sink: MediaSink,
         *,
-        lead_ms: int = 600,  # past the lead the buffer swings lead-batch..lead ms: 400 ms of stall cushion
+        lead_ms: int = DEFAULT_LEAD_MS,  # past the lead the buffer swings lead-batch..lead ms: 400 ms of stall cushion
         clock: Clock | None = None,
         play_grace_ms: int = 1500,
         batch_ms: int | None = None,  # None: 200 ms, or the lead or the message cap when shorter
