@@ -30,6 +30,8 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from agentlocator import web
+
 DEFAULT_PORT = 8000
 # A burst of calls starting together (each an HTTP webhook and a WebSocket) must not find the queue full.
 LISTEN_BACKLOG = 1024
@@ -70,6 +72,10 @@ def options_from(environ: dict[str, str] | os._Environ[str], *, redis_url: str) 
             "memory and the Celery broker in a local SQLite file, so a call's live page and its actions would "
             "not reach a call served by another process. Set REDIS_URL, or WEB_CONCURRENCY=1."
         )
+    try:  # each process would refuse it as it starts: say so once, before any starts
+        web.event_loop_from(environ)
+    except ValueError as exc:
+        raise ConfigurationError(str(exc)) from None
     return ServeOptions(host=host, port=port, processes=processes)
 
 
@@ -93,11 +99,12 @@ def listening_socket(host: str, port: int) -> socket.socket:
 
 
 def daphne_argv(fd: int) -> list[str]:
-    """One daphne on the shared socket, with the same options as every web process (the Procfile's)."""
+    """One daphne on the shared socket (on the event loop agentlocator.web picks), with the same options as
+    every web process (the Procfile's)."""
     return [
         sys.executable,
         "-m",
-        "daphne",
+        "agentlocator.web",
         "--fd",
         str(fd),
         "--proxy-headers",

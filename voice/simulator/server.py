@@ -42,8 +42,9 @@ def stop_process(proc: subprocess.Popen[Any], timeout: float = 10) -> None:
 
 
 class DaphneServer:
-    """``python -m daphne`` serving ``app`` on 127.0.0.1. Use as a context manager: entering starts it and
-    returns once it is healthy (or raises with the end of its log), leaving stops it."""
+    """``python -m agentlocator.web`` (daphne, on the event loop production runs) serving ``app`` on 127.0.0.1.
+    Use as a context manager: entering starts it and returns once it is healthy (or raises with the end of its
+    log), leaving stops it."""
 
     def __init__(
         self,
@@ -82,7 +83,7 @@ class DaphneServer:
 
     def command(self) -> list[str]:
         """The server's command line (the benchmark's other servers change only this)."""
-        return [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port), self.app]
+        return [sys.executable, "-m", "agentlocator.web", "-b", "127.0.0.1", "-p", str(self.port), self.app]
 
     def start(self) -> None:
         with open(self.log_path, "wb") as log:

@@ -1,0 +1,71 @@
+"""``python -m agentlocator.web``: one daphne process, on uvloop unless ``WEB_EVENT_LOOP=asyncio``.
+
+Every test that starts a server starts this module (``tests.support.live.run_daphne``), so the whole live suite
+runs on the loop production runs; here, what it is asked, what it says it runs on, and what it refuses."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+
+import httpx
+import pytest
+
+from agentlocator.serve import ConfigurationError, daphne_argv, options_from
+from agentlocator.web import DEFAULT_EVENT_LOOP, event_loop_from
+from tests.support.live import ROOT, run_daphne, server_environment
+from tests.support.services import free_port
+
+
+def test_uvloop_unless_asked_for_asyncio():
+    assert DEFAULT_EVENT_LOOP == "uvloop"
+    assert event_loop_from({}) == "uvloop"
+    assert event_loop_from({"WEB_EVENT_LOOP": ""}) == "uvloop"
+    assert event_loop_from({"WEB_EVENT_LOOP": " Asyncio "}) == "asyncio"
+
+
+@pytest.mark.parametrize("value", ["tokio", "uv", "trio"])
+def test_an_unknown_loop_is_refused_by_the_launcher_before_anything_listens(value):
+    with pytest.raises(ConfigurationError, match=re.escape(f"WEB_EVENT_LOOP={value!r}: the web process runs on")):
+        options_from({"WEB_EVENT_LOOP": value}, redis_url="")
+
+
+def test_the_launcher_starts_every_process_through_this_module():
+    assert daphne_argv(3)[1:3] == ["-m", "agentlocator.web"]
+
+
+def start_up_line(log: str) -> str:
+    return next(line for line in log.splitlines() if line.startswith("agentlocator.web: event loop "))
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_a_web_process_serves_on_uvloop_and_says_so(tmp_path):
+    with run_daphne(tmp_path) as server:
+        assert httpx.get(f"{server.url}/healthz", timeout=10).status_code == 200
+        # The loop daphne made and runs, named from its class: the policy was set before daphne.server made it.
+        assert start_up_line(server.log_path.read_text()) == "agentlocator.web: event loop uvloop.Loop"
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_asyncio_s_own_loop_on_request(tmp_path):
+    with run_daphne(tmp_path, WEB_EVENT_LOOP="asyncio") as server:
+        assert httpx.get(f"{server.url}/healthz", timeout=10).status_code == 200
+        assert "uvloop" not in start_up_line(server.log_path.read_text())
+
+
+def test_an_unknown_loop_stops_the_process_with_what_to_change():
+    port = free_port()
+    done = subprocess.run(
+        [sys.executable, "-m", "agentlocator.web", "-b", "127.0.0.1", "-p", str(port), "agentlocator.asgi:application"],
+        cwd=ROOT,
+        env=server_environment(WEB_EVENT_LOOP="tokio"),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2
+    assert "WEB_EVENT_LOOP='tokio': the web process runs on uvloop or asyncio" in done.stderr
+    assert "agentlocator.web: event loop" not in done.stderr  # daphne was never imported, let alone started
