@@ -14,6 +14,7 @@ chosen before the settings load; ``agentlocator.serve`` hands on what ``.env`` s
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import os
 import sys
 from collections.abc import Mapping, Sequence
@@ -23,10 +24,16 @@ DEFAULT_EVENT_LOOP = "uvloop"
 
 
 def event_loop_from(environ: Mapping[str, str]) -> str:
-    """``WEB_EVENT_LOOP``, or the default; raises ValueError with a message for people on anything else."""
+    """``WEB_EVENT_LOOP``, or the default; raises ValueError with a message for people on a name it does not
+    know, or on uvloop where it is not installed."""
     name = (environ.get("WEB_EVENT_LOOP") or DEFAULT_EVENT_LOOP).strip().lower()
     if name not in EVENT_LOOPS:
         raise ValueError(f"WEB_EVENT_LOOP={name!r}: the web process runs on {' or '.join(EVENT_LOOPS)}.")
+    if name == "uvloop" and importlib.util.find_spec("uvloop") is None:
+        raise ValueError(
+            "WEB_EVENT_LOOP=uvloop (the default) needs uvloop, which is not installed here (requirements.txt); "
+            "WEB_EVENT_LOOP=asyncio runs without it."
+        )
     return name
 
 
@@ -35,12 +42,7 @@ def use_event_loop(name: str) -> None:
     if "daphne.server" in sys.modules:
         raise RuntimeError("daphne.server is imported already: its event loop exists; choose the loop before")
     if name == "uvloop":
-        try:
-            import uvloop
-        except ImportError:
-            raise RuntimeError(
-                "uvloop is not installed (requirements.txt); WEB_EVENT_LOOP=asyncio runs without it"
-            ) from None
+        import uvloop
 
         # The policy is the one hook daphne leaves: it calls asyncio.new_event_loop() itself, at import.
         asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())

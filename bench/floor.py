@@ -3,10 +3,11 @@
     python -m bench.floor --calls 100 [--duration 30] [--server daphne|uvicorn|granian]
 
 Runs ``bench.floor_app`` (receives and discards, sends 40 ms of audio every 40 ms) in one daphne process
-and opens N WebSockets that each send a Twilio media message (one 20 ms frame) every 20 ms, as Twilio
-does. Prints the event-loop thread's share of a core with all sockets up: what daphne, autobahn and
-twisted spend on the messages before any voice-agent code runs. ``bench.load`` at the same N, minus this,
-is what the agent itself costs.
+(``agentlocator.web``: on uvloop, as production runs it; ``WEB_EVENT_LOOP=asyncio`` for asyncio's loop)
+and opens N WebSockets that each send a Twilio media message (one 20 ms frame) every 20 ms, as Twilio does.
+Prints the event-loop thread's share of a core with all sockets up: what daphne, autobahn and twisted spend
+on the messages before any voice-agent code runs. ``bench.load`` at the same N, minus this, is what the
+agent itself costs.
 
 ``--server`` runs the same app under uvicorn (uvloop, httptools, websockets) or granian (one worker, uvloop)
 instead, for the record: daphne stays the project's server. Neither is a project dependency
