@@ -423,7 +423,11 @@ class Pacer:
             # Wait until a whole batch (or all that is queued, if less) fits within the lead. A batch that a
             # mark cuts goes out as two messages in the same wake-up, not as a short message and then a whole
             # batch's wait (a hole in what Twilio is sent, though not in what it plays).
-            need = 1 if flowing else self._batch if ready >= self._batch else self._frames_queued()
+            # Once a wake-up has sent, whatever still fits goes on at once; when nothing does, the sender sleeps
+            # until a batch fits, not until one frame does (one timer per message, not two).
+            need = self._batch if ready >= self._batch else self._frames_queued()
+            if flowing and self._play_end + _FRAME_S - self._lead - now <= 1e-6:
+                need = 1
             wait = self._play_end + need * _FRAME_S - self._lead - now
             if wait > 1e-6:
                 flowing = False

@@ -89,6 +89,31 @@ async def test_by_default_twilio_holds_400_to_600_ms_topped_up_200_ms_at_a_time(
     await pacer.close()
 
 
+async def test_in_steady_flow_the_sender_sleeps_once_per_message_a_batch_at_a_time(twilio):
+    class CountingClock(ManualClock):
+        def __init__(self) -> None:
+            super().__init__()
+            self.sleeps: list[float] = []
+
+        async def sleep(self, seconds: float) -> None:
+            self.sleeps.append(seconds)
+            await super().sleep(seconds)
+
+    clock = CountingClock()
+    pacer = Pacer(twilio, clock=clock)
+    pacer.push(audio(4000))
+    await settle()
+    clock.sleeps.clear()  # after the opening burst
+    sent = len(media_sizes(twilio))
+    await clock.advance(2.0)
+    messages = len(media_sizes(twilio)) - sent
+    assert messages == 10  # 2 s of play-out topped up 200 ms at a time
+    # One timer per message: not one for the next frame's room and then one for the rest of the batch.
+    assert len(clock.sleeps) == messages
+    assert clock.sleeps == pytest.approx([0.2] * messages)
+    await pacer.close()
+
+
 async def test_batch_of_one_frame_paces_frame_by_frame(clock, twilio):
     pacer = Pacer(twilio, lead_ms=300, clock=clock, batch_ms=20, max_message_ms=200)
     pacer.push(audio(2000))
