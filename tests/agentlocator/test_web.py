@@ -70,16 +70,21 @@ def test_asyncio_s_own_loop_on_request(tmp_path):
         assert "uvloop" not in start_up_line(server.log_path.read_text())
 
 
-def test_an_unknown_loop_stops_the_process_with_what_to_change():
-    port = free_port()
-    done = subprocess.run(
-        [sys.executable, "-m", "agentlocator.web", "-b", "127.0.0.1", "-p", str(port), "agentlocator.asgi:application"],
+def start_web_process(entry: list[str], **env: str) -> subprocess.CompletedProcess[str]:
+    """A web process started as the launcher starts one (``entry`` in place of ``-m agentlocator.web``), to
+    its end: these are refused before they serve."""
+    return subprocess.run(
+        [sys.executable, *entry, "-b", "127.0.0.1", "-p", str(free_port()), "agentlocator.asgi:application"],
         cwd=ROOT,
-        env=server_environment(WEB_EVENT_LOOP="tokio"),
+        env=server_environment(**env),
         capture_output=True,
         text=True,
         timeout=60,
     )
+
+
+def test_an_unknown_loop_stops_the_process_with_what_to_change():
+    done = start_web_process(["-m", "agentlocator.web"], WEB_EVENT_LOOP="tokio")
     assert done.returncode == 2
     assert "WEB_EVENT_LOOP='tokio': the web process runs on uvloop or asyncio" in done.stderr
     assert "agentlocator.web: event loop" not in done.stderr  # daphne was never imported, let alone started
@@ -87,14 +92,7 @@ def test_an_unknown_loop_stops_the_process_with_what_to_change():
 
 def test_a_process_without_uvloop_stops_with_what_to_change():
     hide_uvloop = "import sys; sys.modules['uvloop'] = None; from agentlocator import web; sys.exit(web.main())"
-    done = subprocess.run(
-        [sys.executable, "-c", hide_uvloop, "-b", "127.0.0.1", "-p", str(free_port()), "agentlocator.asgi:application"],
-        cwd=ROOT,
-        env=server_environment(WEB_EVENT_LOOP=""),
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    done = start_web_process(["-c", hide_uvloop], WEB_EVENT_LOOP="")
     assert done.returncode == 2
     assert "needs uvloop, which is not installed here (requirements.txt); WEB_EVENT_LOOP=asyncio" in done.stderr
     assert "Traceback" not in done.stderr
