@@ -30,7 +30,10 @@ Figures (media time, ms):
 - **missed barge-ins**: real interruptions with no barge-in from their start to ``BARGE_IN_GRACE_MS``
   after their end; **reaction**: barge-in time minus the interruption's start.
 - **merged / split**: one ``SpeechEnded`` covering two true utterances / one true utterance cut into
-  several; **spurious**: utterances where the caller said nothing (the agent would answer noise or itself).
+  several. As a session does, "after" lets the caller go on: speech that starts within
+  ``RECOGNISER_DELAY_MS`` of an utterance's end, with nothing of ours playing (the answer's words are not
+  in yet), continues it (``Listener.go_on``); the end it replaces is not scored (``went_on`` counts
+  them). **spurious**: utterances where the caller said nothing (the agent would answer noise or itself).
 - **CPU per call-second**: process CPU time (``time.process_time``, all threads) over the whole corpus,
   divided by the seconds of caller audio heard; the harness's own mixing and bookkeeping are included in
   both modes, so the difference between the modes is what the detector costs.
@@ -56,7 +59,7 @@ from bench.turn_corpus import BACKCHANNEL, INTERRUPTION, SPEECH_KINDS, Scenario,
 from voice.agent.config import AgentConfig
 from voice.agent.echo_guard import EchoGuard
 from voice.agent.interruption import TalkOver, Verdict
-from voice.agent.listener import Listener
+from voice.agent.listener import CallerInput, Listener
 from voice.agent.ports import UtteranceRecord
 from voice.agent.silero_batch import WINDOW_SAMPLES, SileroBatch
 from voice.agent.vad import NoiseDropped, SpeechEnded, SpeechStarted, VadEvent
@@ -116,6 +119,7 @@ class ScenarioResult:
     merged: int
     split: int
     spurious: int
+    went_on: int = 0  # utterance ends that the caller's going on replaced (never answered)
     voicing_failure: str | None = None
     reported: list[tuple[str, int, dict[str, Any] | None]] = field(default_factory=list)
 
@@ -192,6 +196,8 @@ async def play_scenario(
     pauses: list[tuple[int, int]] = []  # pauses that resumed: (start, end)
     words_due: tuple[int, str] | None = None  # when the recogniser answers, and what it says
     talk = TalkOver()
+    answering: tuple[int, CallerInput] | None = None  # an utterance ended, its words not in: (when, it)
+    went_on = 0
 
     estimate = np.random.default_rng(zlib.crc32(scenario.name.encode()))
     anchor: list[int] = []  # this run's anchor error, while our reply plays
@@ -225,6 +231,13 @@ async def play_scenario(
     events: list[tuple[int, VadEvent]] = []
     echo_tail = scenario.echo_delay_ms or 0
 
+    def ours_audible() -> bool:
+        """Our reply plays or is held by a pause (without reading ``playing_ms``, whose jitter is drawn)."""
+        if paused_at is not None:
+            return True
+        position = clock.ms - scenario.agent_start_ms
+        return scenario.agent is not None and stopped_at is None and 0 <= position < scenario.agent_ms
+
     def echoing(media_ms: int) -> bool:
         """The reply's echo keeps arriving for the echo delay after the reply stopped or paused."""
         if stopped_at is not None and media_ms >= stopped_at + echo_tail:
@@ -243,6 +256,14 @@ async def play_scenario(
                     if stopped_at is None and playing_ms() is not None and listener.talks_over_us():
                         stopped_at = clock.ms
                     continue
+                if isinstance(event, SpeechEnded) and not ours_audible():
+                    answering = (clock.ms, listener.take_input(event))
+                elif isinstance(event, SpeechStarted) and answering is not None:
+                    if clock.ms - answering[0] <= RECOGNISER_DELAY_MS and not ours_audible():
+                        listener.go_on(answering[1])  # the session drops the answer under way
+                        events.remove((answering[0], answering[1].speech))
+                        went_on += 1
+                    answering = None
                 verdict = talk.heard(
                     event,
                     talks_over_us=listener.talks_over_us(),
@@ -268,6 +289,7 @@ async def play_scenario(
         pauses=pauses,
         voicing_failure=voicing.failure,
         reported=reporter.events,
+        went_on=went_on,
     )
 
 
@@ -357,6 +379,7 @@ def score(
     pauses: Sequence[tuple[int, int]] = (),
     voicing_failure: str | None = None,
     reported: list[tuple[str, int, dict[str, Any] | None]] | None = None,
+    went_on: int = 0,
 ) -> ScenarioResult:
     """The figures of one played scenario against its truth (see the module docstring)."""
     ended = [(at, e) for at, e in events if isinstance(e, SpeechEnded)]
@@ -422,6 +445,7 @@ def score(
         merged=merged,
         split=split,
         spurious=spurious,
+        went_on=went_on,
         voicing_failure=voicing_failure,
         reported=list(reported or []),
     )

@@ -37,6 +37,11 @@ class Agenda(Generic[T]):
     def idle(self) -> bool:
         return self._task is None or self._task.done()
 
+    @property
+    def waiting(self) -> int:
+        """Items waiting their turn."""
+        return len(self._waiting)
+
     def start(self, work: Awaitable[None]) -> None:
         self._task = asyncio.get_running_loop().create_task(self._run(work))
 

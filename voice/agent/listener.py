@@ -23,9 +23,10 @@ from voice.agent.vad import NoiseDropped, SpeechEnded, SpeechStarted, VadEvent, 
 from voice.agent.voicing import Voicing, WebrtcVoicing
 from voice.audio import mulaw
 from voice.audio.clock import MediaClock
-from voice.audio.frames import FRAME_BYTES, Framer
+from voice.audio.frames import FRAME_BYTES, SAMPLE_RATE, Framer
 from voice.providers.base import Transcriber
 
+BYTES_PER_MS = SAMPLE_RATE // 1000  # mu-law: a byte a sample
 PREROLL_FRAMES = 10  # 200 ms kept before the VAD's decision so the recogniser hears the first syllable
 GATE_GAP_FRAMES = 2
 # The guard masks by loudness where the canceller cannot prove itself (an echo near the line's noise, or a
@@ -58,6 +59,8 @@ class CallerInput:
     dtmf: str | None = None
     decided_at: float = field(default_factory=lambda: asyncio.get_running_loop().time())  # latency origin
     transcript: asyncio.Task[str] | None = None  # already being transcribed (a paused agent asked first)
+    audio_until_ms: int = 0  # media time at the end of ``audio``
+    transcribed: bool = False  # its words are in: the recogniser answered (its row is being written)
 
 
 class Listener:
@@ -84,6 +87,7 @@ class Listener:
         self._framer = Framer()
         self._preroll: deque[bytes] = deque(maxlen=PREROLL_FRAMES)
         self._speech = bytearray()
+        self._speech_until_ms = 0  # media time at the end of ``_speech``
         # The cheap detector's (the gate's) latest run of voice, our echo not counted, gaps of up to
         # ``GATE_GAP_FRAMES`` bridged: the guard takes a caller's quietest frames under our loudest for echo.
         self._gate_run = 0  # frames since the run started
@@ -164,13 +168,17 @@ class Listener:
         self._votes = ((self._votes << 1) | voiced) & VOTES_MASK
         if eager and heard and (self.vad.in_speech or self._flickering_over_a_steady_voice()):
             voiced = True
-        event = self.vad.decide(voiced, frame=frame, behind=behind, onset_frames=onset)
+        # Silero's memory of a voice counts as silence only where its own state voted the frame.
+        fading = self.voicing.fading_ms if voiced and self.voicing.sure else 0
+        event = self.vad.decide(voiced, frame=frame, behind=behind, onset_frames=onset, fading_ms=fading)
         if isinstance(event, SpeechStarted):
             self._transcriber.speech_started()
             self._speech = bytearray().join(self._preroll)
             self._speech += frame
+            self._speech_until_ms = self._clock.ms_before(behind)
         elif self.vad.in_speech or event is not None:
             self._speech += frame
+            self._speech_until_ms = self._clock.ms_before(behind)
         self._preroll.append(frame)
         if isinstance(event, NoiseDropped):
             self._speech = bytearray()
@@ -201,6 +209,21 @@ class Listener:
         audio, self._speech = bytes(self._speech), bytearray()
         return audio
 
+    def take_input(self, speech: SpeechEnded) -> CallerInput:
+        """The utterance the VAD just ended (``speech``), to answer."""
+        return CallerInput(audio=self.take_speech(), speech=speech, audio_until_ms=self._speech_until_ms)
+
+    def go_on(self, item: CallerInput) -> None:
+        """The speech that just started continues ``item``, an utterance not yet answered (the caller
+        paused, and went on before its words were in): they end as one utterance, heard and transcribed
+        whole. The pre-roll of the new speech that ``item``'s audio already holds is not repeated."""
+        if item.audio is None or item.speech is None:
+            raise ValueError("only an utterance can go on")
+        self.vad.continue_from(item.speech.start_ms)
+        from_ms = self._speech_until_ms - len(self._speech) // BYTES_PER_MS
+        repeated = max(0, item.audio_until_ms - from_ms) * BYTES_PER_MS
+        self._speech = bytearray(item.audio) + self._speech[repeated:]
+
     async def transcribe(self, audio: bytes) -> str:
         """The recogniser's final text for one utterance; raises ``Failure("asr", ...)``."""
         self._transcriptions += 1
@@ -218,6 +241,7 @@ class Listener:
             text = (await item.transcript).strip()
         else:
             text = (await self.transcribe(item.audio)).strip()
+        item.transcribed = True
         latency["asr"] = ms_since(item.decided_at)
         if not text:
             return None

@@ -40,7 +40,7 @@ from voice.agent.thinking import Thinker
 from voice.agent.tools import CORE_TOOLS, HAND_OVER, ToolBox
 from voice.agent.turns import TurnEvent, Turns, TurnState
 from voice.agent.utterance import Utterance
-from voice.agent.vad import NoiseDropped, SpeechEnded, VadEvent
+from voice.agent.vad import NoiseDropped, SpeechEnded, SpeechStarted, VadEvent
 from voice.agent.voicing import Voicing
 from voice.agent.waiting import DEFAULT_DEADLINES, AnswerWait, Fillers, ResponseDeadlines
 from voice.audio.clock import MediaClock
@@ -121,6 +121,7 @@ class AgentSession:
         self._paused_at_ms = 0  # media time of the pause the caller's voice caused
         self._words_check: asyncio.Task[None] | None = None  # a paused agent waiting for the caller's words
         self._voice: ReplyVoice | None = None
+        self._answering: CallerInput | None = None  # what the turn under way answers
         self.agenda: Agenda[CallerInput] = Agenda(answer=self._turn, may_answer=self._may_answer, crashed=self._crashed)
         self._max_failures = max_failures
         self._failures = 0
@@ -197,6 +198,8 @@ class AgentSession:
     async def _heard(self, event: VadEvent | None) -> None:
         """After each inbound frame: an utterance ended, the caller talks over us, or time passed."""
         listener = self.listener
+        if isinstance(event, SpeechStarted) and self._caller_may_go_on():
+            await self._caller_goes_on()
         verdict = self.talk_over.heard(
             event,
             talks_over_us=listener.talks_over_us(),
@@ -215,7 +218,7 @@ class AgentSession:
             self._check_words(event)
         elif isinstance(event, SpeechEnded) and self.talk_over.awaiting_words:
             # The caller went on while we wait for the words of what paused us: answer it after.
-            self._take(CallerInput(audio=self.listener.take_speech(), speech=event))
+            self._take(self.listener.take_input(event))
         elif isinstance(event, SpeechEnded):
             await self._end_of_speech(event)
 
@@ -236,7 +239,7 @@ class AgentSession:
             await self._on_idle()
 
     async def _end_of_speech(self, speech: SpeechEnded) -> None:
-        audio = self.listener.take_speech()
+        item = self.listener.take_input(speech)
         self._idle_prompts = 0
         self._quiet_since_ms = self.media_ms
         if self.ending:
@@ -244,7 +247,7 @@ class AgentSession:
         state = self.turns.state
         if state is TurnState.LISTENING or (state is TurnState.THINKING and not self.speaker.playing):
             # While thinking, the caller went on talking: answer that too, right after.
-            self._take(CallerInput(audio=audio, speech=speech))
+            self._take(item)
         # Otherwise it was too short to interrupt us (a "mm-hm" while we speak): ignored.
 
     async def _keys(self, keys: str) -> None:
@@ -262,6 +265,14 @@ class AgentSession:
 
     # -- turns ---------------------------------------------------------------------------------------
     async def _turn(self, item: CallerInput) -> None:
+        self._answering = item
+        try:
+            await self._answer(item)
+        finally:
+            if self._answering is item:
+                self._answering = None
+
+    async def _answer(self, item: CallerInput) -> None:
         self.turns.on(TurnEvent.END_OF_UTTERANCE)
         latency: dict[str, int] = {}
         if item.speech is not None:
@@ -344,6 +355,35 @@ class AgentSession:
             self.turns.on(TurnEvent.DONE)
         self._quiet_since_ms = self.media_ms
 
+    # -- the caller goes on ----------------------------------------------------------------------------
+    def _caller_may_go_on(self) -> bool:
+        """The caller starts speaking again after a pause we took for the end of an utterance, and our
+        answer is still only being made: its words are not in yet and nothing of ours plays."""
+        item = self._answering
+        return (
+            item is not None
+            and item.speech is not None
+            and item.transcript is None  # not a talk-over's words, which a check of its own awaits
+            and not item.transcribed
+            and self.turns.state is TurnState.THINKING
+            and not self.agenda.waiting  # nothing the caller said after it waits to be answered
+            and not self.ending
+            and not self.speaker.playing
+            and self.speaker.ahead_ms() == 0  # no filler either
+        )
+
+    async def _caller_goes_on(self) -> None:
+        """The pause was inside the caller's utterance (Silero's reading of a pause can run up to the
+        silence setting on a quiet onset or in noise): answering its first half would talk over the rest
+        and then answer twice. The answer under way is dropped (it had said nothing) and the utterance
+        goes on: it ends, is transcribed and answered as one."""
+        item = self._answering
+        assert item is not None
+        await self.agenda.cancel()
+        self._answering = None
+        self._done_speaking()
+        self.listener.go_on(item)
+
     # -- interruptions and endings --------------------------------------------------------------------
     def _interruptible(self) -> bool:
         if self.ending or self.stopped:
@@ -378,11 +418,11 @@ class AgentSession:
         """We paused for an utterance that has now ended: its words say whether to go on. The recogniser
         runs as a task of its own (inbound audio keeps flowing); a turn that answers the utterance awaits
         the same task, so nothing is transcribed twice."""
-        audio = self.listener.take_speech()
+        item = self.listener.take_input(speech)
         self._idle_prompts = 0
         self._quiet_since_ms = self.media_ms
-        item = CallerInput(audio=audio, speech=speech)
-        item.transcript = transcript = asyncio.get_running_loop().create_task(self.listener.transcribe(audio))
+        assert item.audio is not None
+        item.transcript = transcript = asyncio.get_running_loop().create_task(self.listener.transcribe(item.audio))
         # Its failure is the answering turn's to report; when no turn awaits it, it must not be logged as lost.
         transcript.add_done_callback(lambda t: t.cancelled() or t.exception())
         self._words_check = asyncio.get_running_loop().create_task(self._decide_on_words(item))

@@ -39,6 +39,10 @@ class NoiseDropped:
 
 VadEvent = SpeechStarted | SpeechEnded | NoiseDropped
 MAX_ONSET_FRAMES = 15  # 300 ms: an onset the detector was slow to be sure of
+# Silero's "speech" trails a voice that stopped by 160-200 ms, of which ~100 ms is its decay from sure to unsure
+# (``Voicing.fading_ms``). Counted as silence up to this much: a detector that was unsure for longer was not
+# hearing a voice fade but a voice it was never sure of.
+MAX_FADING_MS = 200
 
 
 class VoiceActivityDetector:
@@ -67,6 +71,7 @@ class VoiceActivityDetector:
         self._voiced_run = 0
         self._unvoiced_run = 0
         self._last_voiced_end_ms = 0
+        self._fading_ms = 0  # of the latest voiced frame: it was the detector's memory of a voice this long
 
     @classmethod
     def from_config(cls, config: AgentConfig, *, clock: MediaClock | None = None) -> VoiceActivityDetector:
@@ -91,13 +96,17 @@ class VoiceActivityDetector:
             self._webrtc = WebrtcVoicing(self._aggressiveness)
         return self.decide(self._webrtc.hears(mulaw.decode(frame)), frame=frame, behind=behind)
 
-    def decide(self, voiced: bool, *, frame: bytes, behind: int = 0, onset_frames: int = 0) -> VadEvent | None:
+    def decide(
+        self, voiced: bool, *, frame: bytes, behind: int = 0, onset_frames: int = 0, fading_ms: int = 0
+    ) -> VadEvent | None:
         """The vote on one frame; returns the event it caused, if any. ``behind``: bytes of audio the clock
         has already counted that come after this frame (the rest of a payload of several frames).
         ``onset_frames``: frames up to this one that weaker evidence already took for voice (the gate's
         run, while the agent speaks): speech that starts here started that far back (at most
         ``MAX_ONSET_FRAMES``), so a caller talking over us is timed from their first syllable, not from
-        the moment the detector became sure."""
+        the moment the detector became sure. ``fading_ms``: a voiced frame's vote is the detector's
+        memory of a voice that stopped this long ago (``Voicing.fading_ms``): the caller's silence, which
+        ends the utterance after ``eou_silence_ms``, is counted from there."""
         if self._own_clock:
             self.clock.advance(frame)
         now = self.clock.ms_before(behind)  # where this frame ends
@@ -105,6 +114,7 @@ class VoiceActivityDetector:
             self._voiced_run += 1
             self._unvoiced_run = 0
             self._last_voiced_end_ms = now
+            self._fading_ms = min(fading_ms, MAX_FADING_MS)
         else:
             self._unvoiced_run += 1
             self._voiced_run = 0
@@ -119,17 +129,26 @@ class VoiceActivityDetector:
 
         if now - self.speech_start_ms >= self._max_ms:
             return self._finish(now, forced=True)
-        if self._unvoiced_run >= self._end_frames:
-            return self._finish(self._last_voiced_end_ms, forced=False)
+        if self._unvoiced_run >= max(1, self._end_frames - self._fading_ms // FRAME_MS):
+            voice_end = max(self.speech_start_ms, self._last_voiced_end_ms - self._fading_ms)
+            return self._finish(voice_end, forced=False)
         return None
 
     def _finish(self, end_ms: int, *, forced: bool) -> VadEvent:
         self.in_speech = False
         self._voiced_run = 0
         start = self.speech_start_ms
-        if not forced and end_ms - start < self._min_ms:
+        # A noise is told by the run the detector heard, its fading memory included: a short "לא" stays a word.
+        if not forced and self._last_voiced_end_ms - start < self._min_ms:
             return NoiseDropped(start, end_ms)
         return SpeechEnded(start, end_ms, forced=forced)
+
+    def continue_from(self, start_ms: int) -> None:
+        """The speech under way goes on an utterance that ended at or before its start (the caller went on
+        before we answered it): it is timed from ``start_ms``, and ends as one utterance with it."""
+        if not self.in_speech:
+            raise RuntimeError("no speech under way to continue an utterance with")
+        self.speech_start_ms = min(self.speech_start_ms, start_ms)
 
     def speech_ms(self) -> int:
         """How long the current speech has lasted up to its latest voiced frame (0 when not in speech).

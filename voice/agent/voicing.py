@@ -20,6 +20,13 @@ gives at least ``eager_probability``: Silero is slow to rise on some onsets ("ר
 a caller who talks over us must be heard at once. Noise, coughs and our own echo stay far below it (the
 echo guard still has the last word). Not used for the end of an utterance: in noise it would keep a
 finished sentence open.
+
+Silero's state trails the voice: after the last syllable its probability stays at 0.95-0.99 for two or three
+windows and then decays, so it falls below ``end_probability`` 160-200 ms after the voice stopped (on the
+corpus and through a whole call). ``fading_ms`` says how long the latest stretch of "speech" has been only
+that decay: the time since the latest window Silero was ``confident_probability`` sure of. The detector
+counts the caller's silence from there (``VoiceActivityDetector.decide``), so the business's silence
+setting is the silence the caller kept.
 """
 
 from __future__ import annotations
@@ -47,6 +54,12 @@ class Voicing(Protocol):
         (Silero's speech state); None from a detector that has no state beyond its vote (webrtcvad)."""
         ...
 
+    @property
+    def fading_ms(self) -> int:
+        """The latest frame's "speech" is the detector's memory of a voice that stopped this long ago (0: the
+        voice is still there, or the detector cannot tell)."""
+        ...
+
     async def voiced(self, pcm: np.ndarray, *, eager: bool = False) -> bool:
         """``eager``: the agent is speaking, and a caller who starts talking should be heard at once (a
         detector may then take weaker evidence for voice)."""
@@ -61,6 +74,7 @@ class WebrtcVoicing:
         self.failure = failure  # set when this stands in for a Silero that could not be loaded
         self.heard = False
         self.sure: bool | None = None
+        self.fading_ms = 0  # webrtcvad has no memory that trails the voice
 
     def hears(self, pcm: np.ndarray) -> bool:
         return bool(self._vad.is_speech(pcm.tobytes(), SAMPLE_RATE))  # webrtcvad is untyped
@@ -83,6 +97,7 @@ class SileroVoicing:
         start_probability: float = 0.5,
         end_probability: float = 0.5,
         eager_probability: float = 0.15,  # while the agent speaks: webrtcvad's voice and this much of Silero
+        confident_probability: float = 0.9,  # a window this sure is the voice itself, not Silero's memory of it
         gate_hangover_frames: int = 10,  # keep scoring 200 ms after the gate last heard voice
         reset_after_windows: int = 30,  # ~1 s unscored: the recurrent state starts afresh
     ) -> None:
@@ -92,7 +107,10 @@ class SileroVoicing:
         self._start = start_probability
         self._end = end_probability
         self._eager = eager_probability
+        self._confident = confident_probability
         self._probability = 0.0
+        self._after_confident = 0  # samples since the end of the latest window scored ``confident``
+        self._confident_in_run = False  # this stretch of "speech" had such a window
         self._hangover_frames = gate_hangover_frames
         self._reset_after = reset_after_windows
         # Samples not yet in a window (float, -1..1), at the head of a buffer that always has room for one
@@ -112,6 +130,13 @@ class SileroVoicing:
         self.heard = False
         self.scored = 0  # windows scored (for the benchmark: how much the gate saves)
 
+    @property
+    def fading_ms(self) -> int:
+        """While Silero says "speech": how long since the latest window it was confident of (0 otherwise)."""
+        if not self.speaking or not self._confident_in_run or self.failure is not None:
+            return 0  # a voice Silero was never sure of did not stop where its sureness did
+        return self._after_confident * 1000 // SAMPLE_RATE
+
     async def voiced(self, pcm: np.ndarray, *, eager: bool = False) -> bool:
         if self.failure is not None:
             self.heard = self._fallback.hears(pcm)
@@ -128,6 +153,7 @@ class SileroVoicing:
             return False
         if self._idle:
             self._leave_idle()
+        self._after_confident += len(pcm)
         end = self._filled + len(pcm)
         np.multiply(pcm, 1 / 32768.0, out=self._samples[self._filled : end], casting="unsafe")
         self._filled = end
@@ -201,8 +227,13 @@ class SileroVoicing:
             return
         self.scored += 1
         self._probability = probability
+        if probability >= self._confident:
+            self._after_confident = self._filled  # the samples after this window, up to the latest frame's end
         if probability >= self._start:
+            if not self.speaking:
+                self._confident_in_run = False
             self.speaking = True
+            self._confident_in_run |= probability >= self._confident
         elif probability < self._end:
             self.speaking = False
 

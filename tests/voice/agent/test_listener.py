@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import pytest
+
 from tests.support.agent_doubles import MemoryReporter
 from tests.support.caller_audio import silence, voiced
 from voice.agent.config import AgentConfig
-from voice.agent.listener import Listener
+from voice.agent.listener import CallerInput, Listener
 from voice.agent.vad import SpeechEnded, SpeechStarted
 from voice.audio.clock import MediaClock
 from voice.providers.fake import FakeASR
@@ -42,3 +44,53 @@ async def test_the_utterance_comes_with_its_pre_roll():
     speech = listener.take_speech()
     assert len(speech) >= (ended.end_ms - ended.start_ms) * 8  # the whole utterance and then some
     assert listener.take_speech() == b""
+
+
+async def go_on_after(pause_ms: int) -> tuple[bytes, CallerInput, list[object], bytes]:
+    """The caller says something, pauses ``pause_ms`` (long enough for the VAD to end it), and goes on
+    before it is answered: the inbound audio, the first utterance as taken, the events, the whole."""
+    clock = MediaClock()
+    listener = Listener(AgentConfig(), FakeASR().new_transcriber("he-IL"), clock, MemoryReporter(), asr_timeout_s=1.0)
+    inbound = silence(500) + voiced(800) + silence(pause_ms) + voiced(600, f0=180.0) + silence(900)
+    events: list[object] = []
+    item = None
+    for i in range(0, len(inbound), 160):
+        clock.advance(inbound[i : i + 160])
+        for event in await listener.hear(inbound[i : i + 160]):
+            if isinstance(event, SpeechEnded) and item is None:
+                item = listener.take_input(event)  # the first utterance, to answer
+            elif isinstance(event, SpeechStarted) and item is not None:
+                listener.go_on(item)  # ...and the caller went on before we did
+            if event is not None:
+                events.append(event)
+    assert item is not None and item.audio is not None
+    return inbound, item, events, listener.take_speech()
+
+
+async def test_speech_that_goes_on_an_unanswered_utterance_ends_with_it_as_one():
+    inbound, item, events, whole_audio = await go_on_after(900)
+    assert item.speech is not None and item.speech.start_ms == 500
+    _, first_end, _, whole = events
+    assert isinstance(first_end, SpeechEnded) and isinstance(whole, SpeechEnded)
+    assert whole.start_ms == 500 and whole.end_ms >= 500 + 800 + 900 + 600
+    # Heard whole: the first utterance's audio, then the rest from the new speech's pre-roll on.
+    assert whole_audio.startswith(item.audio)
+    rest = whole_audio[len(item.audio) :]
+    assert inbound.find(rest) >= item.audio_until_ms * 8 and len(rest) >= 600 * 8
+
+
+async def test_audio_the_two_stretches_share_is_heard_once():
+    """Speech that starts within the pre-roll of the first's end: that pre-roll is already in it."""
+    inbound, item, _, whole_audio = await go_on_after(750)
+    assert whole_audio.startswith(item.audio)
+    assert inbound.find(whole_audio) >= 0  # contiguous: nothing repeated, nothing left out
+
+
+async def test_only_an_utterance_can_go_on_and_a_refusal_changes_nothing():
+    _, _, listener = await hear_all(silence(300) + voiced(500), 160)  # speech under way
+    _, _, twin = await hear_all(silence(300) + voiced(500), 160)
+    before = (listener.vad.speech_start_ms, listener.speech_ms())
+    with pytest.raises(ValueError, match="only an utterance"):
+        listener.go_on(CallerInput(dtmf="12#"))
+    assert (listener.vad.speech_start_ms, listener.speech_ms()) == before
+    assert listener.take_speech() == twin.take_speech() != b""

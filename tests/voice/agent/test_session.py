@@ -463,10 +463,12 @@ async def test_marks_echoed_after_clear_do_not_count_as_heard(call):
 
 
 async def test_what_the_caller_says_while_the_agent_thinks_is_answered_next(call):
-    c = call(asr=FakeASR(["ראשון", "שני"], delay=0.2), llm=FakeLLM(["תשובה אחת.", "תשובה שתיים."]))
+    """Once the words of the first are in, what the caller adds is an utterance of its own, answered
+    right after the first."""
+    c = call(asr=FakeASR(["ראשון", "שני"]), llm=FakeLLM(["תשובה אחת.", "תשובה שתיים."], delta_delay=0.3))
     await c.greeted()
     await c.feed(voiced(600) + silence(800))
-    await asyncio.sleep(0.05)  # transcribing the first utterance...
+    await until(lambda: c.crm.said("caller") == ["ראשון"])  # the words are in; the model is slow
     assert c.session.turns.state is TurnState.THINKING
     await c.feed(voiced(600) + silence(800))  # ...while the caller goes on
     await until(lambda: len(c.llm.calls) == 2)
@@ -478,3 +480,37 @@ async def test_what_the_caller_says_while_the_agent_thinks_is_answered_next(call
         {"role": "user", "content": "שני"},
     ]
     assert c.crm.kinds().count("barge_in") == 0
+
+
+async def test_a_caller_who_goes_on_before_their_words_are_in_is_answered_once_for_all_of_it(call):
+    """A pause that only looked like the end (a slow onset, a noisy line): the answer being made for the
+    first part had said nothing yet, so it is dropped, and the whole utterance is heard and answered once."""
+    c = call(asr=FakeASR(["ראשון ושני", "לא בשימוש"], delay=0.2), llm=FakeLLM(["תשובה אחת.", "תשובה שתיים."]))
+    await c.greeted()
+    greeted_at = c.session.media_ms
+    await c.feed(voiced(600) + silence(800))
+    await asyncio.sleep(0.05)  # transcribing the first part...
+    assert c.session.turns.state is TurnState.THINKING
+    await c.feed(voiced(600, f0=180.0) + silence(800))  # ...when the caller goes on
+    await until(lambda: len(c.crm.said("agent")) == 2)
+    await c.quiet()
+    assert c.crm.said("caller") == ["ראשון ושני"]
+    [caller] = [u for u in c.crm.utterances if u.speaker == "caller"]
+    assert caller.start_ms <= greeted_at + 100 and caller.end_ms >= greeted_at + 600 + 800 + 500
+    first, whole = c.asr.utterances  # the first part's transcription was dropped unfinished
+    assert whole.startswith(first) and len(whole) >= (600 + 800 + 600) * 8
+    assert len(c.llm.calls) == 1 and c.llm.calls[0][-1] == {"role": "user", "content": "ראשון ושני"}
+    assert c.crm.said("agent")[-1] == "תשובה אחת."
+    assert c.crm.kinds().count("barge_in") == 0
+
+
+async def test_a_cough_after_the_callers_sentence_before_the_words_are_in_loses_nothing(call):
+    c = call(asr=FakeASR(["אני רוצה לקבוע תור"], delay=0.2), llm=FakeLLM(["בשמחה."]))
+    await c.greeted()
+    await c.feed(voiced(600) + silence(800))
+    await asyncio.sleep(0.05)  # transcribing...
+    await c.feed(voiced(120, f0=220.0) + silence(800))  # a cough: too short to be an utterance of its own
+    await until(lambda: len(c.crm.said("agent")) == 2)
+    await c.quiet()
+    assert c.crm.said("caller") == ["אני רוצה לקבוע תור"]
+    assert [call[-1] for call in c.llm.calls] == [{"role": "user", "content": "אני רוצה לקבוע תור"}]

@@ -4,7 +4,7 @@ import pytest
 
 from tests.support.caller_audio import HAVE_ESPEAK, espeak_hebrew, frames, silence, voiced
 from voice.agent.config import AgentConfig
-from voice.agent.vad import NoiseDropped, SpeechEnded, SpeechStarted, VoiceActivityDetector
+from voice.agent.vad import MAX_FADING_MS, NoiseDropped, SpeechEnded, SpeechStarted, VoiceActivityDetector
 
 # webrtcvad keeps saying "speech" for a few frames after the voice stops (its own hangover).
 HANGOVER_MS = 160
@@ -122,3 +122,56 @@ def test_speech_confirmed_late_is_timed_from_the_weaker_evidence_before_it_at_mo
     for _ in range(2):
         late.decide(True, frame=frame)
     assert late.decide(True, frame=frame, onset_frames=40) == SpeechStarted(860 - 300)  # capped
+
+
+def test_the_silence_is_counted_from_where_the_detectors_memory_of_the_voice_began_to_fade():
+    """Silero's "speech" trails a voice that stopped; ``fading_ms`` says by how much, and the business's
+    silence setting is the caller's silence, counted from there (up to ``MAX_FADING_MS``)."""
+    frame = silence(20)
+    vad = VoiceActivityDetector(start_ms=60, eou_silence_ms=600)
+    for _ in range(10):
+        vad.decide(False, frame=frame)  # 0-200 ms
+    for _ in range(20):
+        vad.decide(True, frame=frame)  # the voice: 200-600 ms
+    for fading in (20, 40, 60, 80, 100):
+        vad.decide(True, frame=frame, fading_ms=fading)  # the detector's memory of it: 600-700 ms
+    events = [vad.decide(False, frame=frame) for _ in range(30)]
+    ended = [(i, e) for i, e in enumerate(events) if e is not None]
+    assert ended == [(24, SpeechEnded(200, 600))]  # 500 ms after its last vote, 600 ms after the voice
+
+    capped = VoiceActivityDetector(start_ms=60, eou_silence_ms=600)
+    for _ in range(20):
+        capped.decide(True, frame=frame)
+    capped.decide(True, frame=frame, fading_ms=5000)  # unsure for seconds: not a voice that faded
+    events = [capped.decide(False, frame=frame) for _ in range(30)]
+    assert [i for i, e in enumerate(events) if e is not None] == [600 // 20 - MAX_FADING_MS // 20 - 1]
+
+
+def test_a_short_word_whose_end_faded_is_still_a_word():
+    frame = silence(20)
+    vad = VoiceActivityDetector(start_ms=60, eou_silence_ms=600, min_utterance_ms=200)
+    for _ in range(7):
+        vad.decide(True, frame=frame)  # 140 ms of voice
+    for fading in (20, 40, 60, 80, 100):
+        vad.decide(True, frame=frame, fading_ms=fading)  # heard for 240 ms in all
+    events = [e for e in (vad.decide(False, frame=frame) for _ in range(30)) if e is not None]
+    assert events == [SpeechEnded(0, 140)]  # told from noise by the run heard, ended where it faded
+
+
+def test_speech_under_way_continues_an_earlier_utterance_only_while_there_is_speech():
+    frame = silence(20)
+    vad = VoiceActivityDetector(start_ms=60, eou_silence_ms=600)
+    with pytest.raises(RuntimeError, match="no speech under way"):
+        vad.continue_from(0)
+    assert not vad.in_speech  # refused, nothing changed
+    for _ in range(40):
+        vad.decide(False, frame=frame)  # 0-800 ms
+    for _ in range(3):
+        started = vad.decide(True, frame=frame)
+    assert started == SpeechStarted(800)
+    vad.continue_from(120)  # an utterance that started at 120 ms and ended before this
+    assert vad.speech_ms() == 860 - 120
+    for _ in range(10):
+        vad.decide(True, frame=frame)
+    events = [e for e in (vad.decide(False, frame=frame) for _ in range(30)) if e is not None]
+    assert events == [SpeechEnded(120, 1060)]

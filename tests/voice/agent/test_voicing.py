@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.metadata
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from tests.support.agent_doubles import MemoryReporter
@@ -109,3 +110,29 @@ async def test_webrtcvad_standing_in_for_a_silero_that_could_not_load_reports_wh
         clock.advance(frame)
         await listener.hear(frame)
     assert [p["message"] for p in reporter.payloads("error")] == [voicing.failure]
+
+
+async def test_silero_says_how_long_its_speech_has_only_been_its_memory_of_a_voice(tmp_path):
+    """On a noisy line Silero's state ends 160-200 ms after the voice; ``fading_ms`` is the part of that
+    since the latest window it was sure of, and the listener's silence is counted from there."""
+    voicing, webrtc = SileroVoicing(SileroBatch()), WebrtcVoicing(2)
+    said = espeak_hebrew("שלום, אני רוצה לקבוע תור לשבוע הבא, אפשר?", tmp_path)  # its question trails off
+    speech = mulaw.decode(said).astype(np.float64)
+    loud = np.flatnonzero(np.abs(speech) > np.abs(speech).max() / 300)  # espeak's silences cut off (-50 dB)
+    speech = speech[loud[0] : loud[-1] + 1]
+    rng = np.random.default_rng(7)
+    line = np.concatenate([np.zeros(2400), speech, np.zeros(8000)])
+    line += rng.normal(0, np.sqrt(np.mean(speech**2)) * 10 ** (-10 / 20), len(line))  # white noise, SNR 10 dB
+    audio = mulaw.encode(np.clip(line, -32768, 32767).astype(np.int16))
+    fading, sure = [], []
+    for frame in frames(audio):
+        await voicing.voiced(mulaw.decode(frame))
+        await webrtc.voiced(mulaw.decode(frame))
+        fading.append(voicing.fading_ms)
+        sure.append(voicing.sure)
+        assert webrtc.fading_ms == 0
+    last = len(sure) - 1 - sure[::-1].index(True)  # the last frame Silero called speech
+    trail_ms = (last + 1) * 20 - (2400 + len(speech)) // 8  # its state trails the voice...
+    assert trail_ms >= 100
+    assert abs(fading[last] - trail_ms) <= 32  # ...and it says by how much, to within a window
+    assert all(f == 0 for f, s in zip(fading, sure, strict=True) if not s)  # only while it says speech
