@@ -30,10 +30,11 @@ Figures (media time, ms):
 - **missed barge-ins**: real interruptions with no barge-in from their start to ``BARGE_IN_GRACE_MS``
   after their end; **reaction**: barge-in time minus the interruption's start.
 - **merged / split**: one ``SpeechEnded`` covering two true utterances / one true utterance cut into
-  several. As a session does, "after" lets the caller go on: speech that starts within
-  ``RECOGNISER_DELAY_MS`` of an utterance's end, with nothing of ours playing (the answer's words are not
-  in yet), continues it (``Listener.go_on``); the end it replaces is not scored (``went_on`` counts
-  them). **spurious**: utterances where the caller said nothing (the agent would answer noise or itself).
+  several. As a session does, "after" lets the caller go on: speech that has lasted ``min_utterance_ms``
+  within ``RECOGNISER_DELAY_MS`` of an utterance's end, with nothing of ours playing, continues it
+  (``Listener.go_on``; a session joins them until the answer's words are in, which takes a streaming
+  recogniser ~300 ms and a batch one longer); the end it replaces is not scored (``went_on`` counts them).
+  **spurious**: utterances where the caller said nothing (the agent would answer noise or itself).
 - **CPU per call-second**: process CPU time (``time.process_time``, all threads) over the whole corpus,
   divided by the seconds of caller audio heard; the harness's own mixing and bookkeeping are included in
   both modes, so the difference between the modes is what the detector costs.
@@ -256,13 +257,14 @@ async def play_scenario(
                     if stopped_at is None and playing_ms() is not None and listener.talks_over_us():
                         stopped_at = clock.ms
                     continue
-                if isinstance(event, SpeechEnded) and not ours_audible():
+                if isinstance(event, SpeechEnded) and not ours_audible() and not event.forced:
                     answering = (clock.ms, listener.take_input(event))
-                elif isinstance(event, SpeechStarted) and answering is not None:
-                    if clock.ms - answering[0] <= RECOGNISER_DELAY_MS and not ours_audible():
-                        listener.go_on(answering[1])  # the session drops the answer under way
-                        events.remove((answering[0], answering[1].speech))
-                        went_on += 1
+                elif answering is not None and clock.ms - answering[0] > RECOGNISER_DELAY_MS:
+                    answering = None  # its words are in: what the caller says now is answered on its own
+                elif answering is not None and listener.speech_ms() >= config.min_utterance_ms and not ours_audible():
+                    listener.go_on(answering[1])  # the session drops the answer under way
+                    events.remove((answering[0], answering[1].speech))
+                    went_on += 1
                     answering = None
                 verdict = talk.heard(
                     event,

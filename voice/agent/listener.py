@@ -214,9 +214,10 @@ class Listener:
         return CallerInput(audio=self.take_speech(), speech=speech, audio_until_ms=self._speech_until_ms)
 
     def go_on(self, item: CallerInput) -> None:
-        """The speech that just started continues ``item``, an utterance not yet answered (the caller
-        paused, and went on before its words were in): they end as one utterance, heard and transcribed
-        whole. The pre-roll of the new speech that ``item``'s audio already holds is not repeated."""
+        """The speech under way continues ``item``, an utterance not yet answered (the caller paused, and
+        went on before its words were in): they end as one utterance, transcribed as one. Its audio is
+        ``item``'s and then the new speech's from its pre-roll on: a pause longer than the pre-roll is
+        shortened to it, and what ``item``'s audio already holds of that pre-roll is not repeated."""
         if item.audio is None or item.speech is None:
             raise ValueError("only an utterance can go on")
         self.vad.continue_from(item.speech.start_ms)

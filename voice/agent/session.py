@@ -40,7 +40,7 @@ from voice.agent.thinking import Thinker
 from voice.agent.tools import CORE_TOOLS, HAND_OVER, ToolBox
 from voice.agent.turns import TurnEvent, Turns, TurnState
 from voice.agent.utterance import Utterance
-from voice.agent.vad import NoiseDropped, SpeechEnded, SpeechStarted, VadEvent
+from voice.agent.vad import NoiseDropped, SpeechEnded, VadEvent
 from voice.agent.voicing import Voicing
 from voice.agent.waiting import DEFAULT_DEADLINES, AnswerWait, Fillers, ResponseDeadlines
 from voice.audio.clock import MediaClock
@@ -198,7 +198,7 @@ class AgentSession:
     async def _heard(self, event: VadEvent | None) -> None:
         """After each inbound frame: an utterance ended, the caller talks over us, or time passed."""
         listener = self.listener
-        if isinstance(event, SpeechStarted) and self._caller_may_go_on():
+        if self._answering is not None and self._caller_may_go_on():
             await self._caller_goes_on()
         verdict = self.talk_over.heard(
             event,
@@ -290,6 +290,7 @@ class AgentSession:
                 utt.t0, utt.latency = item.decided_at, latency
                 await self._generate(utt)
         except Failure as failure:
+            self._answering = None  # the recovery (its event, the apology) is not to be cut short
             await self._recover(failure, utt, wait=wait)
             return
         self._failures = 0
@@ -357,14 +358,19 @@ class AgentSession:
 
     # -- the caller goes on ----------------------------------------------------------------------------
     def _caller_may_go_on(self) -> bool:
-        """The caller starts speaking again after a pause we took for the end of an utterance, and our
-        answer is still only being made: its words are not in yet and nothing of ours plays."""
-        item = self._answering
+        """The caller speaks again after a pause we took for the end of an utterance, for longer than a
+        noise lasts (a cough leaves the answer alone), and our answer is still only being made: its words
+        are not in yet and nothing of ours plays."""
+        item, listener, config = self._answering, self.listener, self.config
         return (
             item is not None
             and item.speech is not None
-            and item.transcript is None  # not a talk-over's words, which a check of its own awaits
+            and listener.in_speech
+            and listener.speech_ms() >= config.min_utterance_ms
             and not item.transcribed
+            and item.transcript is None  # not a talk-over's words, which a check of its own awaits
+            and not item.speech.forced  # cut at the longest utterance: what follows is an utterance of its own
+            and self.media_ms - item.speech.start_ms < config.max_utterance_ms
             and self.turns.state is TurnState.THINKING
             and not self.agenda.waiting  # nothing the caller said after it waits to be answered
             and not self.ending

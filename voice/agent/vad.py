@@ -40,8 +40,8 @@ class NoiseDropped:
 VadEvent = SpeechStarted | SpeechEnded | NoiseDropped
 MAX_ONSET_FRAMES = 15  # 300 ms: an onset the detector was slow to be sure of
 # Silero's "speech" trails a voice that stopped by 160-200 ms, of which ~100 ms is its decay from sure to unsure
-# (``Voicing.fading_ms``). Counted as silence up to this much: a detector that was unsure for longer was not
-# hearing a voice fade but a voice it was never sure of.
+# (``Voicing.fading_ms``), counted as silence. A detector unsure for longer than this was not hearing a voice
+# fade but a quiet voice (speech in noise scores 0.5-0.9): no silence is counted before its state ends.
 MAX_FADING_MS = 200
 
 
@@ -114,7 +114,7 @@ class VoiceActivityDetector:
             self._voiced_run += 1
             self._unvoiced_run = 0
             self._last_voiced_end_ms = now
-            self._fading_ms = min(fading_ms, MAX_FADING_MS)
+            self._fading_ms = fading_ms if fading_ms <= MAX_FADING_MS else 0
         else:
             self._unvoiced_run += 1
             self._voiced_run = 0

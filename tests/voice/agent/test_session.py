@@ -509,8 +509,37 @@ async def test_a_cough_after_the_callers_sentence_before_the_words_are_in_loses_
     await c.greeted()
     await c.feed(voiced(600) + silence(800))
     await asyncio.sleep(0.05)  # transcribing...
-    await c.feed(voiced(120, f0=220.0) + silence(800))  # a cough: too short to be an utterance of its own
+    await c.feed(voiced(80, f0=220.0) + silence(800))  # a cough: too short to be an utterance of its own
     await until(lambda: len(c.crm.said("agent")) == 2)
     await c.quiet()
     assert c.crm.said("caller") == ["אני רוצה לקבוע תור"]
+    assert len(c.asr.utterances) == 1  # the answer under way was left alone: transcribed once
     assert [call[-1] for call in c.llm.calls] == [{"role": "user", "content": "אני רוצה לקבוע תור"}]
+
+
+async def test_speech_after_an_utterance_cut_at_the_longest_is_an_utterance_of_its_own(call):
+    config = replace(CONFIG, max_utterance_ms=1000)
+    c = call(config=config, asr=FakeASR(["חלק ראשון", "חלק שני"], delay=0.2), llm=FakeLLM(["א.", "ב."]))
+    await c.greeted()
+    await c.feed(voiced(1100))  # cut at 1 s...
+    await asyncio.sleep(0.05)  # ...and transcribed, while the caller goes on
+    await c.feed(voiced(500) + silence(800))
+    await until(lambda: len(c.llm.calls) == 2)
+    await c.quiet()
+    assert c.crm.said("caller") == ["חלק ראשון", "חלק שני"]
+    assert len(c.asr.utterances) == 2 and not c.asr.utterances[1].startswith(c.asr.utterances[0])
+
+
+async def test_a_recogniser_failure_is_recovered_from_even_when_the_caller_goes_on(call):
+    """The apology is being made (its words are not in: there are none), and the caller talks: the failure
+    is reported and apologised for all the same, not dropped as an answer the caller went on from."""
+    c = call(asr=FakeASR([ProviderError("recogniser down"), "שוב"]), tts=FakeTTS(first_chunk_delay=0.3))
+    await c.greeted()
+    await c.feed(voiced(600) + silence(800))
+    await until(lambda: c.crm.payloads("error"))
+    assert c.session.turns.state is TurnState.THINKING and not c.session.speaker.playing  # the apology's TTS
+    await c.feed(voiced(600, f0=180.0))  # the caller goes on meanwhile
+    await c.feed(silence(800))
+    await until(lambda: CONFIG.apology in c.crm.said("agent"))
+    [error] = c.crm.payloads("error")
+    assert error["role"] == "asr"

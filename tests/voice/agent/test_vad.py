@@ -126,7 +126,7 @@ def test_speech_confirmed_late_is_timed_from_the_weaker_evidence_before_it_at_mo
 
 def test_the_silence_is_counted_from_where_the_detectors_memory_of_the_voice_began_to_fade():
     """Silero's "speech" trails a voice that stopped; ``fading_ms`` says by how much, and the business's
-    silence setting is the caller's silence, counted from there (up to ``MAX_FADING_MS``)."""
+    silence setting is the caller's silence, counted from there (a fade lasts up to ``MAX_FADING_MS``)."""
     frame = silence(20)
     vad = VoiceActivityDetector(start_ms=60, eou_silence_ms=600)
     for _ in range(10):
@@ -139,12 +139,13 @@ def test_the_silence_is_counted_from_where_the_detectors_memory_of_the_voice_beg
     ended = [(i, e) for i, e in enumerate(events) if e is not None]
     assert ended == [(24, SpeechEnded(200, 600))]  # 500 ms after its last vote, 600 ms after the voice
 
-    capped = VoiceActivityDetector(start_ms=60, eou_silence_ms=600)
-    for _ in range(20):
-        capped.decide(True, frame=frame)
-    capped.decide(True, frame=frame, fading_ms=5000)  # unsure for seconds: not a voice that faded
-    events = [capped.decide(False, frame=frame) for _ in range(30)]
-    assert [i for i, e in enumerate(events) if e is not None] == [600 // 20 - MAX_FADING_MS // 20 - 1]
+    for fading, ends_at in ((MAX_FADING_MS, (600 - MAX_FADING_MS) // 20 - 1), (MAX_FADING_MS + 20, 600 // 20 - 1)):
+        vad = VoiceActivityDetector(start_ms=60, eou_silence_ms=600)
+        for _ in range(20):
+            vad.decide(True, frame=frame)
+        vad.decide(True, frame=frame, fading_ms=fading)  # unsure for longer than a fade: a quiet voice
+        events = [vad.decide(False, frame=frame) for _ in range(30)]
+        assert [i for i, e in enumerate(events) if e is not None] == [ends_at], fading
 
 
 def test_a_short_word_whose_end_faded_is_still_a_word():
