@@ -238,6 +238,14 @@ def resumed(payload: Payload, offset_ms: int) -> Described:
     return Described("הנציג המשיך", sentence)
 
 
+def went_on(payload: Payload, offset_ms: int) -> Described:
+    """The caller paused mid-sentence long enough for the agent to take it for the end, and went on before
+    anything of the answer was heard: the agent dropped it and answered the whole."""
+    paused = seconds_from_ms(payload.get("pause_ms") or 0)
+    sentence = format_html("המתקשר עצר ל-{} שניות באמצע דבריו והמשיך; הנציג חיכה שיסיים וענה על הכול יחד", paused)
+    return Described("המתקשר המשיך לדבר", sentence)
+
+
 def lead_updated(payload: Payload, offset_ms: int) -> Described:
     fields = payload.get("fields") or []
     names = [lead_field_label(str(name)) for name in fields]
@@ -428,6 +436,7 @@ def tool_call(payload: Payload, offset_ms: int) -> Described:
 SENTENCES: dict[str, Callable[[Payload, int], Described]] = {
     CallEvent.Kind.BARGE_IN: barge_in,
     CallEvent.Kind.RESUMED: resumed,
+    CallEvent.Kind.WENT_ON: went_on,
     CallEvent.Kind.LEAD_UPDATED: lead_updated,
     CallEvent.Kind.STREAM_STOPPED: stream_stopped,
     CallEvent.Kind.STREAM_STARTED: stream_started,

@@ -380,6 +380,7 @@ class CallEvent(models.Model):
         TURN = "turn", _("Turn")
         BARGE_IN = "barge_in", _("Barge-in")
         RESUMED = "resumed", _("The agent went on after a pause")
+        WENT_ON = "went_on", _("The caller went on after a pause")
         TOOL_CALL = "tool_call", _("Tool call")
         DTMF = "dtmf", _("DTMF digit")
         MARK = "mark", _("Mark")

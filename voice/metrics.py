@@ -58,6 +58,11 @@ TURN_LATENCY = Histogram(
     buckets=TURN_BUCKETS_S,
 )
 BARGE_INS = Counter(f"{PREFIX}_barge_ins", "The caller interrupted the agent, by cause (speech, dtmf).", ["cause"])
+CALLERS_WENT_ON = Counter(
+    f"{PREFIX}_callers_went_on",
+    "A caller went on after a pause taken for the end of their utterance, before the answer was heard: it was "
+    "dropped and the whole utterance answered once (often: the business's silence setting is short for its callers).",
+)
 PAUSES_RESUMED = Counter(
     f"{PREFIX}_pauses_resumed",
     "The agent paused for a caller talking over it and went on: a back-channel ('כן'), or a noise (noise=yes).",
@@ -113,6 +118,8 @@ def reported(kind: str, payload: Mapping[str, Any] | None = None, latency: Mappi
         BARGE_INS.labels(cause=str((payload or {}).get("cause", "speech"))).inc()
     elif kind == "resumed":
         PAUSES_RESUMED.labels(noise="yes" if (payload or {}).get("noise") else "no").inc()
+    elif kind == "went_on":
+        CALLERS_WENT_ON.inc()
     elif kind == "error":
         role = str((payload or {}).get("role", "unknown"))
         PROVIDER_ERRORS.labels(role=role, provider=_provider_names.get(role, role)).inc()

@@ -39,6 +39,12 @@ def test_resumed_says_what_the_caller_said_and_how_long_the_agent_waited():
     )
 
 
+def test_went_on_says_how_long_the_caller_paused_and_that_the_agent_waited_for_the_rest():
+    assert said(K.WENT_ON, pause_ms=640) == (
+        'המתקשר עצר ל-<bdi dir="ltr" class="num">0.6</bdi> שניות באמצע דבריו והמשיך; הנציג חיכה שיסיים וענה על הכול יחד'
+    )
+
+
 def test_lead_updated_names_the_fields_as_the_lead_form_does():
     assert said(K.LEAD_UPDATED, lead_id=1, fields=["name", "interest"]) == "הליד עודכן: שם, תחום עניין"
 

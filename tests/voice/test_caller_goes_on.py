@@ -52,3 +52,5 @@ async def test_a_caller_who_goes_on_before_their_words_are_in_is_answered_once(a
     assert chat.json["messages"][-1] == {"role": "user", "content": f"{first} {rest}"}
     assert [u.text for u in data.utterances if u.speaker == "agent"][-1] == answer
     assert summary.clears == 0 and "barge_in" not in data.kinds()
+    [went_on] = [payload for kind, payload in data.events if kind == "went_on"]
+    assert went_on["pause_ms"] >= 600  # the pause the agent had taken for the end

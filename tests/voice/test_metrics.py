@@ -242,3 +242,10 @@ def test_a_pause_that_resumed_is_counted_apart_from_barge_ins():
         count("barge_ins", cause="speech"),
     )
     assert [a - b for a, b in zip(after, before, strict=True)] == [1, 1, 0]
+
+
+def test_a_caller_who_went_on_after_a_pause_is_counted():
+    before = REGISTRY.get_sample_value("agentlocator_callers_went_on_total") or 0.0
+    metrics.reported("went_on", {"pause_ms": 640})
+    metrics.reported("resumed", {"paused_ms": 900, "text": "כן"})
+    assert REGISTRY.get_sample_value("agentlocator_callers_went_on_total") == before + 1

@@ -384,11 +384,13 @@ class AgentSession:
         and then answer twice. The answer under way is dropped (it had said nothing) and the utterance
         goes on: it ends, is transcribed and answered as one."""
         item = self._answering
-        assert item is not None
+        assert item is not None and item.speech is not None
+        pause_ms = self.listener.vad.speech_start_ms - item.speech.end_ms  # as the VAD heard it
         await self.agenda.cancel()
         self._answering = None
         self._done_speaking()
         self.listener.go_on(item)
+        await self.reporter.event("went_on", self.media_ms, {"pause_ms": pause_ms})
 
     # -- interruptions and endings --------------------------------------------------------------------
     def _interruptible(self) -> bool:

@@ -502,6 +502,8 @@ async def test_a_caller_who_goes_on_before_their_words_are_in_is_answered_once_f
     assert len(c.llm.calls) == 1 and c.llm.calls[0][-1] == {"role": "user", "content": "ראשון ושני"}
     assert c.crm.said("agent")[-1] == "תשובה אחת."
     assert c.crm.kinds().count("barge_in") == 0
+    [went_on] = c.crm.payloads("went_on")  # on the timeline, with the pause as the VAD heard it
+    assert 500 <= went_on["pause_ms"] <= 800
 
 
 async def test_a_cough_after_the_callers_sentence_before_the_words_are_in_loses_nothing(call):
@@ -514,6 +516,7 @@ async def test_a_cough_after_the_callers_sentence_before_the_words_are_in_loses_
     await c.quiet()
     assert c.crm.said("caller") == ["אני רוצה לקבוע תור"]
     assert len(c.asr.utterances) == 1  # the answer under way was left alone: transcribed once
+    assert c.crm.payloads("went_on") == []
     assert [call[-1] for call in c.llm.calls] == [{"role": "user", "content": "אני רוצה לקבוע תור"}]
 
 
