@@ -242,7 +242,9 @@ def went_on(payload: Payload, offset_ms: int) -> Described:
     """The caller paused mid-sentence long enough for the agent to take it for the end, and went on before
     anything of the answer was heard: the agent dropped it and answered the whole."""
     paused = seconds_from_ms(payload.get("pause_ms") or 0)
-    sentence = format_html("המתקשר עצר ל-{} שניות באמצע דבריו והמשיך; הנציג חיכה שיסיים וענה על הכול יחד", paused)
+    sentence = format_html(
+        "המתקשר השתהה {} שניות באמצע המשפט והמשיך לדבר; הנציג חיכה עד שסיים וענה על הכול בבת אחת", paused
+    )
     return Described("המתקשר המשיך לדבר", sentence)
 
 

@@ -61,7 +61,7 @@ BARGE_INS = Counter(f"{PREFIX}_barge_ins", "The caller interrupted the agent, by
 CALLERS_WENT_ON = Counter(
     f"{PREFIX}_callers_went_on",
     "A caller went on after a pause taken for the end of their utterance, before the answer was heard: it was "
-    "dropped and the whole utterance answered once (often: the business's silence setting is short for its callers).",
+    "dropped and the whole utterance answered once (many: a silence setting may be short; went_on events say whose).",
 )
 PAUSES_RESUMED = Counter(
     f"{PREFIX}_pauses_resumed",
@@ -109,7 +109,7 @@ def name_providers(**names: str) -> None:
 
 def reported(kind: str, payload: Mapping[str, Any] | None = None, latency: Mapping[str, int] | None = None) -> None:
     """What the core reported (``CallReporter.event``, or an utterance's ``latency``): turn latencies, barge-ins,
-    resumed pauses and provider errors are counted; every other kind costs a comparison or two."""
+    resumed pauses, callers who went on and provider errors are counted; every other kind costs a comparison or two."""
     if latency:
         for key, stage in TURN_STAGES.items():
             if (ms := latency.get(key)) is not None:

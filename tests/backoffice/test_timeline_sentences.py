@@ -41,7 +41,8 @@ def test_resumed_says_what_the_caller_said_and_how_long_the_agent_waited():
 
 def test_went_on_says_how_long_the_caller_paused_and_that_the_agent_waited_for_the_rest():
     assert said(K.WENT_ON, pause_ms=640) == (
-        'המתקשר עצר ל-<bdi dir="ltr" class="num">0.6</bdi> שניות באמצע דבריו והמשיך; הנציג חיכה שיסיים וענה על הכול יחד'
+        'המתקשר השתהה <bdi dir="ltr" class="num">0.6</bdi> שניות באמצע המשפט והמשיך לדבר; הנציג חיכה עד שסיים'
+        " וענה על הכול בבת אחת"
     )
 
 

@@ -385,7 +385,7 @@ class AgentSession:
         goes on: it ends, is transcribed and answered as one."""
         item = self._answering
         assert item is not None and item.speech is not None
-        pause_ms = self.listener.vad.speech_start_ms - item.speech.end_ms  # as the VAD heard it
+        pause_ms = max(0, self.listener.vad.speech_start_ms - item.speech.end_ms)  # as the VAD heard it
         await self.agenda.cancel()
         self._answering = None
         self._done_speaking()

@@ -503,7 +503,7 @@ async def test_a_caller_who_goes_on_before_their_words_are_in_is_answered_once_f
     assert c.crm.said("agent")[-1] == "תשובה אחת."
     assert c.crm.kinds().count("barge_in") == 0
     [went_on] = c.crm.payloads("went_on")  # on the timeline, with the pause as the VAD heard it
-    assert 500 <= went_on["pause_ms"] <= 800
+    assert 500 <= went_on["pause_ms"] <= 900
 
 
 async def test_a_cough_after_the_callers_sentence_before_the_words_are_in_loses_nothing(call):
