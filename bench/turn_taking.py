@@ -261,7 +261,7 @@ async def play_scenario(
                     answering = (clock.ms, listener.take_input(event))
                 elif answering is not None and clock.ms - answering[0] > RECOGNISER_DELAY_MS:
                     answering = None  # its words are in: what the caller says now is answered on its own
-                elif answering is not None and listener.speech_ms() >= config.min_utterance_ms and not ours_audible():
+                elif answering is not None and listener.past_a_noise and not ours_audible():
                     listener.go_on(answering[1])  # the session drops the answer under way
                     events.remove((answering[0], answering[1].speech))
                     went_on += 1

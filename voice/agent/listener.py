@@ -107,6 +107,11 @@ class Listener:
         return self.vad.speech_ms()
 
     @property
+    def past_a_noise(self) -> bool:
+        """The caller has spoken long enough for an utterance, not a cough (``min_utterance_ms``)."""
+        return self.vad.past_a_noise
+
+    @property
     def transcribing(self) -> bool:
         """The answer waits on the recogniser."""
         return self._transcriptions > 0

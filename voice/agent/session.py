@@ -361,12 +361,11 @@ class AgentSession:
         """The caller speaks again after a pause we took for the end of an utterance, for longer than a
         noise lasts (a cough leaves the answer alone), and our answer is still only being made: its words
         are not in yet and nothing of ours plays."""
-        item, listener, config = self._answering, self.listener, self.config
+        item, config = self._answering, self.config
         return (
             item is not None
             and item.speech is not None
-            and listener.in_speech
-            and listener.speech_ms() >= config.min_utterance_ms
+            and self.listener.past_a_noise
             and not item.transcribed
             and item.transcript is None  # not a talk-over's words, which a check of its own awaits
             and not item.speech.forced  # cut at the longest utterance: what follows is an utterance of its own

@@ -134,12 +134,18 @@ class VoiceActivityDetector:
             return self._finish(voice_end, forced=False)
         return None
 
+    @property
+    def past_a_noise(self) -> bool:
+        """The speech under way has lasted ``min_utterance_ms``: however it ends, it is an utterance, not a
+        noise. Told by the run the detector heard, its fading memory included: a short "לא" stays a word."""
+        return self.in_speech and self._last_voiced_end_ms - self.speech_start_ms >= self._min_ms
+
     def _finish(self, end_ms: int, *, forced: bool) -> VadEvent:
+        noise = not forced and not self.past_a_noise
         self.in_speech = False
         self._voiced_run = 0
         start = self.speech_start_ms
-        # A noise is told by the run the detector heard, its fading memory included: a short "לא" stays a word.
-        if not forced and self._last_voiced_end_ms - start < self._min_ms:
+        if noise:
             return NoiseDropped(start, end_ms)
         return SpeechEnded(start, end_ms, forced=forced)
 
