@@ -93,6 +93,7 @@ class EchoGuard:
         # step (the judgement, once a second at most, makes arrays of them).
         self._energy: list[float] = [0.0] * _SLOTS
         self._position: list[int] = [-1] * _SLOTS
+        self._voice_found = -1  # the latest of our frames ``_any_voice`` found sound in
         # Does our voice come back on this line? None: not known yet.
         self.line_echoes: bool | None = None
         self._now_playing: int | None = None  # the position playing at the latest frame (no tail)
@@ -155,11 +156,16 @@ class EchoGuard:
 
     def _any_voice(self, now: int) -> bool:
         """Whether any of our frames that could be echoing while frame ``now`` plays has sound in it: the
-        loudest's only question on a clean line, answered at the first one found."""
-        energy, position = self._energy, self._position
-        for index in range(max(0, now - self._behind), now + self._ahead + 1):
+        loudest's only question on a clean line, answered at the first one found (and, while we speak, by
+        the one found last time: it stays in the window for ``window_ms``)."""
+        low, high = now - self._behind, now + self._ahead
+        energy, position, found = self._energy, self._position, self._voice_found
+        if low <= found <= high and position[found % _SLOTS] == found and energy[found % _SLOTS] > 0.0:
+            return True
+        for index in range(max(0, low), high + 1):
             slot = index % _SLOTS
             if position[slot] == index and energy[slot] > 0.0:
+                self._voice_found = index
                 return True
         return False
 
@@ -177,7 +183,8 @@ class EchoGuard:
         whether it is still only our own voice coming back."""
         self._media_ms += FRAME_MS
         now = self._playing_frame()
-        self._tail_left = max(0, self._tail_left - 1)  # one inbound frame of the tail has passed
+        if self._tail_left:
+            self._tail_left -= 1  # one inbound frame of the tail has passed
         reference: float | None = None
         if self.line_echoes is False:
             # On a line found clean (most lines) nothing is masked: whether we are speaking is all this frame

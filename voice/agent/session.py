@@ -82,12 +82,6 @@ class AgentSession:
         self._owns_clock = media_clock is None
         self.media_clock = media_clock = media_clock if media_clock is not None else MediaClock()
         self.clock: Clock = clock or LoopClock()  # wall time: the pacer's and the response deadlines'
-        transcriber = providers.asr.new_transcriber(config.language)
-        # Our own voice coming back on the line is not the caller: the guard hears what the speaker sends.
-        echo = EchoGuard(lambda: self.pacer.playing_ms())
-        self.listener = Listener(
-            config, transcriber, media_clock, reporter, asr_timeout_s=asr_timeout_s, voicing=voicing, echo=echo
-        )
         tools = ((tools or ToolBox()) + CORE_TOOLS).offered_to(config)
         self._hand_over_tool = tools.hand_over_tool  # None: nobody to hand the caller to
         self.thinker = Thinker(
@@ -111,9 +105,16 @@ class AgentSession:
             lead_ms=lead_ms,
             tts_timeout_s=tts_timeout_s,
             ready=ready,
-            on_queued=echo.sent,
+            on_queued=lambda frames, position_ms: echo.sent(frames, position_ms),  # the guard, made below
         )
         self.pacer = self.speaker.pacer
+        # Our own voice coming back on the line is not the caller: the guard hears what the speaker sends, and
+        # asks the pacer where play-out is on every inbound frame.
+        echo = EchoGuard(self.pacer.playing_ms)
+        transcriber = providers.asr.new_transcriber(config.language)
+        self.listener = Listener(
+            config, transcriber, media_clock, reporter, asr_timeout_s=asr_timeout_s, voicing=voicing, echo=echo
+        )
         self.deadlines = deadlines
         self.fillers = Fillers(config.fillers)
         self.keypad = Keypad(pause_ms=config.dtmf_pause_ms, max_keys=config.dtmf_max_keys)

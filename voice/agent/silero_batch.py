@@ -58,6 +58,10 @@ class SileroBatch:
         self._timer: asyncio.TimerHandle | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._last_seen: dict[int, float] = {}  # stream id -> loop time of its latest window
+        # Streams expected each tick: those seen within ``_ACTIVE_S`` at the latest run, and any seen since.
+        # Counted as windows come, not by a pass over ``_last_seen`` per window (40 calls: 40 x 40 a tick).
+        self._active = 0
+        self._pruned_at = 0.0
         self.runs = 0  # ONNX runs so far
         self.windows = 0  # windows scored so far
 
@@ -65,8 +69,10 @@ class SileroBatch:
         """A call's own recurrent state in this batch."""
         return SileroStream(self)
 
-    async def score(self, stream: SileroStream, window: np.ndarray) -> float:
-        """The speech probability of one window (float32 samples in -1..1), scored with the next run."""
+    def score(self, stream: SileroStream, window: np.ndarray) -> asyncio.Future[float]:
+        """The speech probability of one window (float32 samples in -1..1), scored with the next run: a future
+        to await, not a coroutine, so that the window is in the batch at once and a caller that waits for
+        it resumes with one frame fewer (this runs for every window of every call that speaks)."""
         loop = asyncio.get_running_loop()
         if loop is not self._loop:  # a new event loop (tests): windows of a finished loop are void
             self._drop_pending()
@@ -74,19 +80,21 @@ class SileroBatch:
         future: asyncio.Future[float] = loop.create_future()
         self._pending.append((stream, window, future))
         now = loop.time()
-        self._last_seen[id(stream)] = now
-        if self._everyone_waiting(now):
+        if now - self._pruned_at > _ACTIVE_S:  # calls may have gone quiet since the roll was last taken
+            self._prune(now)
+        key = id(stream)
+        if key not in self._last_seen:
+            self._active += 1
+        self._last_seen[key] = now
+        if len(self._pending) >= self._active:  # every call active lately has a window waiting
             self._run()
         elif self._timer is None:
             self._timer = loop.call_later(self._tick_s, self._run)
-        return await future
+        return future
 
     def forget(self, stream: SileroStream) -> None:
-        self._last_seen.pop(id(stream), None)
-
-    def _everyone_waiting(self, now: float) -> bool:
-        active = sum(1 for seen in self._last_seen.values() if now - seen <= _ACTIVE_S)
-        return len(self._pending) >= active
+        if self._last_seen.pop(id(stream), None) is not None:
+            self._active -= 1
 
     def _run(self) -> None:
         if self._timer is not None:
@@ -96,7 +104,10 @@ class SileroBatch:
         if not batch:
             return
         streams = [stream for stream, _, _ in batch]
-        inputs = np.stack([np.concatenate((stream.context, window)) for stream, window, _ in batch])
+        inputs = np.empty((len(batch), CONTEXT_SAMPLES + WINDOW_SAMPLES), dtype=np.float32)
+        for row, (stream, window, _) in zip(inputs, batch, strict=True):
+            row[:CONTEXT_SAMPLES] = stream.context
+            row[CONTEXT_SAMPLES:] = window
         state = np.concatenate([stream.state for stream in streams], axis=1)
         try:
             probabilities, new_state = self._model.run(None, {"input": inputs, "state": state, "sr": self._rate})
@@ -107,14 +118,19 @@ class SileroBatch:
             return
         self.runs += 1
         self.windows += len(batch)
-        for i, (stream, window, future) in enumerate(batch):
+        scores = probabilities[:, 0].tolist()
+        for i, ((stream, window, future), probability) in enumerate(zip(batch, scores, strict=True)):
             stream.state = new_state[:, i : i + 1, :]
             stream.context = window[-CONTEXT_SAMPLES:]
             if not future.done():
-                future.set_result(float(probabilities[i, 0]))
-        # Keep the roll of active streams short: streams of ended calls drop out.
-        now = self._loop.time() if self._loop is not None else 0.0
+                future.set_result(probability)
+        self._prune(self._loop.time() if self._loop is not None else 0.0)
+
+    def _prune(self, now: float) -> None:
+        """The roll of active streams: streams of calls gone quiet or ended drop out."""
         self._last_seen = {key: seen for key, seen in self._last_seen.items() if now - seen <= _ACTIVE_S}
+        self._active = len(self._last_seen)
+        self._pruned_at = now
 
     def _drop_pending(self) -> None:
         if self._timer is not None:
@@ -124,6 +140,7 @@ class SileroBatch:
             future.cancel()
         self._pending = []
         self._last_seen.clear()
+        self._active = 0
 
 
 class SileroStream:
@@ -138,8 +155,9 @@ class SileroStream:
         self.state = np.zeros(_STATE_SHAPE, dtype=np.float32)
         self.context = np.zeros(CONTEXT_SAMPLES, dtype=np.float32)
 
-    async def score(self, window: np.ndarray) -> float:
-        return await self._batch.score(self, window)
+    def score(self, window: np.ndarray) -> asyncio.Future[float]:
+        """This window's speech probability, to await (``SileroBatch.score``)."""
+        return self._batch.score(self, window)
 
     def skip(self, window: np.ndarray) -> None:
         """A window not scored: it still is the next window's context."""

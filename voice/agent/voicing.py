@@ -40,6 +40,7 @@ from voice.agent.silero_batch import WINDOW_SAMPLES, SileroBatch
 from voice.audio.frames import FRAME_BYTES, SAMPLE_RATE
 
 _MAX_FRAME_SAMPLES = FRAME_BYTES  # the listener hands over one 20 ms frame at a time
+_SCALE = np.float32(1 / 32768)  # int16 -> -1..1, as Silero takes it (a power of two: exact)
 
 
 class Voicing(Protocol):
@@ -113,10 +114,9 @@ class SileroVoicing:
         self._confident_in_run = False  # this stretch of "speech" had such a window
         self._hangover_frames = gate_hangover_frames
         self._reset_after = reset_after_windows
-        # Samples not yet in a window (float, -1..1), at the head of a buffer that always has room for one
-        # more frame: one numpy call per frame (and a copy and a move per window), not a conversion and a
-        # concatenation per frame.
-        self._samples = np.zeros(WINDOW_SAMPLES + _MAX_FRAME_SAMPLES, dtype=np.float32)
+        # Samples not yet in a window, as they came (int16), at the head of a buffer that always has room for
+        # one more frame: one copy per frame, and one scaling to -1..1 and a move per window.
+        self._samples = np.zeros(WINDOW_SAMPLES + _MAX_FRAME_SAMPLES, dtype=np.int16)
         self._filled = 0
         # Idle (see ``_idle_frame``): the frames since, as they came, and how many samples of the buffer come
         # before them in the window under way.
@@ -155,10 +155,10 @@ class SileroVoicing:
             self._leave_idle()
         self._after_confident += len(pcm)
         end = self._filled + len(pcm)
-        np.multiply(pcm, 1 / 32768.0, out=self._samples[self._filled : end], casting="unsafe")
+        self._samples[self._filled : end] = pcm
         self._filled = end
         while self._filled >= WINDOW_SAMPLES:
-            window = self._samples[:WINDOW_SAMPLES].copy()
+            window = self._samples[:WINDOW_SAMPLES] * _SCALE
             self._filled -= WINDOW_SAMPLES
             self._samples[: self._filled] = self._samples[WINDOW_SAMPLES : WINDOW_SAMPLES + self._filled]
             if self._hangover or self.speaking:
@@ -210,7 +210,7 @@ class SileroVoicing:
                 continue
             part = frame[before:]
             before = 0
-            np.multiply(part, 1 / 32768.0, out=self._samples[at : at + len(part)], casting="unsafe")
+            self._samples[at : at + len(part)] = part
             at += len(part)
         self._idle.clear()
         self._idle_after_first = 0

@@ -90,6 +90,22 @@ async def test_a_call_waits_at_most_one_tick_for_a_call_that_went_quiet():
     assert result < 0.5 and batch.runs == runs + 2
 
 
+async def test_a_call_that_speaks_again_after_the_others_went_quiet_is_scored_at_once():
+    """Two calls were active; both went quiet (no window for longer than the batch expects another), and
+    then one speaks again: it is the only call the batch waits for, so its window is scored at once."""
+    batch = SileroBatch(tick_ms=50)
+    first, second = batch.stream(), batch.stream()
+    w = windows(silence(100))[0]
+    await asyncio.gather(first.score(w), second.score(w))  # both calls are known to be active
+    runs = batch.runs
+    await asyncio.gather(first.score(w), second.score(w))
+    assert batch.runs == runs + 1  # together, at once
+    await asyncio.sleep(0.15)  # both quiet
+    scored = first.score(w)
+    assert scored.done() and batch.runs == runs + 2  # at once: no tick waited for the quiet call
+    assert await scored < 0.5
+
+
 async def test_a_model_the_runtime_cannot_run_fails_every_waiting_window():
     """A real fault in the runtime: the half-precision model refuses our inputs. The callers get the
     error (and fall back to webrtcvad, see test_voicing)."""
