@@ -16,7 +16,8 @@ queued, played by a play-out clock), and the caller answers in its pauses (Hebre
 on faint line noise, through mu-law); the calls start at different points of their cycle. The figures
 leave out what a server adds around them (sockets, JSON, daphne), and what the stack costs the rest of the
 server by its memory (Silero's weights pass through the cache on every run), so ``bench.load``'s A/B is
-larger; use this one to compare versions of the stack.
+larger; use this one to compare versions of the stack. It runs on asyncio's own loop with no pacer, so it
+says nothing about timers or the sender (uvloop's millisecond clock, for one).
 
     .venv/bin/python -m bench.listener_cpu [--calls 40] [--seconds 20] [--reps 5]
 """

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib.metadata
+import math
 from pathlib import Path
 
 import numpy as np
@@ -58,10 +59,9 @@ class SileroBatch:
         self._timer: asyncio.TimerHandle | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._last_seen: dict[int, float] = {}  # stream id -> loop time of its latest window
-        # Streams expected each tick: those seen within ``_ACTIVE_S`` at the latest run, and any seen since.
-        # Counted as windows come, not by a pass over ``_last_seen`` per window (40 calls: 40 x 40 a tick).
-        self._active = 0
-        self._pruned_at = 0.0
+        # The earliest time in ``_last_seen`` (or earlier): the roll is pruned only once that is older than
+        # ``_ACTIVE_S``, not by a pass over it on every window (40 calls: 40 x 40 a tick).
+        self._oldest = math.inf
         self.runs = 0  # ONNX runs so far
         self.windows = 0  # windows scored so far
 
@@ -80,21 +80,18 @@ class SileroBatch:
         future: asyncio.Future[float] = loop.create_future()
         self._pending.append((stream, window, future))
         now = loop.time()
-        if now - self._pruned_at > _ACTIVE_S:  # calls may have gone quiet since the roll was last taken
+        if now - self._oldest > _ACTIVE_S:  # a call in the roll may have gone quiet
             self._prune(now)
-        key = id(stream)
-        if key not in self._last_seen:
-            self._active += 1
-        self._last_seen[key] = now
-        if len(self._pending) >= self._active:  # every call active lately has a window waiting
+        self._last_seen[id(stream)] = now
+        self._oldest = min(self._oldest, now)
+        if len(self._pending) >= len(self._last_seen):  # every call active lately has a window waiting
             self._run()
         elif self._timer is None:
             self._timer = loop.call_later(self._tick_s, self._run)
         return future
 
     def forget(self, stream: SileroStream) -> None:
-        if self._last_seen.pop(id(stream), None) is not None:
-            self._active -= 1
+        self._last_seen.pop(id(stream), None)
 
     def _run(self) -> None:
         if self._timer is not None:
@@ -124,13 +121,11 @@ class SileroBatch:
             stream.context = window[-CONTEXT_SAMPLES:]
             if not future.done():
                 future.set_result(probability)
-        self._prune(self._loop.time() if self._loop is not None else 0.0)
 
     def _prune(self, now: float) -> None:
         """The roll of active streams: streams of calls gone quiet or ended drop out."""
         self._last_seen = {key: seen for key, seen in self._last_seen.items() if now - seen <= _ACTIVE_S}
-        self._active = len(self._last_seen)
-        self._pruned_at = now
+        self._oldest = min(self._last_seen.values(), default=math.inf)
 
     def _drop_pending(self) -> None:
         if self._timer is not None:
@@ -140,7 +135,7 @@ class SileroBatch:
             future.cancel()
         self._pending = []
         self._last_seen.clear()
-        self._active = 0
+        self._oldest = math.inf
 
 
 class SileroStream:

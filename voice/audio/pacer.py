@@ -31,7 +31,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
-import time
 from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol, cast
@@ -62,9 +61,9 @@ class LoopClock:
         self.speed = speed
 
     def now(self) -> float:
-        # asyncio's loops read ``time.monotonic``; read here without the loop's method, because the echo
-        # guard asks where play-out is on every inbound frame of every call.
-        return time.monotonic() * self.speed
+        # The loop's own clock, not ``time.monotonic``: uvloop's timers count whole milliseconds from a
+        # cached clock, and a sender that read another clock would wake early and sleep again.
+        return asyncio.get_running_loop().time() * self.speed
 
     async def sleep(self, seconds: float) -> None:
         await asyncio.sleep(seconds / self.speed)

@@ -106,6 +106,22 @@ async def test_a_call_that_speaks_again_after_the_others_went_quiet_is_scored_at
     assert await scored < 0.5
 
 
+async def test_a_call_is_not_waited_for_once_it_has_been_quiet_for_the_roll_s_span():
+    """A call that went quiet is expected for 100 ms after its latest window, not until the batch happens to
+    look again: the call still talking is scored at once after that."""
+    batch = SileroBatch(tick_ms=20)
+    talking, quiet = batch.stream(), batch.stream()
+    w = windows(silence(100))[0]
+    await asyncio.gather(talking.score(w), quiet.score(w))
+    await asyncio.gather(talking.score(w), quiet.score(w))  # the quiet call's latest window
+    await asyncio.sleep(0.06)
+    waited = talking.score(w)
+    assert not waited.done()  # 60 ms: the quiet call may still send its window this tick
+    await waited  # scored at the tick (~80 ms)
+    await asyncio.sleep(0.03)
+    assert talking.score(w).done()  # >= 110 ms
+
+
 async def test_a_model_the_runtime_cannot_run_fails_every_waiting_window():
     """A real fault in the runtime: the half-precision model refuses our inputs. The callers get the
     error (and fall back to webrtcvad, see test_voicing)."""
