@@ -67,6 +67,11 @@ class Business(models.Model):
         _("end-of-utterance silence (ms)"),
         default=600,
         validators=[MinValueValidator(200), MaxValueValidator(3000)],
+        help_text=_(
+            "How long the caller is silent before the agent answers. Lower answers sooner, but too low cuts in "
+            "on callers who pause in mid-sentence: a call's timeline then shows that the caller went on after a "
+            "pause."
+        ),
     )
     barge_in_min_ms = models.PositiveIntegerField(
         _("barge-in minimum speech (ms)"),

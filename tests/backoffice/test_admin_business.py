@@ -15,7 +15,7 @@ from django.utils import translation
 
 from backoffice.forms import MAX_SYSTEM_PROMPT_CHARS
 from crm import defaults
-from crm.models import Business, PhoneNumber
+from crm.models import Business, CallEvent, PhoneNumber
 from crm.opening_hours import WEEKDAYS, format_ranges
 from tests.backoffice.conftest import logged_in
 from tests.support import factories
@@ -95,6 +95,16 @@ def test_the_page_is_laid_out_in_fieldsets(owner_client, business_a):
         with translation.override("he"):
             assert translation.gettext(title) in body
     assert 'name="is_default"' not in body  # a server-wide choice, for superusers only
+
+
+def test_the_silence_setting_says_what_too_low_a_value_looks_like_on_a_call(owner_client, business_a):
+    """An owner reads what the setting does, and the name the timeline gives a caller it cut in on."""
+    body = owner_client.get(reverse("admin:crm_business_change", args=[business_a.pk])).content.decode()
+    with translation.override("he"):
+        help_text = translation.gettext(str(Business._meta.get_field("eou_silence_ms").help_text))
+        went_on = str(CallEvent.Kind.WENT_ON.label)
+    assert help_text in body
+    assert "מתקשרים שעוצרים באמצע משפט" in help_text and went_on in help_text
 
 
 @pytest.mark.parametrize("greeting", ["", "   "])
