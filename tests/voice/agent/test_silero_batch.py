@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from tests.support.caller_audio import HAVE_ESPEAK, espeak_hebrew, silence
-from voice.agent.silero_batch import WINDOW_SAMPLES, SileroBatch, model_path
+from voice.agent.silero_batch import WINDOW_SAMPLES, SileroBatch, SileroStream, model_path
 from voice.audio import mulaw
 
 
@@ -76,47 +76,48 @@ async def test_a_lone_call_never_waits_for_a_tick():
     assert loop.time() - started < 1.0  # 31 windows, no 100 ms tick among them
 
 
+async def two_calls_scored_together(tick_ms: int) -> tuple[SileroBatch, SileroStream, SileroStream, np.ndarray]:
+    """A batch where two calls are known to be active: their latest windows were scored in one run."""
+    batch = SileroBatch(tick_ms=tick_ms)
+    first, second = batch.stream(), batch.stream()
+    w = windows(silence(100))[0]
+    await asyncio.gather(first.score(w), second.score(w))  # the second is expected once it has sent a window
+    runs = batch.runs
+    await asyncio.gather(first.score(w), second.score(w))
+    assert batch.runs == runs + 1  # together, at once
+    return batch, first, second, w
+
+
 async def test_a_call_waits_at_most_one_tick_for_a_call_that_went_quiet():
     """Both calls were active; then one stops sending windows (its caller went silent and the gate
     closed): the other's window is scored at the tick, not held for the quiet one."""
-    batch = SileroBatch(tick_ms=30)
-    talking, quiet = batch.stream(), batch.stream()
-    w = windows(silence(100))[0]
-    await asyncio.gather(talking.score(w), quiet.score(w))  # both calls are known to be active
+    batch, talking, _quiet, w = await two_calls_scored_together(tick_ms=30)
     runs = batch.runs
-    await asyncio.gather(talking.score(w), quiet.score(w))
-    assert batch.runs == runs + 1  # together
     result = await asyncio.wait_for(talking.score(w), timeout=2.0)  # the quiet call sends nothing now
-    assert result < 0.5 and batch.runs == runs + 2
+    assert result < 0.5 and batch.runs == runs + 1
 
 
 async def test_a_call_that_speaks_again_after_the_others_went_quiet_is_scored_at_once():
     """Two calls were active; both went quiet (no window for longer than the batch expects another), and
     then one speaks again: it is the only call the batch waits for, so its window is scored at once."""
-    batch = SileroBatch(tick_ms=50)
-    first, second = batch.stream(), batch.stream()
-    w = windows(silence(100))[0]
-    await asyncio.gather(first.score(w), second.score(w))  # both calls are known to be active
+    batch, first, _second, w = await two_calls_scored_together(tick_ms=50)
     runs = batch.runs
-    await asyncio.gather(first.score(w), second.score(w))
-    assert batch.runs == runs + 1  # together, at once
     await asyncio.sleep(0.15)  # both quiet
     scored = first.score(w)
-    assert scored.done() and batch.runs == runs + 2  # at once: no tick waited for the quiet call
+    assert scored.done() and batch.runs == runs + 1  # at once: no tick waited for the quiet call
     assert await scored < 0.5
 
 
 async def test_a_call_is_not_waited_for_once_it_has_been_quiet_for_the_roll_s_span():
     """A call that went quiet is expected for 100 ms after its latest window, not until the batch happens to
     look again: the call still talking is scored at once after that."""
-    batch = SileroBatch(tick_ms=20)
-    talking, quiet = batch.stream(), batch.stream()
-    w = windows(silence(100))[0]
-    await asyncio.gather(talking.score(w), quiet.score(w))
-    await asyncio.gather(talking.score(w), quiet.score(w))  # the quiet call's latest window
+    _batch, talking, _quiet, w = await two_calls_scored_together(tick_ms=20)
+    loop = asyncio.get_running_loop()
+    quiet_since = loop.time()
     await asyncio.sleep(0.06)
     waited = talking.score(w)
-    assert not waited.done()  # 60 ms: the quiet call may still send its window this tick
+    if loop.time() - quiet_since < 0.09:  # (a loaded machine may have slept past the roll's span)
+        assert not waited.done()  # the quiet call may still send its window this tick
     await waited  # scored at the tick (~80 ms)
     await asyncio.sleep(0.03)
     assert talking.score(w).done()  # >= 110 ms
