@@ -29,12 +29,17 @@ from voice.providers.fake import FakeASR
 _TALK = "שלום, אני רוצה לשמוע על המחירים שלכם ועל השעות שבהן אתם פתוחים בשבוע הבא"
 
 
+def hebrew_speech(text: str, voice: str = "he") -> np.ndarray:
+    """``text`` spoken by espeak-ng's ``voice``, as int16 PCM at 8 kHz (the benchmarks' one way to make it)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "speech.wav"
+        subprocess.run(["espeak-ng", "-v", voice, "-w", str(path), text], check=True, timeout=60)
+        return read_wav_file_8k_mono(str(path))
+
+
 def voiced(ms: int, voice: str = "he") -> bytes:
     """``ms`` of Hebrew speech (espeak-ng, leading and trailing silence cut, repeated as needed), mu-law."""
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "talk.wav"
-        subprocess.run(["espeak-ng", "-v", voice, "-w", str(path), _TALK], check=True, timeout=60)
-        pcm = read_wav_file_8k_mono(str(path))
+    pcm = hebrew_speech(_TALK, voice)
     loud = np.flatnonzero(np.abs(pcm) > 500)
     pcm = pcm[loud[0] : loud[-1] + 1]
     need = ms * SAMPLE_RATE // 1000

@@ -5,7 +5,8 @@ call-minute at 40 calls over webrtcvad alone. ``bench.load`` measures it on the 
 same run's figure moves by ±0.07 from one run to the next on a shared machine, so a change of a few
 hundredths only shows after many alternating pairs. This benchmark runs only the part that differs, the
 calls' listeners, in one event loop, frame by frame as fast as they go, and reports process CPU per call-
-minute of audio for four configurations, interleaved ``--reps`` times:
+minute of audio for four configurations, interleaved ``--reps`` times, and how much of it Silero's ONNX runs
+took (the rest of what the stack adds is its Python):
 
 - ``webrtcvad``: webrtcvad alone and no guard (the agent before issue 12);
 - ``stack``: the whole stack, as a call runs it;
@@ -27,14 +28,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import statistics
-import subprocess
-import tempfile
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 
+from bench.audio import hebrew_speech
 from bench.turn_taking import MemoryReporter
 from voice.agent.config import AgentConfig
 from voice.agent.echo_guard import EchoGuard
@@ -44,7 +43,6 @@ from voice.agent.voicing import SileroVoicing, Voicing
 from voice.audio import mulaw
 from voice.audio.clock import MediaClock
 from voice.audio.frames import FRAME_BYTES, FRAME_MS, SAMPLE_RATE
-from voice.audio.wav import read_wav_file_8k_mono
 from voice.providers.fake import FakeASR
 
 CALLER = ("שלום, אני רוצה לקבוע תור לשבוע הבא", "כמה זה עולה בערך?")
@@ -55,13 +53,6 @@ CONFIGURATIONS = {  # name: (Silero, guard)
     "no guard": (True, False),
     "no Silero": (False, True),
 }
-
-
-def speech(text: str) -> np.ndarray:
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "speech.wav"
-        subprocess.run(["espeak-ng", "-v", "he", "-w", str(path), text], check=True, timeout=60)
-        return read_wav_file_8k_mono(str(path)).astype(np.float64)
 
 
 @dataclass
@@ -135,8 +126,11 @@ class Call:
         await self.listener.hear(payload)
 
 
-async def cpu_per_call_minute(scripts: list[Script], batch: SileroBatch, *, silero: bool, guard: bool) -> float:
-    """Process CPU seconds per call-minute of the calls' listeners, each call hearing its script."""
+async def cpu_per_call_minute(
+    scripts: list[Script], batch: SileroBatch, *, silero: bool, guard: bool
+) -> tuple[float, float]:
+    """Process CPU seconds per call-minute of the calls' listeners, each call hearing its script, and how much
+    of it Silero's runs took."""
     config = AgentConfig()
     calls: list[Call] = []
     for s in scripts:
@@ -149,13 +143,14 @@ async def cpu_per_call_minute(scripts: list[Script], batch: SileroBatch, *, sile
         )
         calls.append(Call(play_out, listener, echo))
     frames = min(len(s.line) for s in scripts) // FRAME_BYTES
-    started = time.process_time()
+    started, runs_cpu = time.process_time(), batch.cpu_s
     for index in range(frames):
         await asyncio.gather(*(call.frame(index) for call in calls))
-    cpu = time.process_time() - started
+    cpu, runs_cpu = time.process_time() - started, batch.cpu_s - runs_cpu
     for call in calls:
         await call.listener.close()
-    return cpu / (len(calls) * frames * FRAME_MS / 60_000)
+    call_minutes = len(calls) * frames * FRAME_MS / 60_000
+    return cpu / call_minutes, runs_cpu / call_minutes
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -166,20 +161,26 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.calls < 1 or args.seconds < 5 or args.reps < 1:
         parser.error("--calls ≥ 1, --seconds ≥ 5 and --reps ≥ 1")
-    caller = [speech(text) for text in CALLER]
-    agent = speech(AGENT)
+    caller = [hebrew_speech(text).astype(np.float64) for text in CALLER]
+    agent = hebrew_speech(AGENT).astype(np.float64)
     scripts = [script(args.seconds, np.random.default_rng(100 + i), caller, agent) for i in range(args.calls)]
     batch = SileroBatch()  # the process's model, loaded once (as in a server)
     figures: dict[str, list[float]] = {name: [] for name in CONFIGURATIONS}
+    runs: dict[str, list[float]] = {name: [] for name in CONFIGURATIONS}  # Silero's runs' share of each
     for _ in range(args.reps):
         for name, (silero, guard) in CONFIGURATIONS.items():
-            figures[name].append(asyncio.run(cpu_per_call_minute(scripts, batch, silero=silero, guard=guard)))
+            total, onnx = asyncio.run(cpu_per_call_minute(scripts, batch, silero=silero, guard=guard))
+            figures[name].append(total)
+            runs[name].append(onnx)
     base = statistics.median(figures["webrtcvad"])
     print(f"{args.calls} calls x {args.seconds} s, {args.reps} runs each: process CPU-s per call-minute")
-    print(f"{'configuration':<12} │ {'min':>6} │ {'median':>6} │ {'added (median)':>14}")
+    print(f"{'configuration':<12} │ {'min':>6} │ {'median':>6} │ {'added (median)':>14} │ {'Silero runs':>11}")
     for name, values in figures.items():
         added = statistics.median(values) - base
-        print(f"{name:<12} │ {min(values):>6.3f} │ {statistics.median(values):>6.3f} │ {added:>+14.3f}")
+        print(
+            f"{name:<12} │ {min(values):>6.3f} │ {statistics.median(values):>6.3f} │ {added:>+14.3f}"
+            f" │ {statistics.median(runs[name]):>11.3f}"
+        )
     return 0
 
 

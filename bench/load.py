@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from prometheus_client.parser import text_string_to_metric_families
 
 from bench import metrics, report
 from bench.audio import CallerAudio
@@ -114,7 +115,26 @@ def client_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-async def run_calls(server: DaphneServer, auth_token: str, args: argparse.Namespace) -> dict[str, Any]:
+async def vad_counts(http: httpx.AsyncClient, server: DaphneServer, token: str) -> dict[str, float]:
+    """The server's own Silero figures (``/metrics``, all its processes'): runs, the CPU they took, windows."""
+    response = await http.get(f"{server.url}/metrics", headers={"Authorization": f"Bearer {token}"})
+    response.raise_for_status()
+    samples = {
+        sample.name: sample.value
+        for family in text_string_to_metric_families(response.text)
+        for sample in family.samples
+        if sample.name.startswith("agentlocator_vad_")
+    }
+    return {
+        "runs": samples.get("agentlocator_vad_run_seconds_count", 0.0),
+        "cpu_s": samples.get("agentlocator_vad_run_seconds_sum", 0.0),
+        "windows": samples.get("agentlocator_vad_windows_total", 0.0),
+    }
+
+
+async def run_calls(
+    server: DaphneServer, auth_token: str, metrics_token: str, args: argparse.Namespace
+) -> dict[str, Any]:
     audio = CallerAudio.build(
         speech_ms=SPEECH_MS,
         barge_ms=BARGE_MS,
@@ -130,6 +150,7 @@ async def run_calls(server: DaphneServer, auth_token: str, args: argparse.Namesp
             raise RuntimeError(f"warm-up call failed: {warm.errors}\n{server.log_tail()}")
         await asyncio.sleep(1)
 
+        vad_before = await vad_counts(http, server, metrics_token)
         sampler = Sampler(server)
         sampler.take()
         before = sampler.rows[-1]
@@ -153,6 +174,7 @@ async def run_calls(server: DaphneServer, auth_token: str, args: argparse.Namesp
         sampler.take()
         sampling.cancel()
         after = sampler.rows[-1]
+        vad_after = await vad_counts(http, server, metrics_token)
         # "All calls up": after the ramp, until the first call hung up.
         first_end = t_start + min((t.ended - t.started) for t in traces) if traces else t_end
         steady = sampler.cpu_percent(t_all_up + 1, first_end)
@@ -169,6 +191,7 @@ async def run_calls(server: DaphneServer, auth_token: str, args: argparse.Namesp
             "steady_cpu_percent": steady,
             "all_up_wall": (t_all_up + 1 + wall, first_end + wall),
             "steady_client_cpu_percent": steady_client,
+            "vad": {key: vad_after[key] - vad_before[key] for key in vad_after},
         }
     finally:
         await http.aclose()
@@ -184,6 +207,7 @@ def client_cpu_percent(rows: list[tuple[float, ...]], start: float, end: float) 
 def analyse(raw: dict[str, Any], stored: metrics.Stored, args: argparse.Namespace) -> dict[str, Any]:
     traces: list[CallTrace] = raw["traces"]
     audio: CallerAudio = raw["audio"]
+    vad: dict[str, float] = raw["vad"]
     eou = BUSINESS["eou_silence_ms"]
     server_ff_all_up: list[float] = []
     lo, hi = raw["all_up_wall"]
@@ -305,6 +329,11 @@ def analyse(raw: dict[str, Any], stored: metrics.Stored, args: argparse.Namespac
             "rss_baseline_mb": round(rss0, 1),
             "rss_peak_mb": round(raw["rss_peak_mb"], 1),
             "rss_per_call_mb": round((raw["rss_peak_mb"] - rss0) / n, 3),
+            # Silero's runs by the server's own count (its ONNX runs' CPU: the rest of the stack is not in it).
+            "vad_runs": int(vad["runs"]),
+            "vad_windows_per_run": round(vad["windows"] / vad["runs"], 1) if vad["runs"] else None,
+            "vad_cpu_s": round(vad["cpu_s"], 2),
+            "vad_cpu_s_per_call_minute": round(vad["cpu_s"] / call_minutes, 3) if call_minutes else None,
         },
         "client": {
             "cpu_s": round(ccpu1 - ccpu0, 2),
@@ -368,7 +397,10 @@ def main(argv: list[str] | None = None) -> int:
     tmp = Path(tempfile.mkdtemp(prefix="bench-load-"))
     auth_token = secrets.token_hex(16)
     try:
-        env = server_env(tmp, fake_reply=args.reply, auth_token=auth_token) | {"VOICE_VAD": args.vad}
+        env = server_env(tmp, fake_reply=args.reply, auth_token=auth_token) | {
+            "VOICE_VAD": args.vad,
+            "METRICS_TOKEN": secrets.token_hex(16),  # the server's own VAD figures are read from /metrics
+        }
         with ExitStack() as stack:
             if args.postgres:
                 env["DATABASE_URL"] = stack.enter_context(private_postgres(tmp))
@@ -396,7 +428,7 @@ def main(argv: list[str] | None = None) -> int:
             )
             started_at = time.strftime("%Y-%m-%dT%H:%M:%S%z")
             load_before = loadavg()
-            raw = asyncio.run(run_calls(server, auth_token, args))
+            raw = asyncio.run(run_calls(server, auth_token, env["METRICS_TOKEN"], args))
             raw |= {
                 "loadavg_before": load_before,
                 "loadavg_after": loadavg(),

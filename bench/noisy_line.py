@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from bench.audio import hebrew_speech
 from bench.server import prepare_database, server_env
 from voice.audio import mulaw
 from voice.audio.frames import SAMPLE_RATE
@@ -42,8 +43,7 @@ def _rms(x: np.ndarray) -> float:
 
 def noisy_call_audio(tmp: Path, colour: str, snr_db: float) -> tuple[bytes, int]:
     """The caller's track (mu-law) and where the sentence ends in it (ms)."""
-    speech_wav, noise_wav = tmp / "speech.wav", tmp / f"{colour}.wav"
-    subprocess.run(["espeak-ng", "-v", "he", "-w", str(speech_wav), SENTENCE], check=True, timeout=60)
+    noise_wav = tmp / f"{colour}.wav"
     seconds = LEAD_IN_S + TAIL_S + 10
     subprocess.run(
         ["sox", "-R", "-n", "-r", str(SAMPLE_RATE), "-c", "1", "-b", "16", str(noise_wav), "synth", str(seconds),
@@ -51,7 +51,7 @@ def noisy_call_audio(tmp: Path, colour: str, snr_db: float) -> tuple[bytes, int]
         check=True,
         timeout=60,
     )  # fmt: skip
-    speech = read_wav_file_8k_mono(str(speech_wav)).astype(np.float64)
+    speech = hebrew_speech(SENTENCE).astype(np.float64)
     loud = np.flatnonzero(np.abs(speech) > np.abs(speech).max() * 10 ** (-50 / 20))  # the corpus's trim floor
     speech = speech[loud[0] : loud[-1] + 1]
     speech *= 10 ** (-20 / 20) * 32768 / _rms(speech)  # -20 dBFS

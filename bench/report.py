@@ -73,6 +73,8 @@ def table(results: dict[str, Any]) -> str:
         f"    (event loop thread {srv['event_loop_thread_cpu_s']:.1f} s, worker threads (ORM, webhooks) "
         f"{srv['worker_threads_cpu_s']:.1f} s); the event loop waited for a CPU "
         f"{srv['event_loop_runqueue_wait_s']:.1f} s ({srv['event_loop_runqueue_wait_percent']:.0f}% of the run)",
+        f"    Silero's runs {srv['vad_cpu_s']:.2f} s = {srv['vad_cpu_s_per_call_minute']:.3f} CPU-s per call-minute "
+        f"({srv['vad_runs']} runs of {srv['vad_windows_per_run'] or 0:.1f} windows)",
         f"  server RSS {srv['rss_baseline_mb']:.0f} MB idle, {srv['rss_peak_mb']:.0f} MB peak "
         f"= {srv['rss_per_call_mb']:.2f} MB per call",
         f"  client CPU {cli['cpu_s']:.1f} s ({cli['cpu_percent']:.0f}% of one core over the run)",

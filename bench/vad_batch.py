@@ -13,19 +13,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import subprocess
-import tempfile
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 import numpy as np
 
+from bench.audio import hebrew_speech
 from voice.agent.silero_batch import SileroBatch
 from voice.agent.voicing import SileroVoicing, Voicing, WebrtcVoicing
 from voice.audio import mulaw
 from voice.audio.frames import FRAME_BYTES, SAMPLE_RATE
-from voice.audio.wav import read_wav_file_8k_mono
 
 SENTENCES = (
     "שלום, אני רוצה לקבוע תור לשבוע הבא",
@@ -38,12 +35,7 @@ def line_audio(seconds: int) -> np.ndarray:
     """``seconds`` of a caller's side: sentences, pauses of 1-3 s, faint noise; int16 at 8 kHz."""
     rng = np.random.default_rng(1)
     out = np.zeros(seconds * SAMPLE_RATE)
-    with tempfile.TemporaryDirectory() as tmp:
-        speech = []
-        for i, text in enumerate(SENTENCES):
-            path = Path(tmp) / f"{i}.wav"
-            subprocess.run(["espeak-ng", "-v", "he", "-w", str(path), text], check=True, timeout=60)
-            speech.append(read_wav_file_8k_mono(str(path)).astype(np.float64))
+    speech = [hebrew_speech(text).astype(np.float64) for text in SENTENCES]
     at = 0
     while at < len(out):
         clip = speech[rng.integers(len(speech))]

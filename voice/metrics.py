@@ -31,6 +31,9 @@ TURN_BUCKETS_S = (0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 7.5, 
 # A healthy loop oversleeps by well under a millisecond; 20 ms is a whole audio frame late.
 LAG_BUCKETS_S = (0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 
+# One Silero run scores the due windows of all the process's calls: ~0.1 ms for one window, ~1-2 ms for 40.
+VAD_RUN_BUCKETS_S = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05)
+
 # UtteranceRecord.latency keys (ms from the end-of-utterance decision) -> the stage label.
 TURN_STAGES = {
     "asr": "asr",
@@ -76,6 +79,17 @@ PROVIDER_ERRORS = Counter(
 OUTBOUND_UNDERRUNS = Counter(
     f"{PREFIX}_outbound_underruns",
     "Twilio's playout buffer ran dry in the middle of a sentence (audio came too late: slow TTS or a late sender).",
+)
+VAD_RUN_SECONDS = Histogram(
+    f"{PREFIX}_vad_run_seconds",
+    "CPU time of each Silero run (one ONNX run scores the due windows of all this process's calls): its count "
+    "is the runs, its sum the CPU the VAD network took (against process_cpu_seconds_total: its share).",
+    buckets=VAD_RUN_BUCKETS_S,
+)
+VAD_WINDOWS = Counter(
+    f"{PREFIX}_vad_windows",
+    "32 ms windows of caller audio Silero scored (the webrtcvad gate skips the rest: a call-second has 31.25); "
+    "per run: the batch's size.",
 )
 EVENT_LOOP_LAG = Histogram(
     f"{PREFIX}_event_loop_lag_seconds",
@@ -127,6 +141,12 @@ def reported(kind: str, payload: Mapping[str, Any] | None = None, latency: Mappi
 
 def outbound_underrun() -> None:
     OUTBOUND_UNDERRUNS.inc()
+
+
+def vad_run(windows: int, cpu_s: float) -> None:
+    """One Silero run: ``windows`` scored in ``cpu_s`` of this thread's CPU."""
+    VAD_RUN_SECONDS.observe(cpu_s)
+    VAD_WINDOWS.inc(windows)
 
 
 # -- the event loop --------------------------------------------------------------------------------------

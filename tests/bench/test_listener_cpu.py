@@ -18,6 +18,10 @@ def test_it_prints_a_figure_for_every_configuration(capsys):
     assert [row.split("│")[0].strip() for row in rows] == list(listener_cpu.CONFIGURATIONS)
     assert all(float(row.split("│")[2]) > 0 for row in rows)  # CPU was spent in each
     assert rows[0].split("│")[3].strip() == "+0.000"  # webrtcvad alone is the baseline
+    onnx = {row.split("│")[0].strip(): float(row.split("│")[4]) for row in rows}
+    assert onnx["webrtcvad"] == onnx["no Silero"] == 0  # no run without Silero
+    assert 0 < onnx["stack"] < float(rows[1].split("│")[2])  # a share of the stack's CPU
+    assert onnx["no guard"] > 0
 
 
 @pytest.mark.parametrize("argv", [["--calls", "0"], ["--seconds", "2"], ["--reps", "0"]])

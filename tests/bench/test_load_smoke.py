@@ -70,3 +70,11 @@ def test_cpu_and_memory_of_server_and_client_are_reported(results):
         "outbound_gap_excess_max_ms",
         "server_cpu_s_per_call_minute",
     }
+
+
+def test_silero_s_own_share_is_read_from_the_server_s_metrics(results):
+    server = results["server"]
+    # The callers spoke: Silero scored their windows, by the server's own count.
+    assert server["vad_runs"] >= 1 and server["vad_windows_per_run"] >= 1
+    assert 0 < server["vad_cpu_s"] < server["cpu_s"]
+    assert 0 < server["vad_cpu_s_per_call_minute"] < server["cpu_s_per_call_minute"]

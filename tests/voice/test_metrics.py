@@ -205,6 +205,11 @@ async def test_a_call_through_the_real_server_shows_in_that_servers_metrics(sett
         assert value(samples, "agentlocator_turn_latency_seconds_count", stage=stage) == 1, stage
     assert (value(samples, "agentlocator_event_loop_lag_seconds_count") or 0) >= 1
     assert value(samples, "agentlocator_provider_errors_total", role="asr", provider="fake") is None
+    # Silero heard the caller's sentence: its runs, the CPU they took and the windows they scored.
+    runs = value(samples, "agentlocator_vad_run_seconds_count") or 0
+    assert runs >= 1
+    assert (value(samples, "agentlocator_vad_run_seconds_sum") or 0) > 0
+    assert (value(samples, "agentlocator_vad_windows_total") or 0) >= runs
 
 
 @pytest.mark.slow

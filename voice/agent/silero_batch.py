@@ -17,9 +17,12 @@ from __future__ import annotations
 import asyncio
 import importlib.metadata
 import math
+import time
 from pathlib import Path
 
 import numpy as np
+
+from voice import metrics
 
 WINDOW_SAMPLES = 256  # 32 ms at 8 kHz: the window Silero is trained on at this rate
 CONTEXT_SAMPLES = 32  # the end of the previous window, prepended to each window
@@ -64,6 +67,7 @@ class SileroBatch:
         self._oldest = math.inf
         self.runs = 0  # ONNX runs so far
         self.windows = 0  # windows scored so far
+        self.cpu_s = 0.0  # CPU the runs took (this thread's)
 
     def stream(self) -> SileroStream:
         """A call's own recurrent state in this batch."""
@@ -106,6 +110,7 @@ class SileroBatch:
             row[:CONTEXT_SAMPLES] = stream.context
             row[CONTEXT_SAMPLES:] = window
         state = np.concatenate([stream.state for stream in streams], axis=1)
+        started = time.thread_time()  # CPU, not wall time: what the operator's budget is counted in
         try:
             probabilities, new_state = self._model.run(None, {"input": inputs, "state": state, "sr": self._rate})
         except Exception as exc:  # the callers fall back to webrtcvad
@@ -113,8 +118,11 @@ class SileroBatch:
                 if not future.done():
                     future.set_exception(exc)
             return
+        cpu_s = time.thread_time() - started
+        metrics.vad_run(len(batch), cpu_s)
         self.runs += 1
         self.windows += len(batch)
+        self.cpu_s += cpu_s
         scores = probabilities[:, 0].tolist()
         for i, ((stream, window, future), probability) in enumerate(zip(batch, scores, strict=True)):
             stream.state = new_state[:, i : i + 1, :]

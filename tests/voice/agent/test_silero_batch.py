@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from prometheus_client import REGISTRY
 
 from tests.support.caller_audio import HAVE_ESPEAK, espeak_hebrew, silence
 from voice.agent.silero_batch import WINDOW_SAMPLES, SileroBatch, SileroStream, model_path
@@ -88,6 +89,25 @@ async def two_calls_scored_together(tick_ms: int) -> tuple[SileroBatch, SileroSt
     return batch, first, second, w
 
 
+def vad_counts() -> tuple[float, float, float]:
+    """The process's Silero figures for the operator: runs, the CPU they took, windows scored."""
+    runs = REGISTRY.get_sample_value("agentlocator_vad_run_seconds_count") or 0.0
+    cpu = REGISTRY.get_sample_value("agentlocator_vad_run_seconds_sum") or 0.0
+    return runs, cpu, REGISTRY.get_sample_value("agentlocator_vad_windows_total") or 0.0
+
+
+async def test_each_run_is_counted_for_the_operator_with_its_windows_and_its_cpu():
+    batch, first, second, w = await two_calls_scored_together(tick_ms=50)
+    runs, cpu, scored = vad_counts()
+    batch_cpu = batch.cpu_s
+    await asyncio.gather(first.score(w), second.score(w))
+    after = vad_counts()
+    assert batch.cpu_s - batch_cpu == pytest.approx(after[1] - cpu)  # the batch's own count, for benchmarks
+    assert after[0] == runs + 1  # one run
+    assert after[2] == scored + 2  # of both calls' windows
+    assert after[1] > cpu  # and the CPU it took
+
+
 async def test_a_call_waits_at_most_one_tick_for_a_call_that_went_quiet():
     """Both calls were active; then one stops sending windows (its caller went silent and the gate
     closed): the other's window is scored at the tick, not held for the quiet one."""
@@ -129,6 +149,8 @@ async def test_a_model_the_runtime_cannot_run_fails_every_waiting_window():
     half = Path(str(importlib.metadata.distribution("silero-vad").locate_file("silero_vad/data/silero_vad_half.onnx")))
     batch = SileroBatch(half)
     stream = batch.stream()
+    before = vad_counts()
     with pytest.raises(Exception, match=r"INVALID_ARGUMENT|Invalid"):
         await stream.score(windows(silence(100))[0])
     assert batch.runs == 0
+    assert vad_counts() == before  # a failed run scored nothing (the fallback is counted as a vad error)
