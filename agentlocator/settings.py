@@ -349,6 +349,9 @@ VOICE_SPEECH_CACHE = env.bool("VOICE_SPEECH_CACHE", default=True)
 # but on a noisy line an utterance may not end for seconds).
 VOICE_VAD = env.str("VOICE_VAD", default="silero")
 VOICE_VAD_TICK_MS = env.int("VOICE_VAD_TICK_MS", default=20)
+# The echo guard (voice.agent.echo_guard): our own voice coming back on the caller's line (speakerphones, poor
+# echo cancellation) does not interrupt the agent. Off only to measure what it costs (bench.budget).
+VOICE_ECHO_GUARD = env.bool("VOICE_ECHO_GUARD", default=True)
 if not 0 < VOICE_FIRST_RESPONSE_DEADLINE_MS < VOICE_TOTAL_RESPONSE_DEADLINE_MS:
     raise ImproperlyConfigured(
         "VOICE_FIRST_RESPONSE_DEADLINE_MS must be above 0 and below VOICE_TOTAL_RESPONSE_DEADLINE_MS"

@@ -82,6 +82,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default="silero",
         help="who hears the caller (VOICE_VAD): webrtc leaves Silero out, to read its cost in whole calls",
     )
+    p.add_argument(
+        "--no-echo-guard",
+        action="store_true",
+        help="leave the echo guard out (VOICE_ECHO_GUARD=false), to read its cost in whole calls",
+    )
     return p.parse_args(argv)
 
 
@@ -332,7 +337,7 @@ def analyse(raw: dict[str, Any], stored: metrics.Stored, args: argparse.Namespac
             # Silero's runs by the server's own count (its ONNX runs' CPU: the rest of the stack is not in it).
             "vad_runs": int(vad["runs"]),
             "vad_windows_per_run": round(vad["windows"] / vad["runs"], 1) if vad["runs"] else None,
-            "vad_cpu_s": round(vad["cpu_s"], 2),
+            "vad_cpu_s": round(vad["cpu_s"], 3),
             "vad_cpu_s_per_call_minute": round(vad["cpu_s"] / call_minutes, 3) if call_minutes else None,
         },
         "client": {
@@ -399,6 +404,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         env = server_env(tmp, fake_reply=args.reply, auth_token=auth_token) | {
             "VOICE_VAD": args.vad,
+            "VOICE_ECHO_GUARD": "false" if args.no_echo_guard else "true",
             "METRICS_TOKEN": secrets.token_hex(16),  # the server's own VAD figures are read from /metrics
         }
         with ExitStack() as stack:
@@ -423,6 +429,8 @@ def main(argv: list[str] | None = None) -> int:
                 )
             if args.vad != "silero":
                 topology += f", VAD {args.vad} (no Silero)"
+            if args.no_echo_guard:
+                topology += ", no echo guard"
             print(
                 f"{topology}, pid {server.pid} on {server.url}; {args.calls} calls x {args.duration:.0f} s", flush=True
             )

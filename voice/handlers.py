@@ -213,6 +213,7 @@ def _agent_session(
         deadlines=deadlines,
         ready=ready,
         voicing=_voicing(config),
+        echo_guard=settings.VOICE_ECHO_GUARD,
     )
     if not settings.VOICE_SPEECH_CACHE:
         return session

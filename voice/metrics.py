@@ -32,7 +32,7 @@ TURN_BUCKETS_S = (0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 7.5, 
 LAG_BUCKETS_S = (0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 
 # One Silero run scores the due windows of all the process's calls: ~0.1 ms for one window, ~1-2 ms for 40.
-VAD_RUN_BUCKETS_S = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05)
+VAD_RUN_BUCKETS_S = (0.0001, 0.00025, 0.0005, 0.00075, 0.001, 0.0015, 0.0025, 0.005, 0.01, 0.025, 0.05)
 
 # UtteranceRecord.latency keys (ms from the end-of-utterance decision) -> the stage label.
 TURN_STAGES = {
@@ -83,7 +83,7 @@ OUTBOUND_UNDERRUNS = Counter(
 VAD_RUN_SECONDS = Histogram(
     f"{PREFIX}_vad_run_seconds",
     "CPU time of each Silero run (one ONNX run scores the due windows of all this process's calls): its count "
-    "is the runs, its sum the CPU the VAD network took (against process_cpu_seconds_total: its share).",
+    "is the runs, its sum the CPU the VAD network took (against the processes' CPU: its share).",
     buckets=VAD_RUN_BUCKETS_S,
 )
 VAD_WINDOWS = Counter(

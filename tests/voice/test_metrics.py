@@ -227,6 +227,7 @@ def test_processes_sharing_a_multiprocess_directory_answer_for_all_of_them(tmp_p
     }
     assert in_progress == {str(server.process.pid): 0}
     assert ("agentlocator_job_oldest_pending_age_seconds", frozenset()) in samples
+    assert ("agentlocator_vad_run_seconds_count", frozenset()) in samples  # summed over the processes' files
     assert any(directory.iterdir())  # the process wrote its numbers there
 
 

@@ -73,6 +73,7 @@ class AgentSession:
         deadlines: ResponseDeadlines | None = DEFAULT_DEADLINES,  # None: no fillers, no total deadline
         ready: ReadyAudio | None = None,  # fillers and the apology, synthesised ahead (shared per process)
         voicing: Voicing | None = None,  # the caller's VAD votes (None: webrtcvad alone)
+        echo_guard: bool = True,  # False: our own voice coming back is heard as the caller (to measure the guard)
     ) -> None:
         self.config = config
         self.reporter = reporter
@@ -105,12 +106,12 @@ class AgentSession:
             lead_ms=lead_ms,
             tts_timeout_s=tts_timeout_s,
             ready=ready,
-            on_queued=lambda frames, position_ms: echo.sent(frames, position_ms),  # the guard, made below
+            on_queued=self._our_audio_queued if echo_guard else None,
         )
         self.pacer = self.speaker.pacer
         # Our own voice coming back on the line is not the caller: the guard hears what the speaker sends, and
         # asks the pacer where play-out is on every inbound frame.
-        echo = EchoGuard(self.pacer.playing_ms)
+        self._echo = echo = EchoGuard(self.pacer.playing_ms) if echo_guard else None
         transcriber = providers.asr.new_transcriber(config.language)
         self.listener = Listener(
             config, transcriber, media_clock, reporter, asr_timeout_s=asr_timeout_s, voicing=voicing, echo=echo
@@ -132,6 +133,11 @@ class AgentSession:
         self.started = False
         self.stopped = False
         self.marks_in = 0
+
+    def _our_audio_queued(self, frames: bytes, position_ms: int) -> None:
+        """The pacer queued our audio: the guard keeps it to compare the caller's line with."""
+        assert self._echo is not None  # only handed to the pacer with a guard
+        self._echo.sent(frames, position_ms)
 
     @property
     def media_ms(self) -> int:

@@ -546,3 +546,15 @@ async def test_a_recogniser_failure_is_recovered_from_even_when_the_caller_goes_
     await until(lambda: CONFIG.apology in c.crm.said("agent"))
     [error] = c.crm.payloads("error")
     assert error["role"] == "asr"
+
+
+async def test_a_call_without_the_echo_guard_still_answers(call):
+    """VOICE_ECHO_GUARD=false (to measure what the guard costs, bench.budget): our audio is kept for nobody and
+    the caller's frames go to the VAD as they come; the turn loop is the same."""
+    c = call(asr=FakeASR(["שלום"]), llm=FakeLLM(["שלום לך."]), echo_guard=False)
+    await c.greeted()
+    await c.say("שלום, אני רוצה לשאול משהו")
+    await until(lambda: len(c.crm.utterances) == 3)
+    await c.quiet()
+    assert [u.speaker for u in c.crm.utterances] == ["agent", "caller", "agent"]
+    assert c.crm.utterances[-1].text == "שלום לך."

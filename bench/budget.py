@@ -1,0 +1,90 @@
+"""Issue 12's CPU budget, measured its way: the turn-taking stack (Silero gated by webrtcvad, the echo guard and
+its canceller) may add at most +0.1 CPU-s per call-minute at 40 calls over webrtcvad alone with no guard.
+
+Runs ``bench.load`` in pairs: once without the stack (``--vad webrtc --no-echo-guard``), once with it, the order
+within each pair drawn at random (the machine's load drifts within minutes; a fixed order would favour one
+side), and prints each pair, the median of what the stack added, and Silero's own runs (the server's count).
+On a shared machine one pair moves by ±0.07: take the median of several.
+
+    .venv/bin/python -m bench.budget [--pairs 6] [--calls 40] [--duration 40] [--seed N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+BUDGET = 0.1  # CPU-s per call-minute the stack may add at 40 calls
+WITHOUT = ("--vad", "webrtc", "--no-echo-guard")
+
+
+@dataclass(frozen=True)
+class Run:
+    cpu: float  # the server's CPU-s per call-minute
+    silero: float  # of which Silero's runs
+    silero_runs: int
+    topology: str  # what the server ran, as bench.load says it
+
+
+def load(calls: int, duration: float, extra: tuple[str, ...], out: Path) -> Run:
+    """One ``bench.load`` run; raises ``RuntimeError`` with its output if it failed."""
+    command = [sys.executable, "-m", "bench.load", "--calls", str(calls), "--duration", str(duration)]
+    done = subprocess.run([*command, *extra, "--out", str(out)], cwd=ROOT, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"bench.load {' '.join(extra)} failed:\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}")
+    results = json.loads(out.read_text())
+    server = results["server"]
+    return Run(
+        server["cpu_s_per_call_minute"],
+        server["vad_cpu_s_per_call_minute"],
+        server["vad_runs"],
+        results["run"]["topology"],
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--pairs", type=int, default=6)
+    parser.add_argument("--calls", type=int, default=40)
+    parser.add_argument("--duration", type=float, default=40)
+    parser.add_argument("--seed", type=int, default=None, help="the order within each pair (default: any)")
+    args = parser.parse_args(argv)
+    if args.pairs < 1 or args.calls < 1 or args.duration < 5:
+        parser.error("--pairs ≥ 1, --calls ≥ 1 and --duration ≥ 5")
+    order = random.Random(args.seed)
+    added: list[float] = []
+    print(f"{args.pairs} pairs of bench.load, {args.calls} calls x {args.duration:.0f} s: CPU-s per call-minute")
+    print(f"{'pair':>4} │ {'first':<7} │ {'without':>7} │ {'with':>7} │ {'added':>7} │ {'Silero runs':>11}")
+    with tempfile.TemporaryDirectory() as tmp:
+        for pair in range(1, args.pairs + 1):
+            sides = ["without", "with"]
+            order.shuffle(sides)
+            runs: dict[str, Run] = {}
+            for side in sides:
+                extra = WITHOUT if side == "without" else ()
+                runs[side] = load(args.calls, args.duration, extra, Path(tmp) / f"{pair}-{side}.json")
+            without = runs["without"]  # a configuration that did not take would make the figure wrong
+            if without.silero_runs or "no echo guard" not in without.topology:
+                raise RuntimeError(f"the run without the stack ran some of it: {without.topology}")
+            added.append(runs["with"].cpu - runs["without"].cpu)
+            print(
+                f"{pair:>4} │ {sides[0]:<7} │ {runs['without'].cpu:>7.3f} │ {runs['with'].cpu:>7.3f} │ "
+                f"{added[-1]:>+7.3f} │ {runs['with'].silero:>11.3f}",
+                flush=True,
+            )
+    median = statistics.median(added)
+    verdict = "within" if median <= BUDGET else "over"
+    print(f"median added {median:+.3f} CPU-s per call-minute: {verdict} the budget (+{BUDGET})")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,30 @@
+"""The budget tool runs each side of a pair as configured, in the order drawn, and refuses a run that would
+measure nothing. A smoke test of the tool: its figures are not compared with the budget here."""
+
+from __future__ import annotations
+
+import pytest
+
+from bench import budget
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_a_pair_prints_both_sides_and_what_the_stack_added(capsys):
+    assert budget.main(["--pairs", "1", "--calls", "2", "--duration", "8", "--seed", "1"]) == 0
+    out = capsys.readouterr().out
+    [row] = [line for line in out.splitlines() if line.strip().startswith("1 │")]
+    _pair, first, without, with_, added, silero = (cell.strip() for cell in row.split("│"))
+    assert first in ("without", "with")
+    assert float(without) > 0 and float(with_) > 0
+    assert float(added) == pytest.approx(float(with_) - float(without), abs=0.002)
+    assert float(silero) > 0  # the side with the stack scored the callers' windows (the other side none: checked)
+    assert "median added" in out
+
+
+@pytest.mark.parametrize("argv", [["--pairs", "0"], ["--calls", "0"], ["--duration", "2"]])
+def test_a_run_that_would_measure_nothing_is_refused(argv, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        budget.main(argv)
+    assert exit_.value.code == 2
+    assert "--pairs ≥ 1, --calls ≥ 1 and --duration ≥ 5" in capsys.readouterr().err
