@@ -350,7 +350,8 @@ VOICE_SPEECH_CACHE = env.bool("VOICE_SPEECH_CACHE", default=True)
 VOICE_VAD = env.str("VOICE_VAD", default="silero")
 VOICE_VAD_TICK_MS = env.int("VOICE_VAD_TICK_MS", default=20)
 # The echo guard (voice.agent.echo_guard): our own voice coming back on the caller's line (speakerphones, poor
-# echo cancellation) does not interrupt the agent. Off only to measure what it costs (bench.budget).
+# echo cancellation) does not interrupt the agent, and it tells the listener when we speak, so that a caller
+# talking over us is heard at once. Off only to measure what it costs (bench.budget): both go.
 VOICE_ECHO_GUARD = env.bool("VOICE_ECHO_GUARD", default=True)
 if not 0 < VOICE_FIRST_RESPONSE_DEADLINE_MS < VOICE_TOTAL_RESPONSE_DEADLINE_MS:
     raise ImproperlyConfigured(

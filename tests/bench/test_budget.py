@@ -18,8 +18,28 @@ def test_a_pair_prints_both_sides_and_what_the_stack_added(capsys):
     assert first in ("without", "with")
     assert float(without) > 0 and float(with_) > 0
     assert float(added) == pytest.approx(float(with_) - float(without), abs=0.002)
-    assert float(silero) > 0  # the side with the stack scored the callers' windows (the other side none: checked)
+    assert float(silero) > 0  # the side with the stack scored the callers' windows (the other side none: refused)
     assert "median added" in out
+
+
+def run(*, silero_runs: int, failed_calls: int = 0) -> budget.Run:
+    return budget.Run(cpu=0.6, silero=0.03 if silero_runs else 0.0, silero_runs=silero_runs, failed_calls=failed_calls)
+
+
+@pytest.mark.parametrize(
+    ("without", "with_", "why"),
+    [
+        (run(silero_runs=0, failed_calls=1), run(silero_runs=900), "calls failed (1 without the stack, 0 with it)"),
+        (run(silero_runs=12), run(silero_runs=900), "the side without the stack scored windows with Silero"),
+        (run(silero_runs=0), run(silero_runs=0), "the side with the stack scored nothing with Silero"),
+    ],
+)
+def test_a_pair_that_would_not_measure_the_stack_is_refused(without, with_, why):
+    assert why in (budget.refusal(without, with_) or "")
+
+
+def test_a_pair_that_measures_the_stack_is_taken():
+    assert budget.refusal(run(silero_runs=0), run(silero_runs=900)) is None
 
 
 @pytest.mark.parametrize("argv", [["--pairs", "0"], ["--calls", "0"], ["--duration", "2"]])

@@ -12,6 +12,7 @@ from pathlib import Path
 from crm.models import Business
 from tests.support.agent_doubles import FakeTwilio, MemoryReporter
 from tests.support.live import ROOT, server_environment
+from voice import handlers
 from voice.agent.config import AgentConfig
 from voice.audio.clock import MediaClock
 from voice.handlers import CallInfo, build_handler
@@ -96,3 +97,25 @@ def test_a_model_that_cannot_load_is_tried_once_and_every_call_runs_on_webrtcvad
     )
     assert done.returncode == 0, done.stderr
     assert (done.stdout + done.stderr).count("Silero VAD unavailable") == 1  # logged once
+
+
+def test_the_echo_guard_setting_reaches_every_new_call(settings):
+    """VOICE_ECHO_GUARD=false (bench.budget's side without the stack): the call's listener has no guard, and our
+    audio is handed to none; on (the default) both are there."""
+    settings.VOICE_SPEECH_CACHE = False  # the session itself, not the stored-speech wrapper around it
+    settings.VOICE_ASR = settings.VOICE_LLM = settings.VOICE_TTS = "fake"
+    shared = (handlers._shared_providers, handlers._shared_ready_audio)  # built once per process
+    sessions = {}
+    try:
+        for made in shared:
+            made.cache_clear()
+        for guard in (True, False):
+            settings.VOICE_ECHO_GUARD = guard
+            sessions[guard] = build_handler(
+                call_info(Business.AgentMode.AI), FakeTwilio(), MemoryReporter(), MediaClock()
+            )
+    finally:
+        for made in shared:  # later tests build their own
+            made.cache_clear()
+    assert sessions[True].listener._echo is not None and sessions[True].pacer._on_queued is not None
+    assert sessions[False].listener._echo is None and sessions[False].pacer._on_queued is None

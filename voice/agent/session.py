@@ -73,7 +73,7 @@ class AgentSession:
         deadlines: ResponseDeadlines | None = DEFAULT_DEADLINES,  # None: no fillers, no total deadline
         ready: ReadyAudio | None = None,  # fillers and the apology, synthesised ahead (shared per process)
         voicing: Voicing | None = None,  # the caller's VAD votes (None: webrtcvad alone)
-        echo_guard: bool = True,  # False: our own voice coming back is heard as the caller (to measure the guard)
+        echo_guard: bool = True,  # False: no guard (to measure it): our echo is the caller's, talk-over is not eager
     ) -> None:
         self.config = config
         self.reporter = reporter

@@ -552,6 +552,7 @@ async def test_a_call_without_the_echo_guard_still_answers(call):
     """VOICE_ECHO_GUARD=false (to measure what the guard costs, bench.budget): our audio is kept for nobody and
     the caller's frames go to the VAD as they come; the turn loop is the same."""
     c = call(asr=FakeASR(["שלום"]), llm=FakeLLM(["שלום לך."]), echo_guard=False)
+    assert c.session.listener._echo is None and c.session.pacer._on_queued is None
     await c.greeted()
     await c.say("שלום, אני רוצה לשאול משהו")
     await until(lambda: len(c.crm.utterances) == 3)
