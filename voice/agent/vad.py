@@ -97,7 +97,14 @@ class VoiceActivityDetector:
         return self.decide(self._webrtc.hears(mulaw.decode(frame)), frame=frame, behind=behind)
 
     def decide(
-        self, voiced: bool, *, frame: bytes, behind: int = 0, onset_frames: int = 0, fading_ms: int = 0
+        self,
+        voiced: bool,
+        *,
+        frame: bytes,
+        behind: int = 0,
+        onset_frames: int = 0,
+        fading_ms: int = 0,
+        start_now: bool = False,
     ) -> VadEvent | None:
         """The vote on one frame; returns the event it caused, if any. ``behind``: bytes of audio the clock
         has already counted that come after this frame (the rest of a payload of several frames).
@@ -106,7 +113,8 @@ class VoiceActivityDetector:
         ``MAX_ONSET_FRAMES``), so a caller talking over us is timed from their first syllable, not from
         the moment the detector became sure. ``fading_ms``: a voiced frame's vote is the detector's
         memory of a voice that stopped this long ago (``Voicing.fading_ms``): the caller's silence, which
-        ends the utterance after ``eou_silence_ms``, is counted from there."""
+        ends the utterance after ``eou_silence_ms``, is counted from there. ``start_now``: a voiced frame
+        starts speech by itself, without the run of ``start_ms`` (stronger evidence has it: the listener's)."""
         if self._own_clock:
             self.clock.advance(frame)
         now = self.clock.ms_before(behind)  # where this frame ends
@@ -120,7 +128,7 @@ class VoiceActivityDetector:
             self._voiced_run = 0
 
         if not self.in_speech:
-            if self._voiced_run >= self._start_frames:
+            if self._voiced_run >= self._start_frames or (voiced and start_now):
                 self.in_speech = True
                 run = max(self._voiced_run, min(onset_frames, MAX_ONSET_FRAMES))
                 self.speech_start_ms = now - run * FRAME_MS

@@ -124,6 +124,23 @@ def test_speech_confirmed_late_is_timed_from_the_weaker_evidence_before_it_at_mo
     assert late.decide(True, frame=frame, onset_frames=40) == SpeechStarted(860 - 300)  # capped
 
 
+def test_stronger_evidence_starts_speech_on_one_voiced_frame_timed_from_its_onset():
+    frame = silence(20)
+    vad = VoiceActivityDetector(start_ms=60)
+    for _ in range(20):
+        vad.decide(False, frame=frame)
+    assert vad.decide(False, frame=frame, start_now=True) is None  # an unvoiced frame starts nothing
+    assert not vad.in_speech
+    started = vad.decide(True, frame=frame, onset_frames=12, start_now=True)
+    assert started == SpeechStarted(440 - 240)
+    assert vad.speech_ms() == 240
+
+    without = VoiceActivityDetector(start_ms=60)
+    for _ in range(21):
+        without.decide(False, frame=frame)
+    assert without.decide(True, frame=frame, onset_frames=12) is None  # the run of start_ms is still needed
+
+
 def test_the_silence_is_counted_from_where_the_detectors_memory_of_the_voice_began_to_fade():
     """Silero's "speech" trails a voice that stopped; ``fading_ms`` says by how much, and the business's
     silence setting is the caller's silence, counted from there (a fade lasts up to ``MAX_FADING_MS``)."""
