@@ -53,13 +53,15 @@ VOTES_MASK = (1 << ONSET_RUN_FRAMES) - 1
 # Two more onset rules while we speak, for words Silero is slow to be sure of ("תעצור" over a -35 dB echo: sure
 # 360 ms after it begins, and the guard masks its quiet middle under our loud syllables):
 # - the run that times the onset bridges a gap of up to BRIDGE_FRAMES in which the gate heard voice the
-#   guard masked (the strict run still decides ``_flickering_over_a_steady_voice``: bridged there, our room
-#   echo started utterances, bench.backchannel_echo 26 -> 32 of 324);
+#   guard masked, on a line where Silero does not hear our echo alone as a voice (as the bridge above: on a
+#   room's echo, or with webrtcvad alone, the gate hears our echo in every masked frame, and an utterance was
+#   dated up to 300 ms before the caller spoke); the strict run still decides
+#   ``_flickering_over_a_steady_voice`` (bridged there, our room echo started utterances: 26 -> 32 of 324);
 # - Silero's own state "speech" on a frame the gate has heard unmasked for ONSET_RUN_FRAMES in a row starts
 #   the utterance on that frame rather than two frames later.
 # With the bridge's two changes above, bench.interrupt_echo: 18 -> 8 of 216 interruptions stopped the agent
-# later than 400 ms (p95 465 -> 382 ms; short ones over a -35 dB echo 3 -> 0); bench.backchannel_echo: our
-# echo heard as an utterance 26 -> 26 of 324, none cut off; the corpus's one slow -35 dB case 488 -> 368 ms.
+# later than 400 ms (p95 465 -> 382 ms; short ones over a -35 dB echo 3 -> 0); bench.backchannel_echo and the
+# webrtcvad fallback the same scenario for scenario; the corpus's one slow -35 dB case 488 -> 368 ms.
 
 
 @dataclass
@@ -170,14 +172,14 @@ class Listener:
             payload = {"role": "vad", "message": self.voicing.failure, "fallback": "webrtcvad"}
             await self._reporter.event("error", self._clock.ms, payload)
         heard = self.voicing.heard
-        masked = False  # the gate heard voice in a frame the guard took for our echo
+        masked = False  # the gate heard voice the guard took for our echo, on a line whose echo Silero does not
         if echo:
             self._hear_how_our_echo_sounds()
             if not self._still_the_caller(voiced or (eager and heard)):
-                masked = heard
+                masked = heard and self._echo_voiced < ECHO_VOICED_MAX
                 voiced = heard = False
         self._since_caller = 0 if voiced and (not echo or self.voicing.sure is True) else self._since_caller + 1
-        self._follow_the_gate(heard, masked)
+        self._follow_the_gate(heard, heard and not echo, masked)
         # While we speak, a caller's speech is timed from the first frame the gate heard (Silero is slow to
         # be sure of some onsets: "רגע" scores 0.1-0.4), and once Silero heard them start, the gate follows
         # them: the barge-in rule counts the caller's voice from its start to now. Some voices Silero never
@@ -207,10 +209,11 @@ class Listener:
             self._speech = bytearray()
         return event
 
-    def _follow_the_gate(self, heard: bool, masked: bool) -> None:
-        """The gate's runs of voice after the frame it just voted on (``heard``: our echo not counted;
-        ``masked``: it heard voice the guard took for our echo)."""
-        self._heard_run = ((self._heard_run << 1) | heard) & VOTES_MASK
+    def _follow_the_gate(self, heard: bool, unmasked: bool, masked: bool) -> None:
+        """The gate's runs of voice after the frame it just voted on (``heard``: our echo not counted, a frame
+        bridged to the caller's voice counted; ``unmasked``: heard in a frame the guard did not take for our
+        echo; ``masked``: voice the guard took for our echo where Silero does not hear our echo as a voice)."""
+        self._heard_run = ((self._heard_run << 1) | unmasked) & VOTES_MASK
         if heard:
             new_run = self._gate_gap > GATE_GAP_FRAMES
             bridged = self._masked_in_gap and self._gate_gap <= BRIDGE_FRAMES
