@@ -172,7 +172,7 @@ class Listener:
             payload = {"role": "vad", "message": self.voicing.failure, "fallback": "webrtcvad"}
             await self._reporter.event("error", self._clock.ms, payload)
         heard = self.voicing.heard
-        masked = False  # the gate heard voice the guard took for our echo, on a line whose echo Silero does not
+        masked = False  # the gate heard voice the guard masked, where Silero does not hear our echo as a voice
         if echo:
             self._hear_how_our_echo_sounds()
             if not self._still_the_caller(voiced or (eager and heard)):
