@@ -176,7 +176,7 @@ class Listener:
         if echo:
             self._hear_how_our_echo_sounds()
             if not self._still_the_caller(voiced or (eager and heard)):
-                masked = heard and self._echo_voiced < ECHO_VOICED_MAX
+                masked = heard and self._echo_is_not_a_voice_here
                 voiced = heard = False
         self._since_caller = 0 if voiced and (not echo or self.voicing.sure is True) else self._since_caller + 1
         self._follow_the_gate(heard, heard and not echo, masked)
@@ -240,7 +240,13 @@ class Listener:
         """A frame the guard took for our echo, voted voice (by the detector, or while the caller talks over
         us by the gate), is the caller's all the same (see ``BRIDGE_FRAMES``)."""
         recent = self._since_caller < BRIDGE_FRAMES
-        return voiced and recent and self.vad.in_speech and self._echo_voiced < ECHO_VOICED_MAX
+        return voiced and recent and self.vad.in_speech and self._echo_is_not_a_voice_here
+
+    @property
+    def _echo_is_not_a_voice_here(self) -> bool:
+        """On this line the detector does not take our echo alone for a voice (see ``ECHO_VOICED_MAX``): a voice
+        it hears in a frame the guard masked may be the caller's."""
+        return self._echo_voiced < ECHO_VOICED_MAX
 
     def _flickering_over_a_steady_voice(self) -> bool:
         """The gate has heard a voice for ``ONSET_RUN_FRAMES`` and the listener voted it voice on at least
