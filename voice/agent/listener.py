@@ -2,7 +2,8 @@
 VAD finds is kept (with a little audio from before its decision) for the end-of-utterance transcription.
 
 Each frame is voted on by the call's ``Voicing`` (Silero gated by webrtcvad, by default); while we speak,
-a frame the ``EchoGuard`` takes for our own voice coming back is not the caller's. The listener says what
+a frame the ``EchoGuard`` takes for our own voice coming back is not the caller's, but for the rules of
+``voice.agent.over_echo`` (a caller's quiet syllables under our loud ones). The listener says what
 it heard, frame by frame, and whether the caller has talked long enough to take the floor from us
 (``talks_over_us``); what to do about it (answer, barge in, ignore a "mm-hm") is the session's decision.
 """
@@ -17,6 +18,7 @@ from voice.agent.aio import shielded
 from voice.agent.config import AgentConfig
 from voice.agent.echo_guard import EchoGuard
 from voice.agent.failures import timed
+from voice.agent.over_echo import OverEcho
 from voice.agent.ports import CallReporter, UtteranceRecord
 from voice.agent.utterance import ms_since
 from voice.agent.vad import NoiseDropped, SpeechEnded, SpeechStarted, VadEvent, VoiceActivityDetector
@@ -28,40 +30,6 @@ from voice.providers.base import Transcriber
 
 BYTES_PER_MS = SAMPLE_RATE // 1000  # mu-law: a byte a sample
 PREROLL_FRAMES = 10  # 200 ms kept before the VAD's decision so the recogniser hears the first syllable
-GATE_GAP_FRAMES = 2
-# The guard masks by loudness where the canceller cannot prove itself (an echo near the line's noise, or a
-# room): the quiet end of a caller's word under our loud syllables looks like echo to it. Such a frame counts
-# as the VAD votes when it comes within BRIDGE_FRAMES of the caller's voice heard unmasked, and the detector
-# does not take our echo alone for a voice on this line: of the frames masked while the caller was quiet,
-# the share in which Silero's own state was "speech" (followed at ECHO_VOICED_RATE a frame) is below
-# ECHO_VOICED_MAX. A room's echo is a voice to Silero (~1.0), a faint echo mostly is not; webrtcvad alone
-# never bridges. On the corpus, interruptions over a -35 dB echo stop the agent 612 -> 372 and 470 -> 290 ms
-# after they begin; on 126 more drawn like them, 31 -> 24 over 400 ms; back-channels over echo as before.
-# While the caller talks over us the gate's vote counts there too (as it does unmasked), and the caller's
-# voice goes on, for the bridge, through the masked frames Silero's own state keeps calling speech.
-BRIDGE_FRAMES = 8
-ECHO_VOICED_RATE = 0.05
-ECHO_VOICED_MAX = 0.2
-# While we speak, a voice the gate has heard for ONSET_RUN_FRAMES (120 ms) starts an utterance when the
-# listener voted it voice on at least ONSET_VOTES of the latest ONSET_RUN_FRAMES frames: "רגע, רגע" in one
-# voice over a -30 or -35 dB echo scores 0.03-0.64, voted voice two frames at a time but never the three in a
-# row that start an utterance, and was missed on 2 of a review's draws. A cough or a door rarely holds the
-# gate and the votes that long (1 of 60 over our echo paused the agent; bench/README.md).
-ONSET_RUN_FRAMES = 6
-ONSET_VOTES = 3
-VOTES_MASK = (1 << ONSET_RUN_FRAMES) - 1
-# Two more onset rules while we speak, for words Silero is slow to be sure of ("תעצור" over a -35 dB echo: sure
-# 360 ms after it begins, and the guard masks its quiet middle under our loud syllables):
-# - the run that times the onset bridges a gap of up to BRIDGE_FRAMES in which the gate heard voice the
-#   guard masked, on a line where Silero does not hear our echo alone as a voice (as the bridge above: on a
-#   room's echo, or with webrtcvad alone, the gate hears our echo in every masked frame, and an utterance was
-#   dated up to 300 ms before the caller spoke); the strict run still decides
-#   ``_flickering_over_a_steady_voice`` (bridged there, our room echo started utterances: 26 -> 32 of 324);
-# - Silero's own state "speech" on a frame the gate has heard unmasked for ONSET_RUN_FRAMES in a row starts
-#   the utterance on that frame rather than two frames later.
-# With the bridge's two changes above, bench.interrupt_echo: 18 -> 8 of 216 interruptions stopped the agent
-# later than 400 ms (p95 465 -> 382 ms; short ones over a -35 dB echo 3 -> 0); bench.backchannel_echo and the
-# webrtcvad fallback the same scenario for scenario; the corpus's one slow -35 dB case 488 -> 368 ms.
 
 
 @dataclass
@@ -102,18 +70,7 @@ class Listener:
         self._preroll: deque[bytes] = deque(maxlen=PREROLL_FRAMES)
         self._speech = bytearray()
         self._speech_until_ms = 0  # media time at the end of ``_speech``
-        # The cheap detector's (the gate's) latest run of voice, our echo not counted, gaps of up to
-        # ``GATE_GAP_FRAMES`` bridged: the guard takes a caller's quietest frames under our loudest for echo.
-        self._gate_run = 0  # frames since the run started
-        self._gate_gap = GATE_GAP_FRAMES + 1  # frames since the gate last heard voice
-        # The run that times a caller's onset: as ``_gate_run``, but a gap in which the gate heard voice the
-        # guard masked goes on the run for up to BRIDGE_FRAMES.
-        self._onset_run = 0
-        self._masked_in_gap = False  # the gate heard masked voice since it last heard voice unmasked
-        self._heard_run = 0  # the gate's unmasked votes on the latest ONSET_RUN_FRAMES frames, newest in bit 0
-        self._since_caller = BRIDGE_FRAMES  # frames since the caller's voice was heard unmasked
-        self._echo_voiced = 1.0  # until the VAD is seen not to hear our echo, its word does not unmask
-        self._votes = 0  # the listener's votes on the latest ONSET_RUN_FRAMES frames, newest in bit 0
+        self._over_echo = OverEcho()  # the votes while we speak
         self._push_failed = False
         self._transcriptions = 0  # under way (a paused agent's check may overlap a turn's)
 
@@ -171,30 +128,18 @@ class Listener:
             self._voicing_failure_reported = True
             payload = {"role": "vad", "message": self.voicing.failure, "fallback": "webrtcvad"}
             await self._reporter.event("error", self._clock.ms, payload)
-        heard = self.voicing.heard
-        masked = False  # the gate heard voice the guard masked, where Silero does not hear our echo as a voice
-        if echo:
-            self._hear_how_our_echo_sounds()
-            if not self._still_the_caller(voiced or (eager and heard)):
-                masked = heard and self._echo_is_not_a_voice_here
-                voiced = heard = False
-        self._since_caller = 0 if voiced and (not echo or self.voicing.sure is True) else self._since_caller + 1
-        self._follow_the_gate(heard, heard and not echo, masked)
-        # While we speak, a caller's speech is timed from the first frame the gate heard (Silero is slow to
-        # be sure of some onsets: "רגע" scores 0.1-0.4), and once Silero heard them start, the gate follows
-        # them: the barge-in rule counts the caller's voice from its start to now. Some voices Silero never
-        # becomes sure of over our echo: it flickers about the eager threshold while the gate hears them
-        # steadily (see ``ONSET_RUN_FRAMES``).
-        onset = self._onset_run if eager and heard else 0
-        self._votes = ((self._votes << 1) | voiced) & VOTES_MASK
-        if eager and heard and (self.vad.in_speech or self._flickering_over_a_steady_voice()):
-            voiced = True
+        voiced, onset, start_now = self._over_echo.vote(
+            voiced,
+            self.voicing.heard,
+            echo=echo,
+            eager=eager,
+            sure=self.voicing.sure,
+            in_speech=self.vad.in_speech,
+        )
         # Silero's memory of a voice counts as silence only where its own state voted the frame.
         fading = self.voicing.fading_ms if voiced and self.voicing.sure else 0
-        # Silero sure of a voice the gate has heard unmasked for ONSET_RUN_FRAMES: the caller, from this frame.
-        sure_onset = eager and voiced and self.voicing.sure is True and self._heard_run == VOTES_MASK
         event = self.vad.decide(
-            voiced, frame=frame, behind=behind, onset_frames=onset, fading_ms=fading, start_now=sure_onset
+            voiced, frame=frame, behind=behind, onset_frames=onset, fading_ms=fading, start_now=start_now
         )
         if isinstance(event, SpeechStarted):
             self._transcriber.speech_started()
@@ -208,51 +153,6 @@ class Listener:
         if isinstance(event, NoiseDropped):
             self._speech = bytearray()
         return event
-
-    def _follow_the_gate(self, heard: bool, unmasked: bool, masked: bool) -> None:
-        """The gate's runs of voice after the frame it just voted on (``heard``: our echo not counted, a frame
-        bridged to the caller's voice counted; ``unmasked``: heard in a frame the guard did not take for our
-        echo; ``masked``: voice the guard took for our echo where Silero does not hear our echo as a voice)."""
-        self._heard_run = ((self._heard_run << 1) | unmasked) & VOTES_MASK
-        if heard:
-            new_run = self._gate_gap > GATE_GAP_FRAMES
-            bridged = self._masked_in_gap and self._gate_gap <= BRIDGE_FRAMES
-            self._gate_run = 1 if new_run else self._gate_run + 1
-            self._onset_run = 1 if new_run and not bridged else self._onset_run + 1
-            self._gate_gap = 0
-            self._masked_in_gap = False
-        else:
-            self._gate_gap += 1
-            self._gate_run += 1
-            self._onset_run += 1
-            self._masked_in_gap |= masked
-
-    def _hear_how_our_echo_sounds(self) -> None:
-        """A frame the guard took for our echo: while the caller is quiet it is our echo alone, and whether the
-        detector's own state calls it a voice says whether its word can be trusted over our echo on this line."""
-        sure = self.voicing.sure
-        if sure is None:  # no state of its own (webrtcvad hears our echo as a voice 30-40 % of the time)
-            self._echo_voiced = 1.0
-        elif not self.vad.in_speech:
-            self._echo_voiced += ECHO_VOICED_RATE * (sure - self._echo_voiced)
-
-    def _still_the_caller(self, voiced: bool) -> bool:
-        """A frame the guard took for our echo, voted voice (by the detector, or while the caller talks over
-        us by the gate), is the caller's all the same (see ``BRIDGE_FRAMES``)."""
-        recent = self._since_caller < BRIDGE_FRAMES
-        return voiced and recent and self.vad.in_speech and self._echo_is_not_a_voice_here
-
-    @property
-    def _echo_is_not_a_voice_here(self) -> bool:
-        """On this line the detector does not take our echo alone for a voice (see ``ECHO_VOICED_MAX``): a voice
-        it hears in a frame the guard masked may be the caller's."""
-        return self._echo_voiced < ECHO_VOICED_MAX
-
-    def _flickering_over_a_steady_voice(self) -> bool:
-        """The gate has heard a voice for ``ONSET_RUN_FRAMES`` and the listener voted it voice on at least
-        ``ONSET_VOTES`` of the latest ``ONSET_RUN_FRAMES`` frames (three in a row would have started an
-        utterance already)."""
-        return self._gate_run >= ONSET_RUN_FRAMES and self._votes.bit_count() >= ONSET_VOTES
 
     def take_speech(self) -> bytes:
         """The utterance the VAD just ended, pre-roll included; the buffer starts empty again."""
