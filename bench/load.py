@@ -342,6 +342,9 @@ def analyse(raw: dict[str, Any], stored: metrics.Stored, args: argparse.Namespac
         },
         "client": {
             "cpu_s": round(ccpu1 - ccpu0, 2),
+            # The 20 ms frames it sent and received, each a JSON message on a socket: its work, the same for a
+            # server with or without the turn-taking stack (bench.budget gauges the machine's speed by it).
+            "frames": sum(len(t.send_times) for t in traces) + frames,
             "cpu_percent": round(100 * (ccpu1 - ccpu0) / max(raw["wall_s"], 1e-9), 1),
             "steady_cpu_percent": round(raw["steady_client_cpu_percent"], 1),
             "tick_lateness_ms": metrics.summary(lateness),

@@ -14,16 +14,25 @@ def test_a_pair_prints_both_sides_and_what_the_stack_added(capsys):
     assert budget.main(["--pairs", "1", "--calls", "2", "--duration", "8", "--seed", "1"]) == 0
     out = capsys.readouterr().out
     [row] = [line for line in out.splitlines() if line.strip().startswith("1 │")]
-    _pair, first, without, with_, added, silero = (cell.strip() for cell in row.split("│"))
+    _pair, first, without, with_, added, silero, machine, scaled = (cell.strip() for cell in row.split("│"))
     assert first in ("without", "with")
     assert float(without) > 0 and float(with_) > 0
     assert float(added) == pytest.approx(float(with_) - float(without), abs=0.002)
     assert float(silero) > 0  # the side with the stack scored the callers' windows (the other side none: refused)
-    assert "median added" in out
+    speed = float(machine.removesuffix("x"))
+    assert speed > 0
+    assert float(scaled) == pytest.approx(float(with_) / speed - float(without), abs=0.01)
+    assert "median added" in out and "at one speed" in out
 
 
-def run(*, silero_runs: int, failed_calls: int = 0) -> budget.Run:
-    return budget.Run(cpu=0.6, silero=0.03 if silero_runs else 0.0, silero_runs=silero_runs, failed_calls=failed_calls)
+def run(*, silero_runs: int, failed_calls: int = 0, cpu: float = 0.6, client: float = 50.0) -> budget.Run:
+    return budget.Run(
+        cpu=cpu,
+        silero=0.03 if silero_runs else 0.0,
+        silero_runs=silero_runs,
+        failed_calls=failed_calls,
+        client_us_per_frame=client,
+    )
 
 
 @pytest.mark.parametrize(
@@ -32,6 +41,7 @@ def run(*, silero_runs: int, failed_calls: int = 0) -> budget.Run:
         (run(silero_runs=0, failed_calls=1), run(silero_runs=900), "calls failed (1 without the stack, 0 with it)"),
         (run(silero_runs=12), run(silero_runs=900), "the side without the stack scored windows with Silero"),
         (run(silero_runs=0), run(silero_runs=0), "the side with the stack scored nothing with Silero"),
+        (run(silero_runs=0, client=0.0), run(silero_runs=900), "the load generator's CPU was not measured"),
     ],
 )
 def test_a_pair_that_would_not_measure_the_stack_is_refused(without, with_, why):
@@ -48,3 +58,11 @@ def test_a_run_that_would_measure_nothing_is_refused(argv, capsys):
         budget.main(argv)
     assert exit_.value.code == 2
     assert "--pairs ≥ 1, --calls ≥ 1 and --duration ≥ 5" in capsys.readouterr().err
+
+
+def test_at_one_speed_the_side_with_the_stack_is_scaled_to_the_machine_speed_of_the_side_without():
+    without = run(silero_runs=0, cpu=0.60, client=50.0)
+    # The machine ran the same load-generator work 30 % slower while the side with the stack ran.
+    with_ = run(silero_runs=900, cpu=0.91, client=65.0)
+    assert budget.at_one_speed(without, with_) == pytest.approx(0.91 / 1.3 - 0.60)
+    assert budget.at_one_speed(without, run(silero_runs=900, cpu=0.70, client=50.0)) == pytest.approx(0.10)
