@@ -124,16 +124,19 @@ async def vad_counts(http: httpx.AsyncClient, server: DaphneServer, token: str) 
     """The server's own Silero figures (``/metrics``, all its processes'): runs, the CPU they took, windows."""
     response = await http.get(f"{server.url}/metrics", headers={"Authorization": f"Bearer {token}"})
     response.raise_for_status()
-    samples = {
-        sample.name: sample.value
-        for family in text_string_to_metric_families(response.text)
-        for sample in family.samples
-        if sample.name.startswith("agentlocator_vad_")
-    }
+    samples: dict[str, float] = {}
+    for family in text_string_to_metric_families(response.text):
+        for sample in family.samples:
+            if sample.name.startswith("agentlocator_vad_"):
+                samples[sample.name] = samples.get(sample.name, 0.0) + sample.value
+            elif sample.name == "python_gc_collections_total":  # prometheus-client's own, per generation
+                key = f"gc_collections_{sample.labels.get('generation', '')}"
+                samples[key] = samples.get(key, 0.0) + sample.value
     return {
         "runs": samples.get("agentlocator_vad_run_seconds_count", 0.0),
         "cpu_s": samples.get("agentlocator_vad_run_seconds_sum", 0.0),
         "windows": samples.get("agentlocator_vad_windows_total", 0.0),
+        **{key: value for key, value in samples.items() if key.startswith("gc_collections_")},
     }
 
 
@@ -339,6 +342,10 @@ def analyse(raw: dict[str, Any], stored: metrics.Stored, args: argparse.Namespac
             "vad_windows_per_run": round(vad["windows"] / vad["runs"], 1) if vad["runs"] else None,
             "vad_cpu_s": round(vad["cpu_s"], 3),
             "vad_cpu_s_per_call_minute": round(vad["cpu_s"] / call_minutes, 3) if call_minutes else None,
+            # The garbage collector's passes over the calls, per generation (the server's own count).
+            "gc_collections": {
+                key.removeprefix("gc_collections_"): int(vad[key]) for key in sorted(vad) if key.startswith("gc_")
+            },
         },
         "client": {
             "cpu_s": round(ccpu1 - ccpu0, 2),
