@@ -121,7 +121,8 @@ def client_cpu() -> float:
 
 
 async def vad_counts(http: httpx.AsyncClient, server: DaphneServer, token: str) -> dict[str, float]:
-    """The server's own Silero figures (``/metrics``, all its processes'): runs, the CPU they took, windows."""
+    """The server's own counts (``/metrics``, all its processes'): Silero's runs, the CPU they took and the
+    windows, and the garbage collector's passes per generation (``gc_collections_<generation>``)."""
     response = await http.get(f"{server.url}/metrics", headers={"Authorization": f"Bearer {token}"})
     response.raise_for_status()
     samples: dict[str, float] = {}
