@@ -13,8 +13,8 @@ On a shared machine the same server's CPU for the same calls moves by up to a th
 which runs alongside on the same two cores, does the same work on either side (the same calls, the same
 frames), so its CPU per frame says how fast the machine ran during each run. The figure is also given **at
 one machine speed**: each run's server CPU scaled by the load generator's CPU per frame in that run, against
-the median of all the runs. On four pairs that read -0.005 to +0.317 as measured, the pair-by-pair version
-of it read +0.111 to +0.143 (bench/README.md).
+the median of all the runs. Six pairs that read +0.070 to +0.191 as measured read +0.126 to +0.156 at one
+machine speed (bench/README.md, sixteenth session).
 
     .venv/bin/python -m bench.budget [--pairs 6] [--calls 40] [--duration 40] [--seed N]
 """
