@@ -54,6 +54,9 @@ _SETTLE_FRAMES = 10  # 200 ms: Silero's memory of a loud voice
 _MISSED_SPREAD = 10.0  # 10 dB
 _REANCHOR_MS = 60  # the pacer's estimate this far from the media-time count: a new run
 _MISALIGNED_FRAMES = 2  # frames in a row the canceller made louder: it is not aligned on this run
+# Each mu-law code's sample, squared: a frame's energy is a sum of these (exact in float64: 160 squares of at
+# most 32124 stay far below 2**53, so it equals the sum over the decoded samples to the last bit).
+_SQUARES = mulaw.DECODE_TABLE.astype(np.float64) ** 2
 
 
 class EchoGuard:
@@ -99,6 +102,7 @@ class EchoGuard:
         self._now_playing: int | None = None  # the position playing at the latest frame (no tail)
         self._echo_corr, self._clean_corr = echo_correlation, clean_correlation
         self._min_samples, self._judge_every = min_samples, judge_every
+        self._sample_window = sample_window
         self._heard: deque[np.ndarray] = deque(maxlen=sample_window)  # inbound frames while we played
         self._heard_at: deque[int] = deque(maxlen=sample_window)  # the frame of ours playing then
         self._unjudged = 0
@@ -120,12 +124,16 @@ class EchoGuard:
     def sent(self, frames: bytes, position_ms: int) -> None:
         """Whole 160-byte frames of ours, queued at outbound ``position_ms``."""
         first = position_ms // FRAME_MS
-        pcm = mulaw.decode(frames)
         count = len(frames) // FRAME_BYTES
-        samples = pcm[: count * FRAME_BYTES].astype(np.float64).reshape(count, FRAME_BYTES)
-        energies = np.einsum("ij,ij->i", samples, samples) / FRAME_BYTES
-        for index, energy in enumerate(energies.tolist(), start=first):
-            self._energy[index % _SLOTS], self._position[index % _SLOTS] = energy, index
+        codes = np.frombuffer(frames, dtype=np.uint8, count=count * FRAME_BYTES).reshape(count, FRAME_BYTES)
+        energies = (_SQUARES[codes].sum(axis=1) / FRAME_BYTES).tolist()
+        start = first % _SLOTS
+        if start + count <= _SLOTS:  # one stretch of slots (a push is ~10 frames, the slots 1024)
+            self._energy[start : start + count] = energies
+            self._position[start : start + count] = range(first, first + count)
+        else:
+            for index, energy in enumerate(energies, start=first):
+                self._energy[index % _SLOTS], self._position[index % _SLOTS] = energy, index
         if self.canceller is not None:
             self.canceller.sent(frames, position_ms)
 
@@ -304,10 +312,13 @@ class EchoGuard:
 
     # -- does our voice come back at all? ----------------------------------------------------------------
     def _listen_for_echo(self, pcm: np.ndarray, playing_frame: int) -> None:
-        self._heard.append(pcm)  # measured when judged: most frames kept here never are
-        self._heard_at.append(playing_frame)
         self._unjudged += 1
         every = self._judge_every * (5 if self._clean_streak >= 3 else 1)  # an echo may still appear later
+        # A judgement sees only the latest ``sample_window`` frames: judged less often than that (a line found
+        # clean), the frames before them are never seen, and keeping them costs a busy server (~2 µs a frame).
+        if self._unjudged > every - self._sample_window:
+            self._heard.append(pcm)  # measured when judged: most frames kept here never are
+            self._heard_at.append(playing_frame)
         if len(self._heard) < self._min_samples or self._unjudged < every:
             return
         self._unjudged = 0
