@@ -317,7 +317,7 @@ class EchoGuard:
         # A judgement sees only the latest ``sample_window`` frames: judged less often than that (a line found
         # clean), the frames before them are never seen, and keeping them costs a busy server (~2 µs a frame).
         if self._unjudged > every - self._sample_window:
-            self._heard.append(pcm)  # measured when judged: most frames kept here never are
+            self._heard.append(pcm)  # measured when judged, not as it comes
             self._heard_at.append(playing_frame)
         if len(self._heard) < self._min_samples or self._unjudged < every:
             return
