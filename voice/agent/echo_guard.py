@@ -37,6 +37,7 @@ the canceller says an echo frame leaves *and* that leftover echo could be heard 
 from __future__ import annotations
 
 import math
+from array import array
 from collections import deque
 from collections.abc import Callable
 
@@ -91,11 +92,12 @@ class EchoGuard:
         self._min_history = min_history_frames
         self._behind = window_ms // FRAME_MS
         self._ahead = ahead_ms // FRAME_MS
-        # Mean square of our frame at each slot, and which outbound frame each slot holds. Python lists, not
-        # arrays: every inbound frame looks up ~28 of them, and a numpy call per step costs more than the
-        # step (the judgement, once a second at most, makes arrays of them).
-        self._energy: list[float] = [0.0] * _SLOTS
-        self._position: list[int] = [-1] * _SLOTS
+        # Mean square of our frame at each slot, and which outbound frame each slot holds. Python arrays, not
+        # numpy's: every inbound frame looks up ~28 of them, and a numpy call per step costs more than the step
+        # (the judgement, once a second at most, reads them as numpy arrays without a copy). Not lists: 2,048
+        # number objects a call, scattered over the heap, cost a busy server more than their lookups.
+        self._energy = array("d", [0.0]) * _SLOTS
+        self._position = array("q", [-1]) * _SLOTS
         self._voice_found = -1  # the latest of our frames ``_any_voice`` found sound in
         # Does our voice come back on this line? None: not known yet.
         self.line_echoes: bool | None = None
@@ -103,8 +105,13 @@ class EchoGuard:
         self._echo_corr, self._clean_corr = echo_correlation, clean_correlation
         self._min_samples, self._judge_every = min_samples, judge_every
         self._sample_window = sample_window
-        self._heard: deque[np.ndarray] = deque(maxlen=sample_window)  # inbound frames while we played
-        self._heard_at: deque[int] = deque(maxlen=sample_window)  # the frame of ours playing then
+        # The latest inbound frames while we played, and the frame of ours playing then: a ring, each frame
+        # copied in, so the frame's own array is freed with the rest of the frame's work (150 arrays kept a
+        # call also cost a busy server more than the copies).
+        self._heard = np.zeros((sample_window, FRAME_BYTES), dtype=np.int16)
+        self._heard_at = np.zeros(sample_window, dtype=np.int64)
+        self._kept = 0  # frames in the ring (at most ``sample_window``)
+        self._next_kept = 0  # the ring's slot for the next frame: its oldest, once it is full
         self._unjudged = 0
         self._clean_streak = 0  # judgements in a row that found a clean line (then it judges 5x less often)
         self._lags = np.arange(-self._ahead, self._behind + 1)
@@ -129,8 +136,8 @@ class EchoGuard:
         energies = (_SQUARES[codes].sum(axis=1) / FRAME_BYTES).tolist()
         start = first % _SLOTS
         if start + count <= _SLOTS:  # one stretch of slots (a push is ~10 frames, the slots 1024)
-            self._energy[start : start + count] = energies
-            self._position[start : start + count] = range(first, first + count)
+            self._energy[start : start + count] = array("d", energies)
+            self._position[start : start + count] = array("q", range(first, first + count))
         else:
             for index, energy in enumerate(energies, start=first):
                 self._energy[index % _SLOTS], self._position[index % _SLOTS] = energy, index
@@ -317,9 +324,11 @@ class EchoGuard:
         # A judgement sees only the latest ``sample_window`` frames: judged less often than that (a line found
         # clean), the frames before them are never seen, and keeping them costs a busy server (~2 µs a frame).
         if self._unjudged > every - self._sample_window:
-            self._heard.append(pcm)  # measured when judged, not as it comes
-            self._heard_at.append(playing_frame)
-        if len(self._heard) < self._min_samples or self._unjudged < every:
+            slot = self._next_kept  # measured when judged, not as it comes
+            self._heard[slot], self._heard_at[slot] = pcm, playing_frame
+            self._next_kept = (slot + 1) % len(self._heard_at)
+            self._kept = min(self._kept + 1, len(self._heard_at))
+        if self._kept < self._min_samples or self._unjudged < every:
             return
         self._unjudged = 0
         score = self.echo_correlation()
@@ -337,14 +346,17 @@ class EchoGuard:
     def echo_correlation(self) -> float:
         """The best correlation, over the delays the guard allows for, between the inbound frames'
         loudness (dB) and the loudness of our frames that played that much earlier."""
-        if not self._heard:
+        if not self._kept:
             return 0.0
-        samples = np.stack(self._heard).astype(np.float64)
+        # The ring's frames oldest first (the order the sums below were always taken in).
+        order = np.arange(self._next_kept - self._kept, self._next_kept) % len(self._heard_at)
+        samples = self._heard[order].astype(np.float64)
         heard = 10 * np.log10(np.maximum(np.einsum("ij,ij->i", samples, samples) / samples.shape[1], 1.0))
-        index = np.fromiter(self._heard_at, dtype=np.int64)[:, None] - self._lags[None, :]
+        index = self._heard_at[order][:, None] - self._lags[None, :]
         slots = index % _SLOTS
-        weight = ((index >= 0) & (np.array(self._position)[slots] == index)).astype(np.float64)
-        ours = 10 * np.log10(np.maximum(np.array(self._energy)[slots], 1.0))
+        position = np.frombuffer(self._position, dtype=np.int64)
+        weight = ((index >= 0) & (position[slots] == index)).astype(np.float64)
+        ours = 10 * np.log10(np.maximum(np.frombuffer(self._energy, dtype=np.float64)[slots], 1.0))
         count = weight.sum(axis=0)
         usable = count >= self._min_samples // 2  # the longest delays have fewer of our frames to pair with
         if not usable.any():
