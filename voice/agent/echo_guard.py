@@ -326,8 +326,8 @@ class EchoGuard:
         if self._unjudged > every - self._sample_window:
             slot = self._next_kept  # measured when judged, not as it comes
             self._heard[slot], self._heard_at[slot] = pcm, playing_frame
-            self._next_kept = (slot + 1) % len(self._heard_at)
-            self._kept = min(self._kept + 1, len(self._heard_at))
+            self._next_kept = (slot + 1) % self._sample_window
+            self._kept = min(self._kept + 1, self._sample_window)
         if self._kept < self._min_samples or self._unjudged < every:
             return
         self._unjudged = 0
@@ -349,7 +349,7 @@ class EchoGuard:
         if not self._kept:
             return 0.0
         # The ring's frames oldest first (the order the sums below were always taken in).
-        order = np.arange(self._next_kept - self._kept, self._next_kept) % len(self._heard_at)
+        order = np.arange(self._next_kept - self._kept, self._next_kept) % self._sample_window
         samples = self._heard[order].astype(np.float64)
         heard = 10 * np.log10(np.maximum(np.einsum("ij,ij->i", samples, samples) / samples.shape[1], 1.0))
         index = self._heard_at[order][:, None] - self._lags[None, :]
