@@ -203,7 +203,7 @@ class EchoGuard:
         reference: float | None = None
         if self.line_echoes is False:
             # On a line found clean (most lines) nothing is masked: whether we are speaking is all this frame
-            # needs, and the frame is kept, unmeasured, for the next judgement. Our audio's run is not
+            # needs, and the frame is kept, unmeasured, if the next judgement will see it. Our audio's run is not
             # counted (the canceller has let go of the line): should the line start to echo, a new run starts.
             self._run_offset = None
             self.speaking = now is not None and self._any_voice(now)
