@@ -14,9 +14,11 @@ which runs alongside on the same two cores, does the same work on either side (t
 frames), so its CPU per frame says how fast the machine ran during each run. The figure is also given **at
 one machine speed**: each run's server CPU scaled by the load generator's CPU per frame in that run, against
 the median of all the runs. Six pairs that read +0.070 to +0.191 as measured read +0.126 to +0.156 at one
-machine speed (bench/README.md, sixteenth session).
+machine speed (bench/README.md, sixteenth session). That speed is the median of the run's own pairs unless
+``--reference-us`` names one: runs on different hours (or days) are comparable only at the same speed, and the
+figures in bench/README.md are given at 59 µs a frame.
 
-    .venv/bin/python -m bench.budget [--pairs 6] [--calls 40] [--duration 40] [--seed N]
+    .venv/bin/python -m bench.budget [--pairs 6] [--calls 40] [--duration 40] [--seed N] [--reference-us 59]
 """
 
 from __future__ import annotations
@@ -94,9 +96,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--calls", type=int, default=40)
     parser.add_argument("--duration", type=float, default=40)
     parser.add_argument("--seed", type=int, default=None, help="the order within each pair (default: any)")
+    parser.add_argument(
+        "--reference-us",
+        type=float,
+        default=None,
+        help="the machine speed to scale to: the load generator's CPU µs a frame (default: the runs' median)",
+    )
     args = parser.parse_args(argv)
     if args.pairs < 1 or args.calls < 1 or args.duration < 5:
         parser.error("--pairs ≥ 1, --calls ≥ 1 and --duration ≥ 5")
+    if args.reference_us is not None and not args.reference_us > 0:
+        parser.error("--reference-us is a machine speed: the load generator's CPU µs a frame, more than 0")
     order = random.Random(args.seed)
     pairs: list[tuple[Run, Run]] = []
     print(f"{args.pairs} pairs of bench.load, {args.calls} calls x {args.duration:.0f} s: CPU-s per call-minute")
@@ -124,9 +134,15 @@ def main(argv: list[str] | None = None) -> int:
                 f" {with_.silero:>10.3f} │ {speeds:>25}",
                 flush=True,
             )
-    reference = statistics.median(run.client_us_per_frame for pair in pairs for run in pair)
+    median_speed = statistics.median(run.client_us_per_frame for pair in pairs for run in pair)
+    reference = median_speed if args.reference_us is None else args.reference_us
     scaled = [at_one_speed(without, with_, reference) for without, with_ in pairs]
-    print(f"at one machine speed (the load generator's median, {reference:.1f} µs a frame), added per pair:")
+    source = (
+        "the load generator's median"
+        if args.reference_us is None
+        else f"as given; this run's median {median_speed:.1f}"
+    )
+    print(f"at one machine speed ({source}, {reference:.1f} µs a frame), added per pair:")
     print("  " + ", ".join(f"{value:+.3f}" for value in scaled))
     for name, values in (("as measured", [w.cpu - o.cpu for o, w in pairs]), ("at one machine speed", scaled)):
         median = statistics.median(values)

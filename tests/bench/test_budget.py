@@ -11,7 +11,7 @@ from bench import budget
 @pytest.mark.slow
 @pytest.mark.timeout(300)
 def test_a_pair_prints_both_sides_and_what_the_stack_added(capsys):
-    assert budget.main(["--pairs", "1", "--calls", "2", "--duration", "8", "--seed", "1"]) == 0
+    assert budget.main(["--pairs", "1", "--calls", "2", "--duration", "8", "--seed", "1", "--reference-us", "59"]) == 0
     out = capsys.readouterr().out
     [row] = [line for line in out.splitlines() if line.strip().startswith("1 │")]
     _pair, first, without, with_, added, silero, speeds = (cell.strip() for cell in row.split("│"))
@@ -21,6 +21,7 @@ def test_a_pair_prints_both_sides_and_what_the_stack_added(capsys):
     assert float(silero) > 0  # the side with the stack scored the callers' windows (the other side none: refused)
     assert all(float(speed) > 0 for speed in speeds.split(" / "))  # the load generator's CPU a frame, each side
     assert "median added" in out and "at one machine speed" in out
+    assert "(as given; this run's median " in out and ", 59.0 µs a frame)" in out  # scaled to the speed named
 
 
 def run(*, silero_runs: int, failed_calls: int = 0, cpu: float = 0.6, client: float = 50.0) -> budget.Run:
@@ -66,3 +67,11 @@ def test_at_one_speed_both_sides_are_scaled_to_the_reference_machine_speed():
     # Both sides on a machine twice as slow as the reference: the stack's share is halved with them.
     slow = run(silero_runs=0, cpu=1.20, client=100.0), run(silero_runs=900, cpu=1.40, client=100.0)
     assert budget.at_one_speed(*slow, 50.0) == pytest.approx(0.10)
+
+
+@pytest.mark.parametrize("speed", ["0", "-59"])
+def test_a_reference_speed_that_is_not_a_speed_is_refused(speed, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        budget.main(["--reference-us", speed])
+    assert exit_.value.code == 2
+    assert "--reference-us is a machine speed" in capsys.readouterr().err
