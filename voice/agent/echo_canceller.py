@@ -31,9 +31,16 @@ If a refit finds it no longer cancels (the caller moved the phone), it stops unt
 again. A fixed path between fits, fitted only on frames found to be echo, is why no double-talk detector is
 needed: a caller talking over us never bends the filter.
 
-Cost, on a line that echoes only (a clean line pays one copy of what we send): ~13 µs a frame to cancel,
-~2 ms a fit, ~3 ms to locate, ~1 ms to align a run. Least squares and one ``np.convolve`` per frame, not a
-per-sample NLMS loop, because Python pays per call, not per multiply.
+Cost, on a line that echoes only: ~13 µs a frame to cancel, ~2 ms a fit, ~3 ms to locate, ~1 ms to align a
+run. Least squares and one ``np.convolve`` per frame, not a per-sample NLMS loop, because Python pays per
+call, not per multiply.
+
+Memory: 20 s of our audio is 168 kB a call, most of what the turn-taking stack adds to one, and it is read
+only once the guard has found the line echoes. Until then the canceller *sleeps*: it keeps our pushes as the
+pacer queued them (by reference), only from a second before what plays, or before the oldest frame of echo
+it holds, on (``_KEEP_PLAYED_MS``: its search reaches ~550 ms back from a frame). The first read of our audio
+wakes it, and those pushes are copied in as they would have been: everything it reads is held as if it had
+copied all along. A line found clean (most lines) puts it back to sleep (``forget``).
 """
 
 from __future__ import annotations
@@ -51,6 +58,7 @@ _SAMPLES_PER_MS = SAMPLE_RATE // 1000
 _MULAW_FLOOR = 10 ** (-35 / 10)  # the share of an echo's energy that mu-law's rounding leaves, at least
 _ALIGN_PEAKS = 5  # cross-correlation peaks a new run's alignment tries the path at
 _ALIGN_SLACK_DB = 6.0
+_KEEP_PLAYED_MS = 1000  # asleep: our audio kept this long after it played (a search reaches ~550 ms back)
 
 
 class EchoCanceller:
@@ -73,8 +81,13 @@ class EchoCanceller:
         self._max_excess_db = max_excess_db
         self._max_follow = max_follow
         self._ridge = ridge
-        self._ours = np.zeros((_SLOTS, FRAME_BYTES), dtype=np.uint8)  # our audio (mu-law), by frame position
-        self._position = np.full(_SLOTS, -1, dtype=np.int64)  # which outbound frame each slot holds
+        # Our audio (mu-law) by frame position, and which outbound frame each slot holds: made on first use,
+        # let go of while asleep.
+        self._ours: np.ndarray | None = None
+        self._position: np.ndarray | None = None
+        self._asleep = True  # our audio not read yet (or the line was found clean): pushes kept, not copied in
+        self._pushes: deque[tuple[int, bytes]] = deque()  # asleep: (first frame, frames), oldest first
+        self._pushed_frames = 0  # in ``_pushes``
         # Frames of echo, by the sample of ours their echo starts from (the run's delay taken off).
         self._fitted: deque[tuple[np.ndarray, int]] = deque(maxlen=fit_frames)
         # This run's frames of echo until it is aligned, by the sample of ours playing as they came.
@@ -102,14 +115,50 @@ class EchoCanceller:
         """A trusted path, which a new run only needs aligning for (no need to locate the echo again)."""
         return self._weights is not None
 
-    def sent(self, frames: bytes, position_ms: int) -> None:
-        """Whole 160-byte frames of ours (mu-law), queued at outbound ``position_ms``."""
+    def sent(self, frames: bytes, position_ms: int, playing_ms: int = 0) -> None:
+        """Whole 160-byte frames of ours (mu-law), queued at outbound ``position_ms`` while ``playing_ms`` of
+        ours played (or last played)."""
         first = position_ms // FRAME_MS
+        if not self._asleep:
+            self._store(first, frames)
+            return
+        pushes = self._pushes
+        pushes.append((first, frames))
+        self._pushed_frames += len(frames) // FRAME_BYTES
+        reached = playing_ms if not self._run else min(playing_ms, self._run[0][1] // _SAMPLES_PER_MS)
+        needed = (reached - _KEEP_PLAYED_MS) // FRAME_MS  # frames before this one will not be read
+        # Never more than the copy would hold (20 s: a reply queued that far ahead overwrites its own start).
+        while pushes:
+            start, push = pushes[0]
+            count = len(push) // FRAME_BYTES
+            if start + count > needed and self._pushed_frames - count < _SLOTS:
+                break
+            pushes.popleft()
+            self._pushed_frames -= count
+
+    def _store(self, first: int, frames: bytes) -> None:
+        ours, position = self._held()
         count = len(frames) // FRAME_BYTES
         index = np.arange(first, first + count)
         data = np.frombuffer(frames, dtype=np.uint8, count=count * FRAME_BYTES)
-        self._ours[index % _SLOTS] = data.reshape(count, FRAME_BYTES)
-        self._position[index % _SLOTS] = index
+        ours[index % _SLOTS] = data.reshape(count, FRAME_BYTES)
+        position[index % _SLOTS] = index
+
+    def _held(self) -> tuple[np.ndarray, np.ndarray]:
+        """Our audio by frame position, and which frame each slot holds (made, or woken up, when needed)."""
+        if self._asleep:
+            self._wake()
+        if self._ours is None or self._position is None:
+            self._ours = np.zeros((_SLOTS, FRAME_BYTES), dtype=np.uint8)
+            self._position = np.full(_SLOTS, -1, dtype=np.int64)
+        return self._ours, self._position
+
+    def _wake(self) -> None:
+        """Our audio is read: the pushes kept while asleep are copied in, in the order they came."""
+        self._asleep = False
+        pushes, self._pushes, self._pushed_frames = self._pushes, deque(), 0
+        for first, frames in pushes:
+            self._store(first, frames)
 
     def new_run(self) -> None:
         """Our audio starts playing from a new anchor: where the echo falls must be found again."""
@@ -132,10 +181,22 @@ class EchoCanceller:
         elif len(self._run) == self._run.maxlen:  # no delay near the last one fits: find the echo afresh
             self._weights = None
 
-    def forget(self) -> None:
-        """The line does not echo: let go of the frames kept to find the echo."""
+    def forget(self, playing_ms: int = 0) -> None:
+        """The line does not echo (``playing_ms`` of ours plays, or last played): let go of the frames kept to
+        find the echo, and sleep (see the module's note on memory)."""
         self._fitted.clear()
         self._run.clear()
+        if self._asleep:
+            return
+        self._asleep = True
+        ours, position, self._ours, self._position = self._ours, self._position, None, None
+        if ours is None or position is None:
+            return
+        # What it holds from a second before ``playing_ms`` on, as pushes of consecutive frames, oldest first.
+        kept = np.sort(position[position >= (playing_ms - _KEEP_PLAYED_MS) // FRAME_MS])
+        for run in np.split(kept, np.flatnonzero(np.diff(kept) != 1) + 1) if len(kept) else []:
+            self._pushes.append((int(run[0]), ours[run % _SLOTS].tobytes()))
+            self._pushed_frames += len(run)
 
     def locate(self, lag_frames: int) -> bool:
         """Find the echo to the sample near the guard's delay (in frames), and fit the path there. False when
@@ -281,17 +342,18 @@ class EchoCanceller:
     def _holds(self, source: int) -> bool:
         """Our audio around ``source`` (an outbound sample position) is still held, not overwritten."""
         frame = max(source, 0) // FRAME_BYTES
-        return bool(self._position[frame % _SLOTS] == frame)
+        return bool(self._held()[1][frame % _SLOTS] == frame)
 
     def _ours_samples(self, first: int, count: int, until: int | None = None) -> np.ndarray:
         """Our samples ``first`` .. ``first + count`` (outbound sample positions, float); silence where we
         have none, and from ``until`` on."""
+        ours, position = self._held()
         out = np.zeros(count)
         end = first + count if until is None else min(first + count, until)
         for frame in range(max(first, 0) // FRAME_BYTES, (end - 1) // FRAME_BYTES + 1 if end > first else 0):
-            if self._position[frame % _SLOTS] != frame:
+            if position[frame % _SLOTS] != frame:
                 continue
             base = frame * FRAME_BYTES
             lo, hi = max(first, base), min(end, base + FRAME_BYTES)
-            out[lo - first : hi - first] = DECODE_TABLE[self._ours[frame % _SLOTS, lo - base : hi - base]]
+            out[lo - first : hi - first] = DECODE_TABLE[ours[frame % _SLOTS, lo - base : hi - base]]
         return out

@@ -142,7 +142,7 @@ class EchoGuard:
             for index, energy in enumerate(energies, start=first):
                 self._energy[index % _SLOTS], self._position[index % _SLOTS] = energy, index
         if self.canceller is not None:
-            self.canceller.sent(frames, position_ms)
+            self.canceller.sent(frames, position_ms, self._last_playing)
 
     def reference_energy(self) -> float:
         """The loudest of our frames that could be echoing now (0 when we are silent)."""
@@ -337,7 +337,7 @@ class EchoGuard:
         elif score < self._clean_corr:
             self.line_echoes = False
             if self.canceller is not None:
-                self.canceller.forget()
+                self.canceller.forget(self._last_playing)
             self._clean_streak += 1
         else:
             self.line_echoes = None

@@ -3,6 +3,8 @@ where it really cancels."""
 
 from __future__ import annotations
 
+import tracemalloc
+
 import numpy as np
 
 from bench.turn_corpus import room_response
@@ -193,3 +195,92 @@ def test_a_clean_line_lets_go_of_what_it_kept():
     canceller.forget()
     canceller.locate(DELAY_MS // FRAME_MS)
     assert not canceller.active and canceller.delay is None
+
+
+def held(steps):
+    """What is left allocated (bytes, by tracemalloc) after each of ``steps``, from before the first."""
+    tracemalloc.start()
+    try:
+        before, after = tracemalloc.get_traced_memory()[0], []
+        for step in steps:
+            step()
+            after.append(tracemalloc.get_traced_memory()[0] - before)
+        return after
+    finally:
+        tracemalloc.stop()
+
+
+def pushed_as_it_plays(canceller: EchoCanceller, sent: bytes, frame: int, *, playing: bool = True) -> None:
+    """At inbound frame ``frame`` (every tenth), the pacer queues our next 200 ms, 400 ms before it plays (or,
+    ``playing`` False, with nothing of ours played yet: all of it may yet be read)."""
+    if frame % 10 == 0:
+        position = frame * FRAME_MS + 400
+        start = position // FRAME_MS * FRAME_BYTES
+        if start < len(sent):
+            push = sent[start : start + 10 * FRAME_BYTES]
+            canceller.sent(push, position, playing_ms=frame * FRAME_MS if playing else 0)
+
+
+def test_our_audio_is_copied_only_once_the_echo_is_looked_for():
+    line = Line(echo_db=-15)
+    canceller = EchoCanceller()
+    canceller.sent(line.sent[: 20 * FRAME_BYTES], 0)
+
+    def a_second_of_echo() -> None:
+        for i in range(50):
+            pushed_as_it_plays(canceller, line.sent, i)
+            canceller.echo_frame(line.frame(i), i * FRAME_MS)
+
+    kept, located = held([a_second_of_echo, lambda: canceller.locate(DELAY_MS // FRAME_MS)])
+    assert kept < 60_000  # the frames of echo (16 kB) and our pushes around them, not 20 s of our audio
+    assert located > 160_000 and canceller.active  # now it holds 20 s of it (168 kB), as it always did
+
+
+def test_keeping_only_what_it_may_read_it_finds_the_echo_as_one_that_kept_everything():
+    line = Line(echo_db=-25)
+    lean, everything = EchoCanceller(), EchoCanceller()
+    for canceller in (lean, everything):
+        canceller.sent(line.sent[: 400 // FRAME_MS * FRAME_BYTES], 0)
+    for i in line.frames():
+        pushed_as_it_plays(lean, line.sent, i)
+        pushed_as_it_plays(everything, line.sent, i, playing=False)
+        if i == 50:  # the guard found the line clean a second in
+            lean.forget(i * FRAME_MS)
+        if 75 <= i < 175 and i % 2:  # and took every other frame for our echo after all, for two seconds
+            for canceller in (lean, everything):
+                canceller.echo_frame(line.frame(i), i * FRAME_MS)
+        if i == 175:
+            assert lean.locate(DELAY_MS // FRAME_MS) and everything.locate(DELAY_MS // FRAME_MS)
+            assert lean.active and (lean.delay, lean.erle_db) == (everything.delay, everything.erle_db)
+        if i > 175:
+            left, *_ = cancelled(lean, line.frame(i), i * FRAME_MS)
+            assert np.array_equal(left, cancelled(everything, line.frame(i), i * FRAME_MS)[0])
+
+
+def test_a_line_found_clean_lets_go_of_the_copy_of_our_audio():
+    line = Line(echo_db=-15)
+    cancellers = []
+    awake, asleep = held(
+        [
+            lambda: cancellers.append(trained(line)),  # located: it holds our audio (4 s of it)
+            lambda: cancellers[0].forget(playing_ms=4000),  # found clean once all of it played
+        ]
+    )
+    assert awake > 160_000
+    assert asleep < 30_000  # the last second of ours that played (8 kB), should an echo yet appear
+
+
+def test_asleep_it_keeps_no_more_than_the_copy_would_hold():
+    line = Line(echo_db=-15)
+    canceller = EchoCanceller()
+    pushes = [line.sent[start : start + 10 * FRAME_BYTES] for start in range(0, len(line.sent), 10 * FRAME_BYTES)]
+    minute = pushes * 15
+
+    def pushed(playing: bool) -> None:
+        for n, push in enumerate(minute):
+            canceller.sent(bytes(bytearray(push)), n * 200, playing_ms=n * 200 - 400 if playing else 0)
+
+    [kept_playing] = held([lambda: pushed(True)])
+    assert kept_playing < 40_000  # what is queued, and a second of what played: not a minute of our audio
+    [kept_unplayed] = held([lambda: pushed(False)])  # queued and never played (the pacer was stopped)
+    assert 160_000 < kept_unplayed < 200_000  # the 20 s the copy would hold (168 kB), not a minute (480 kB)
