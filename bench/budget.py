@@ -3,10 +3,10 @@ its canceller) may add at most +0.1 CPU-s per call-minute at 40 calls over webrt
 
 Runs ``bench.load`` in pairs: once without the stack (``--vad webrtc --no-echo-guard``), once with it, the order
 within each pair drawn at random (the machine's load drifts within minutes; a fixed order would favour one
-side), and prints each pair, the median of what the stack added, and the CPU of Silero's own runs (the
-server's count). A pair is refused when a call failed, when the side with the stack scored nothing with Silero
-(the model did not load: the server fell back to webrtcvad), or when the side without it did. It exits 0 over
-the budget too: it measures, it does not judge a commit.
+side), and prints each pair, the median of what the stack added, the CPU of Silero's own runs (the
+server's count) and the memory a call on each side. A pair is refused when a call failed, when the side with
+the stack scored nothing with Silero (the model did not load: the server fell back to webrtcvad), or when the
+side without it did. It exits 0 over the budget too: it measures, it does not judge a commit.
 
 On a shared machine the same server's CPU for the same calls moves by up to a third from one run to the next
 (the other tenants), so one pair's difference can read anything from -0.01 to +0.32. The load generator,
@@ -45,6 +45,7 @@ class Run:
     silero_runs: int
     failed_calls: int
     client_us_per_frame: float  # the load generator's CPU per frame it sent or received: the machine's speed
+    mb_per_call: float = 0.0  # the server's peak memory (RSS) over its idle start, per call
 
 
 def at_one_speed(without: Run, with_: Run, reference_us: float) -> float:
@@ -74,6 +75,7 @@ def load(calls: int, duration: float, extra: tuple[str, ...], out: Path) -> Run:
         server["vad_runs"],
         results["calls"]["failed"],
         results["client"]["cpu_s"] / max(1, results["client"]["frames"]) * 1e6,
+        server["rss_per_call_mb"],
     )
 
 
@@ -112,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{args.pairs} pairs of bench.load, {args.calls} calls x {args.duration:.0f} s: CPU-s per call-minute")
     print(
         f"{'pair':>4} │ {'first':<7} │ {'without':>7} │ {'with':>7} │ {'added':>7} │ {'Silero CPU':>10} │"
-        f" {'load generator µs a frame':>25}"
+        f" {'load generator µs a frame':>25} │ {'MB a call':>13}"
     )
     with tempfile.TemporaryDirectory() as tmp:
         for pair in range(1, args.pairs + 1):
@@ -128,10 +130,11 @@ def main(argv: list[str] | None = None) -> int:
             without, with_ = runs["without"], runs["with"]
             pairs.append((without, with_))
             speeds = f"{without.client_us_per_frame:.1f} / {with_.client_us_per_frame:.1f}"
+            memory = f"{without.mb_per_call:.3f} / {with_.mb_per_call:.3f}"
             added = with_.cpu - without.cpu
             print(
                 f"{pair:>4} │ {sides[0]:<7} │ {without.cpu:>7.3f} │ {with_.cpu:>7.3f} │ {added:>+7.3f} │"
-                f" {with_.silero:>10.3f} │ {speeds:>25}",
+                f" {with_.silero:>10.3f} │ {speeds:>25} │ {memory:>13}",
                 flush=True,
             )
     median_speed = statistics.median(run.client_us_per_frame for pair in pairs for run in pair)
@@ -148,6 +151,8 @@ def main(argv: list[str] | None = None) -> int:
         median = statistics.median(values)
         verdict = "within" if median <= BUDGET else "over"
         print(f"median added {median:+.3f} CPU-s per call-minute {name}: {verdict} the budget (+{BUDGET})")
+    memory = statistics.median(w.mb_per_call - o.mb_per_call for o, w in pairs)
+    print(f"median added memory {memory:+.3f} MB a call (the server's peak RSS over its idle start)")
     return 0
 
 

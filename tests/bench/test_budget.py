@@ -14,12 +14,14 @@ def test_a_pair_prints_both_sides_and_what_the_stack_added(capsys):
     assert budget.main(["--pairs", "1", "--calls", "2", "--duration", "8", "--seed", "1", "--reference-us", "59"]) == 0
     out = capsys.readouterr().out
     [row] = [line for line in out.splitlines() if line.strip().startswith("1 │")]
-    _pair, first, without, with_, added, silero, speeds = (cell.strip() for cell in row.split("│"))
+    _pair, first, without, with_, added, silero, speeds, memory = (cell.strip() for cell in row.split("│"))
     assert first in ("without", "with")
     assert float(without) > 0 and float(with_) > 0
     assert float(added) == pytest.approx(float(with_) - float(without), abs=0.002)
     assert float(silero) > 0  # the side with the stack scored the callers' windows (the other side none: refused)
     assert all(float(speed) > 0 for speed in speeds.split(" / "))  # the load generator's CPU a frame, each side
+    assert all(float(mb) > 0 for mb in memory.split(" / "))  # the server's memory a call, each side
+    assert "median added memory " in out
     assert "median added" in out and "at one machine speed" in out
     assert "(as given; this run's median " in out and ", 59.0 µs a frame)" in out  # scaled to the speed named
 
