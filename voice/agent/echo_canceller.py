@@ -123,7 +123,7 @@ class EchoCanceller:
             self._store(first, frames)
             return
         pushes = self._pushes
-        pushes.append((first, frames))
+        pushes.append((first, bytes(frames)))  # the same object when it is ``bytes`` (a copy of a mutable buffer)
         self._pushed_frames += len(frames) // FRAME_BYTES
         reached = playing_ms if not self._run else min(playing_ms, self._run[0][1] // _SAMPLES_PER_MS)
         needed = (reached - _KEEP_PLAYED_MS) // FRAME_MS  # frames before this one will not be read
