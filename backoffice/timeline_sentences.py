@@ -248,6 +248,13 @@ def went_on(payload: Payload, offset_ms: int) -> Described:
     return Described("המתקשר המשיך לדבר", sentence)
 
 
+def line_echoes(payload: Payload, offset_ms: int) -> Described:
+    """The agent's voice comes back on the caller's line: why it may have paused on its own words (a "resumed"
+    event with ``echo``). The delay is for whoever debugs the line, not for staff."""
+    sentence = mark_safe("הקול של הנציג חוזר בקו של המתקשר, בדרך כלל מרמקול; הנציג מזהה את ההד ולא נעצר בגללו")
+    return Described("הד בקו", sentence)
+
+
 def lead_updated(payload: Payload, offset_ms: int) -> Described:
     fields = payload.get("fields") or []
     names = [lead_field_label(str(name)) for name in fields]
@@ -439,6 +446,7 @@ SENTENCES: dict[str, Callable[[Payload, int], Described]] = {
     CallEvent.Kind.BARGE_IN: barge_in,
     CallEvent.Kind.RESUMED: resumed,
     CallEvent.Kind.WENT_ON: went_on,
+    CallEvent.Kind.LINE_ECHOES: line_echoes,
     CallEvent.Kind.LEAD_UPDATED: lead_updated,
     CallEvent.Kind.STREAM_STOPPED: stream_stopped,
     CallEvent.Kind.STREAM_STARTED: stream_started,

@@ -386,6 +386,7 @@ class CallEvent(models.Model):
         BARGE_IN = "barge_in", _("Barge-in")
         RESUMED = "resumed", _("The agent went on after a pause")
         WENT_ON = "went_on", _("The caller went on after a pause")
+        LINE_ECHOES = "line_echoes", _("The agent's voice comes back on the caller's line")
         TOOL_CALL = "tool_call", _("Tool call")
         DTMF = "dtmf", _("DTMF digit")
         MARK = "mark", _("Mark")

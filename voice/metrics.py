@@ -66,6 +66,11 @@ CALLERS_WENT_ON = Counter(
     "A caller went on after a pause taken for the end of their utterance, before the answer was heard: it was "
     "dropped and the whole utterance answered once (many: a silence setting may be short; went_on events say whose).",
 )
+LINES_ECHOING = Counter(
+    f"{PREFIX}_lines_echoing",
+    "Calls whose caller's line was found to bring the agent's own voice back (a speakerphone, or poor echo "
+    "cancellation on the line): the echo guard keeps it from interrupting the agent (line_echoes events say which).",
+)
 PAUSES_RESUMED = Counter(
     f"{PREFIX}_pauses_resumed",
     "The agent paused for a caller talking over it and went on: a back-channel ('כן'), or a noise (noise=yes).",
@@ -123,7 +128,8 @@ def name_providers(**names: str) -> None:
 
 def reported(kind: str, payload: Mapping[str, Any] | None = None, latency: Mapping[str, int] | None = None) -> None:
     """What the core reported (``CallReporter.event``, or an utterance's ``latency``): turn latencies, barge-ins,
-    resumed pauses, callers who went on and provider errors are counted; every other kind costs a comparison or two."""
+    resumed pauses, callers who went on, lines that echo and provider errors are counted; every other kind costs
+    a comparison or two."""
     if latency:
         for key, stage in TURN_STAGES.items():
             if (ms := latency.get(key)) is not None:
@@ -134,6 +140,8 @@ def reported(kind: str, payload: Mapping[str, Any] | None = None, latency: Mappi
         PAUSES_RESUMED.labels(noise="yes" if (payload or {}).get("noise") else "no").inc()
     elif kind == "went_on":
         CALLERS_WENT_ON.inc()
+    elif kind == "line_echoes":
+        LINES_ECHOING.inc()
     elif kind == "error":
         role = str((payload or {}).get("role", "unknown"))
         PROVIDER_ERRORS.labels(role=role, provider=_provider_names.get(role, role)).inc()

@@ -46,6 +46,12 @@ def test_went_on_says_how_long_the_caller_paused_and_that_the_agent_waited_for_t
     )
 
 
+def test_line_echoes_says_the_agent_hears_its_own_voice_and_is_not_stopped_by_it():
+    text = said(K.LINE_ECHOES, delay_ms=120)
+    assert text == "הקול של הנציג חוזר בקו של המתקשר, בדרך כלל מרמקול; הנציג מזהה את ההד ולא נעצר בגללו"
+    assert said(K.LINE_ECHOES) == text  # the delay is for whoever debugs the line
+
+
 def test_lead_updated_names_the_fields_as_the_lead_form_does():
     assert said(K.LEAD_UPDATED, lead_id=1, fields=["name", "interest"]) == "הליד עודכן: שם, תחום עניין"
 

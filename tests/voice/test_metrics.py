@@ -255,3 +255,10 @@ def test_a_caller_who_went_on_after_a_pause_is_counted():
     metrics.reported("went_on", {"pause_ms": 640})
     metrics.reported("resumed", {"paused_ms": 900, "text": "כן"})
     assert REGISTRY.get_sample_value("agentlocator_callers_went_on_total") == before + 1
+
+
+def test_a_line_that_echoes_is_counted_once_per_event():
+    before = REGISTRY.get_sample_value("agentlocator_lines_echoing_total") or 0.0
+    metrics.reported("line_echoes", {"delay_ms": 120})
+    metrics.reported("resumed", {"paused_ms": 900, "echo": True})
+    assert REGISTRY.get_sample_value("agentlocator_lines_echoing_total") == before + 1

@@ -6,6 +6,7 @@ a frame the ``EchoGuard`` takes for our own voice coming back is not the caller'
 ``voice.agent.over_echo`` (a caller's quiet syllables under our loud ones). The listener says what
 it heard, frame by frame, and whether the caller has talked long enough to take the floor from us
 (``talks_over_us``); what to do about it (answer, barge in, ignore a "mm-hm") is the session's decision.
+Once a call, it reports that our own voice comes back on the line (a ``line_echoes`` event).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from voice.agent.vad import NoiseDropped, SpeechEnded, SpeechStarted, VadEvent, 
 from voice.agent.voicing import Voicing, WebrtcVoicing
 from voice.audio import mulaw
 from voice.audio.clock import MediaClock
-from voice.audio.frames import FRAME_BYTES, SAMPLE_RATE, Framer
+from voice.audio.frames import FRAME_BYTES, FRAME_MS, SAMPLE_RATE, Framer
 from voice.providers.base import Transcriber
 
 BYTES_PER_MS = SAMPLE_RATE // 1000  # mu-law: a byte a sample
@@ -62,6 +63,7 @@ class Listener:
         self._echo = echo
         self._barge_in_ms = config.barge_in_min_ms
         self._voicing_failure_reported = False
+        self._echo_reported = False
         self._transcriber = transcriber
         self._clock = clock
         self._reporter = reporter
@@ -123,6 +125,8 @@ class Listener:
         if self._echo is not None:  # it hears every frame: it learns the line's echo from them
             pcm, echo = self._echo.hear(pcm)  # the frame without our voice, once it can take it out
             eager = self._echo.speaking
+            if echo and not self._echo_reported and self._echo.line_echoes:  # a clean line: one test a frame
+                await self._report_echo(self._echo)
         voiced = await self.voicing.voiced(pcm, eager=eager)
         if self.voicing.failure is not None and not self._voicing_failure_reported:
             self._voicing_failure_reported = True
@@ -153,6 +157,13 @@ class Listener:
         if isinstance(event, NoiseDropped):
             self._speech = bytearray()
         return event
+
+    async def _report_echo(self, guard: EchoGuard) -> None:
+        """Once a call: our voice comes back on this line. Staff see why the agent may have paused on its own
+        words; operators count such lines. ``delay_ms``: how late, as the guard lines it up with what played."""
+        self._echo_reported = True
+        payload = {} if guard.echo_lag_frames is None else {"delay_ms": guard.echo_lag_frames * FRAME_MS}
+        await self._reporter.event("line_echoes", self._clock.ms, payload)
 
     def take_speech(self) -> bytes:
         """The utterance the VAD just ended, pre-roll included; the buffer starts empty again."""

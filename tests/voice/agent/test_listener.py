@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from tests.support.agent_doubles import MemoryReporter
-from tests.support.caller_audio import silence, voiced
+from tests.support.caller_audio import HAVE_ESPEAK, espeak_hebrew, frames, silence, voiced
 from voice.agent.config import AgentConfig
+from voice.agent.echo_guard import EchoGuard
 from voice.agent.listener import CallerInput, Listener
 from voice.agent.vad import SpeechEnded, SpeechStarted
+from voice.audio import mulaw
 from voice.audio.clock import MediaClock
+from voice.audio.frames import FRAME_BYTES, FRAME_MS
 from voice.providers.fake import FakeASR
 
 
@@ -94,3 +98,42 @@ async def test_only_an_utterance_can_go_on_and_a_refusal_changes_nothing():
         listener.go_on(CallerInput(dtmf="12#"))
     assert (listener.vad.speech_start_ms, listener.speech_ms()) == before
     assert listener.take_speech() == twin.take_speech() != b""
+
+
+async def line_events(tmp_path, echo_db: float | None, delay_ms: int = 120) -> list[tuple[str, int, dict]]:
+    """Our reply plays from media time 0 and comes back on the caller's line ``delay_ms`` late at ``echo_db``
+    (None: it does not come back), over an ordinary line's hiss: the events the listener reported."""
+    ours = b"".join(frames(espeak_hebrew("תודה שהתקשרתם, אנחנו פתוחים מחר משמונה בבוקר ועד שש בערב", tmp_path)))
+    playing: list[int | None] = [None]
+    guard = EchoGuard(lambda: playing[0])
+    guard.sent(ours, 0)
+    reporter = MemoryReporter()
+    clock = MediaClock()
+    asr = FakeASR().new_transcriber("he-IL")
+    listener = Listener(AgentConfig(), asr, clock, reporter, asr_timeout_s=1.0, echo=guard)
+    line = np.random.default_rng(3).normal(0, 60.0, len(ours) + delay_ms * 8)  # about -55 dBFS
+    if echo_db is not None:
+        line[delay_ms * 8 :] += mulaw.decode(ours).astype(np.float64) * 10 ** (echo_db / 20)
+    inbound = mulaw.encode(np.clip(line, -32768, 32767).astype(np.int16))
+    for i in range(0, len(inbound) - FRAME_BYTES + 1, FRAME_BYTES):
+        playing[0] = i // 8 + FRAME_MS if i < len(ours) else None
+        payload = inbound[i : i + FRAME_BYTES]
+        clock.advance(payload)
+        await listener.hear(payload)
+    return reporter.events
+
+
+@pytest.mark.skipif(not HAVE_ESPEAK, reason="espeak-ng is not installed")
+@pytest.mark.parametrize("echo_db", [-15, -25])
+async def test_a_line_that_brings_our_voice_back_is_reported_once_with_its_delay(tmp_path, echo_db):
+    events = await line_events(tmp_path, echo_db)
+    echoes = [(offset, payload) for kind, offset, payload in events if kind == "line_echoes"]
+    assert len(echoes) == 1, events
+    offset, payload = echoes[0]
+    assert 1000 <= offset <= 2500  # once the guard has heard a second of our speech
+    assert abs(payload["delay_ms"] - 120) <= 2 * FRAME_MS
+
+
+@pytest.mark.skipif(not HAVE_ESPEAK, reason="espeak-ng is not installed")
+async def test_a_line_that_does_not_bring_it_back_reports_nothing(tmp_path):
+    assert [kind for kind, _, _ in await line_events(tmp_path, None) if kind == "line_echoes"] == []
