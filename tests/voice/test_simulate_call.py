@@ -8,6 +8,7 @@ import sys
 import numpy as np
 import pytest
 from asgiref.sync import sync_to_async
+from django.core.management import CommandError, call_command
 
 from crm.models import Call, CallEvent
 from crm.services import ensure_default_business
@@ -111,7 +112,18 @@ async def test_the_management_command(daphne_server, settings, caller_wav, tmp_p
     await set_business(agent_mode="echo")
     out = tmp_path / "agent.wav"
     result = await sync_to_async(subprocess.run)(
-        simulate_call_argv(daphne_server.url, caller_wav, "--speed", str(SPEED), "--silence", "0.5", "--out", str(out)),
+        simulate_call_argv(
+            daphne_server.url,
+            caller_wav,
+            "--speed",
+            str(SPEED),
+            "--silence",
+            "0.5",
+            "--out",
+            str(out),
+            "--echo-db",
+            "-20",
+        ),
         cwd=ROOT,
         env=server_environment(),
         capture_output=True,
@@ -120,6 +132,7 @@ async def test_the_management_command(daphne_server, settings, caller_wav, tmp_p
     )
     assert result.returncode == 0, result.stderr
     assert "frames received" in result.stdout and "protocol errors    none" in result.stdout
+    assert "speakerphone       the agent's voice came back 20 dB down, 120 ms late" in result.stdout
     samples, rate = wav.parse_wav(out.read_bytes())
     assert rate == 8000 and len(samples) > 8000  # over a second of the caller's own voice
 
@@ -136,3 +149,17 @@ async def test_the_management_command_reports_a_wrong_token(daphne_server, calle
     )
     assert result.returncode != 0
     assert "11200: HTTP 403" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("flags", "says"),
+    [
+        (["--echo-db", "3"], "quieter than the agent's voice"),
+        (["--echo-db", "-20", "--echo-delay-ms", "5000"], "0 to 1000 ms"),
+    ],
+)
+def test_a_speakerphone_louder_than_the_agent_or_too_late_is_refused_before_any_call(caller_wav, flags, says):
+    # The port is closed: a refusal that came after dialling would read "cannot reach", not the flag's error.
+    with pytest.raises(CommandError, match=says):
+        call_command("simulate_call", "--url", "http://127.0.0.1:9", "--wav", caller_wav, "--auth-token", "t", *flags)
+    assert not Call.objects.exists()

@@ -3,7 +3,8 @@
 One call: sign and POST ``incoming_call``; check and parse the TwiML; open the media socket it names
 (subprotocol ``audio.twilio.com``, signed upgrade); send ``connected``, ``start`` with the TwiML's
 ``<Parameter>``s, the caller's audio paced in (media) real time, silence, ``stop``; meanwhile play Twilio's
-outbound buffer (``twilio_side``: marks echoed when their audio has played, ``clear`` flushes). Then POST
+outbound buffer (``twilio_side``: marks echoed when their audio has played, ``clear`` flushes), on a
+speakerphone if asked (``speakerphone``: what the caller hears comes back on their line). Then POST
 the ``<Connect action>`` and the final call status, like Twilio does when a stream ends. No Django: usable
 from any asyncio program.
 """
@@ -19,6 +20,7 @@ from dataclasses import dataclass, field
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from voice.audio import wav
+from voice.simulator.speakerphone import Speakerphone
 from voice.simulator.twilio_side import SUBPROTOCOL, TwilioSide, connect_media_socket, socket_url
 from voice.simulator.webhook_client import (
     DEFAULT_ACCOUNT_SID,
@@ -40,6 +42,7 @@ __all__ = [
     "CallOptions",
     "CallSummary",
     "SimulationError",
+    "Speakerphone",
     "StreamTwiml",
     "TwilioLikeClient",
     "check_twiml_response",
@@ -86,6 +89,7 @@ class CallOptions:
     stream_sid: str = field(default_factory=lambda: new_sid("MZ"))
     wait_for_server_close: bool = False  # after the silence, keep listening until the server ends the call
     max_call_s: float = 120.0  # wall-clock cap on the socket part
+    speakerphone: Speakerphone | None = None  # the agent's voice comes back on the caller's line
 
 
 @dataclass
@@ -194,6 +198,8 @@ class _Caller:
             if i == n_speech:
                 await self._speech_ended()
             frame = audio[i * FRAME_BYTES : (i + 1) * FRAME_BYTES] if i < n_speech else SILENCE
+            if opt.speakerphone is not None and side.heard is not None:
+                frame = opt.speakerphone.mix(frame, side.heard, i * FRAME_BYTES)
             await side.send_media(frame)
             self.summary.frames_sent += 1
         if self.speech_end is None:

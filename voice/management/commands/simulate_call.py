@@ -9,7 +9,7 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from voice.simulator.client import CallOptions, SimulationError, load_caller_audio, simulate_call
+from voice.simulator.client import CallOptions, SimulationError, Speakerphone, load_caller_audio, simulate_call
 from voice.simulator.webhook_client import DEFAULT_ACCOUNT_SID
 
 # Fictional numbers: possible Israeli mobiles in a block the numbering plan has not allocated (054-000-xxxx,
@@ -33,6 +33,15 @@ class Command(BaseCommand):
         parser.add_argument("--speed", type=float, default=1.0, help="media time per wall-clock second")
         parser.add_argument("--silence", type=float, default=3.0, help="seconds of silence before hanging up")
         parser.add_argument("--dtmf", default="", help="digits to press after speaking")
+        parser.add_argument(
+            "--echo-db",
+            type=float,
+            help="the caller is on a speakerphone: the agent's voice comes back on their line this many dB quieter "
+            "(e.g. -20)",
+        )
+        parser.add_argument(
+            "--echo-delay-ms", type=int, default=120, help="how late the speakerphone's echo comes back (ms)"
+        )
         parser.add_argument("--out", help="write the agent's audio (as heard) to this WAV file")
         parser.add_argument("--no-subprotocol", action="store_true", help="do not offer audio.twilio.com")
         parser.add_argument(
@@ -55,6 +64,12 @@ class Command(BaseCommand):
             )
         if opts["speed"] <= 0:
             raise CommandError("--speed must be positive")
+        speakerphone = None
+        if opts["echo_db"] is not None:
+            try:
+                speakerphone = Speakerphone(opts["echo_db"], opts["echo_delay_ms"])
+            except ValueError as exc:
+                raise CommandError(f"--echo-db / --echo-delay-ms: {exc}") from None
         options = CallOptions(
             base_url=opts["url"],
             auth_token=token,
@@ -67,6 +82,7 @@ class Command(BaseCommand):
             subprotocol=not opts["no_subprotocol"],
             dtmf=opts["dtmf"],
             wait_for_server_close=opts["wait_for_hangup"],
+            speakerphone=speakerphone,
         )
         try:
             summary = asyncio.run(simulate_call(options))
@@ -75,6 +91,11 @@ class Command(BaseCommand):
         except OSError as exc:
             raise CommandError(f"cannot reach {opts['url']}: {exc}") from None
         self.stdout.write("\n".join(summary.lines()) + "\n")
+        if speakerphone is not None:
+            self.stdout.write(
+                f"speakerphone       the agent's voice came back {-speakerphone.level_db:g} dB down, "
+                f"{speakerphone.delay_ms} ms late\n"
+            )
         if not summary.connected:
             self.stdout.write("TwiML (no media stream):\n" + summary.twiml + "\n")
         if summary.stream_ended_twiml:
