@@ -14,6 +14,7 @@ times, clear arrival times) and ``bench.metrics`` turns them into figures afterw
 from __future__ import annotations
 
 import asyncio
+import binascii
 import contextlib
 import time
 from array import array
@@ -24,6 +25,7 @@ from dataclasses import dataclass, field
 from websockets.exceptions import ConnectionClosed
 
 from bench.audio import FRAME_S, CallerAudio
+from voice.simulator.speakerphone import Speakerphone
 from voice.simulator.twilio_side import TwilioSide, connect_media_socket
 from voice.simulator.webhook_client import (
     DEFAULT_ACCOUNT_SID,
@@ -93,8 +95,16 @@ class CallTrace:
 
 
 class BenchCall:
-    def __init__(self, client: TwilioLikeClient, audio: CallerAudio, script: Script, from_number: str) -> None:
+    def __init__(
+        self,
+        client: TwilioLikeClient,
+        audio: CallerAudio,
+        script: Script,
+        from_number: str,
+        speakerphone: Speakerphone | None = None,  # the agent's voice comes back on this caller's line
+    ) -> None:
         self.client = client
+        self.speakerphone = speakerphone
         self.audio = audio
         self.script = script
         self.from_number = from_number
@@ -125,7 +135,13 @@ class BenchCall:
             async with connect_media_socket(
                 stream.url, self.client.base_url, self.client.auth_token, open_timeout=30, ping_interval=None
             ) as ws:
-                self.side = TwilioSide(ws, stream_sid=self.stream_sid, call_sid=self.call_sid, observer=self.trace)
+                self.side = TwilioSide(
+                    ws,
+                    stream_sid=self.stream_sid,
+                    call_sid=self.call_sid,
+                    observer=self.trace,
+                    keep_audio=self.speakerphone is not None,  # what the caller heard is what comes back
+                )
                 await self._stream(self.side, stream.parameters)
             if stream.action:
                 await self.client.post(stream.action, {**common, "CallStatus": "completed"})
@@ -237,9 +253,13 @@ class BenchCall:
                     self.said.set_result(None)
             else:
                 payload = silence
-            i += 1
             trace.send_times.append(now)
-            await side.send_media_b64(payload)
+            if self.speakerphone is not None and side.heard is not None:
+                frame = binascii.a2b_base64(payload)
+                await side.send_media(self.speakerphone.mix(frame, side.heard, i * len(frame)))
+            else:
+                await side.send_media_b64(payload)
+            i += 1
             # Twilio echoes a mark once the audio queued before it has played: checked on this tick.
             if side.marks_due(now):
                 await side.echo_due(now)

@@ -33,6 +33,7 @@ from bench.audio import CallerAudio
 from bench.caller import BenchCall, CallTrace, Script
 from bench.server import ServeServer, prepare_database, private_postgres, private_redis, sample_all, server_env
 from voice.simulator.server import ROOT, DaphneServer
+from voice.simulator.speakerphone import Speakerphone
 from voice.simulator.webhook_client import TwilioLikeClient
 
 DEFAULT_REPLY = (
@@ -87,7 +88,29 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         action="store_true",
         help="leave the echo guard out (VOICE_ECHO_GUARD=false), to read its cost in whole calls",
     )
-    return p.parse_args(argv)
+    p.add_argument(
+        "--tts",
+        choices=("fake", "espeak"),
+        default="fake",
+        help="the agent's voice (VOICE_TTS): fake is a tone; espeak is Hebrew speech, whose echo is a voice",
+    )
+    p.add_argument(
+        "--echo-db",
+        type=float,
+        default=None,
+        help="every caller is on a speakerphone: the agent's voice comes back on the line this many dB down "
+        "(needs --tts espeak)",
+    )
+    p.add_argument("--echo-delay-ms", type=int, default=120, help="how late the speakerphone's echo comes back")
+    args = p.parse_args(argv)
+    if args.echo_db is not None:
+        if args.tts == "fake":
+            p.error("--echo-db needs --tts espeak: a tone's echo says nothing about the agent's voice coming back")
+        try:
+            Speakerphone(args.echo_db, args.echo_delay_ms)
+        except ValueError as exc:
+            p.error(f"--echo-db / --echo-delay-ms: {exc}")
+    return args
 
 
 class Sampler:
@@ -128,7 +151,7 @@ async def vad_counts(http: httpx.AsyncClient, server: DaphneServer, token: str) 
     samples: dict[str, float] = {}
     for family in text_string_to_metric_families(response.text):
         for sample in family.samples:
-            if sample.name.startswith("agentlocator_vad_"):
+            if sample.name.startswith("agentlocator_vad_") or sample.name == "agentlocator_lines_echoing_total":
                 samples[sample.name] = samples.get(sample.name, 0.0) + sample.value
             elif sample.name == "python_gc_collections_total":  # prometheus-client's own, per generation
                 key = f"gc_collections_{sample.labels.get('generation', '')}"
@@ -137,6 +160,7 @@ async def vad_counts(http: httpx.AsyncClient, server: DaphneServer, token: str) 
         "runs": samples.get("agentlocator_vad_run_seconds_count", 0.0),
         "cpu_s": samples.get("agentlocator_vad_run_seconds_sum", 0.0),
         "windows": samples.get("agentlocator_vad_windows_total", 0.0),
+        "lines_echoing": samples.get("agentlocator_lines_echoing_total", 0.0),
         **{key: value for key, value in samples.items() if key.startswith("gc_collections_")},
     }
 
@@ -165,6 +189,7 @@ async def run_calls(
         before = sampler.rows[-1]
         sampling = asyncio.create_task(sampler.run())
         ramp = args.ramp if args.ramp is not None else min(10.0, args.calls * 0.1)
+        speakerphone = None if args.echo_db is None else Speakerphone(args.echo_db, args.echo_delay_ms)
         tasks = []
         t_start = time.monotonic()
         for i in range(args.calls):
@@ -172,7 +197,7 @@ async def run_calls(
             # instant (a burst of call ends is a stall of its own; see worst_gaps in the results).
             spread = 1 - 0.25 * ((i * 7) % args.calls) / max(1, args.calls)
             script = Script(duration_s=args.duration * spread, turns=args.turns or 10_000)
-            call = BenchCall(client, audio, script, f"+97250{1000000 + i}")
+            call = BenchCall(client, audio, script, f"+97250{1000000 + i}", speakerphone)
             tasks.append(asyncio.create_task(call.run()))
             if i + 1 < args.calls:
                 await asyncio.sleep(ramp / max(1, args.calls - 1))
@@ -318,6 +343,7 @@ def analyse(raw: dict[str, Any], stored: metrics.Stored, args: argparse.Namespac
             "cleared": len(react_media),
             "server_events": barge_events,
             "unexpected_clears": clears - len(react_media),
+            "lines_echoing": int(vad["lines_echoing"]),
             "reaction_media_ms": metrics.summary(react_media),
             "decision_to_clear_ms": metrics.summary(react_wall),
             "definition": "frames sent from the start of talking over the agent until `clear` arrived, "
@@ -416,6 +442,7 @@ def main(argv: list[str] | None = None) -> int:
         env = server_env(tmp, fake_reply=args.reply, auth_token=auth_token) | {
             "VOICE_VAD": args.vad,
             "VOICE_ECHO_GUARD": "false" if args.no_echo_guard else "true",
+            "VOICE_TTS": args.tts,
             "METRICS_TOKEN": secrets.token_hex(16),  # the server's own VAD figures are read from /metrics
         }
         with ExitStack() as stack:
@@ -442,6 +469,10 @@ def main(argv: list[str] | None = None) -> int:
                 topology += f", VAD {args.vad} (no Silero)"
             if args.no_echo_guard:
                 topology += ", no echo guard"
+            if args.tts != "fake":
+                topology += f", TTS {args.tts}"
+            if args.echo_db is not None:
+                topology += f", callers on speakerphones ({args.echo_db:g} dB, {args.echo_delay_ms} ms)"
             print(
                 f"{topology}, pid {server.pid} on {server.url}; {args.calls} calls x {args.duration:.0f} s", flush=True
             )

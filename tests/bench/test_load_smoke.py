@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from bench import load
+
 ROOT = Path(__file__).resolve().parents[2]
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
@@ -78,3 +80,35 @@ def test_silero_s_own_share_is_read_from_the_server_s_metrics(results):
     assert server["vad_runs"] >= 1 and server["vad_windows_per_run"] >= 1
     assert 0 < server["vad_cpu_s"] < server["cpu_s"]
     assert 0 < server["vad_cpu_s_per_call_minute"] < server["cpu_s_per_call_minute"]
+
+
+@pytest.fixture(scope="module")
+def on_speakerphones(tmp_path_factory) -> dict:
+    out = tmp_path_factory.mktemp("bench") / "speakerphones.json"
+    argv = ["--calls", "2", "--duration", "8", "--tts", "espeak", "--echo-db", "-20", "--out", str(out)]
+    run = subprocess.run(
+        [sys.executable, "-m", "bench.load", *argv], cwd=ROOT, capture_output=True, text=True, timeout=200
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "callers on speakerphones (-20 dB, 120 ms)" in run.stdout
+    return json.loads(out.read_text())
+
+
+def test_callers_on_speakerphones_are_found_to_echo_and_the_agent_stops_only_for_them(on_speakerphones):
+    barge = on_speakerphones["barge_in"]
+    assert barge["lines_echoing"] == 2  # by the server's own count (/metrics)
+    assert (barge["attempted"], barge["cleared"], barge["unexpected_clears"]) == (2, 2, 0)
+
+
+@pytest.mark.parametrize(
+    ("flags", "says"),
+    [
+        (["--echo-db", "-20"], "needs --tts espeak"),
+        (["--tts", "espeak", "--echo-db", "3"], "quieter than the agent's voice"),
+        (["--tts", "espeak", "--echo-db", "-20", "--echo-delay-ms", "-5"], "0 to 1000 ms"),
+    ],
+)
+def test_a_speakerphone_the_benchmark_cannot_run_is_refused_before_anything_starts(flags, says, capsys):
+    with pytest.raises(SystemExit) as refused:
+        load.parse_args(flags)
+    assert refused.value.code == 2 and says in capsys.readouterr().err
