@@ -102,10 +102,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "(needs --tts espeak)",
     )
     p.add_argument("--echo-delay-ms", type=int, default=120, help="how late the speakerphone's echo comes back")
+    p.add_argument(
+        "--line-noise-dbfs",
+        type=float,
+        default=None,
+        help="the speakerphones' lines carry a hiss this loud (e.g. -55; default: silent between words)",
+    )
     args = p.parse_args(argv)
     if args.echo_db is not None:
         if args.tts == "fake":
             p.error("--echo-db needs --tts espeak: a tone's echo says nothing about the agent's voice coming back")
+        if args.line_noise_dbfs is not None and args.line_noise_dbfs >= 0:
+            p.error(f"--line-noise-dbfs is below full scale (0 dBFS): {args.line_noise_dbfs:g}")
         try:
             Speakerphone(args.echo_db, args.echo_delay_ms)
         except ValueError as exc:
@@ -189,7 +197,11 @@ async def run_calls(
         before = sampler.rows[-1]
         sampling = asyncio.create_task(sampler.run())
         ramp = args.ramp if args.ramp is not None else min(10.0, args.calls * 0.1)
-        speakerphone = None if args.echo_db is None else Speakerphone(args.echo_db, args.echo_delay_ms)
+        speakerphone = (
+            None
+            if args.echo_db is None
+            else Speakerphone(args.echo_db, args.echo_delay_ms, noise_dbfs=args.line_noise_dbfs)
+        )
         tasks = []
         t_start = time.monotonic()
         for i in range(args.calls):
@@ -473,6 +485,8 @@ def main(argv: list[str] | None = None) -> int:
                 topology += f", TTS {args.tts}"
             if args.echo_db is not None:
                 topology += f", callers on speakerphones ({args.echo_db:g} dB, {args.echo_delay_ms} ms)"
+                if args.line_noise_dbfs is not None:
+                    topology += f" over a {args.line_noise_dbfs:g} dBFS hiss"
             print(
                 f"{topology}, pid {server.pid} on {server.url}; {args.calls} calls x {args.duration:.0f} s", flush=True
             )

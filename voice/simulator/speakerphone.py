@@ -20,7 +20,7 @@ MAX_DELAY_MS = 1000  # a second late is no speakerphone: a satellite hop, not a 
 
 
 class Speakerphone:
-    def __init__(self, level_db: float, delay_ms: int = 120) -> None:
+    def __init__(self, level_db: float, delay_ms: int = 120, *, noise_dbfs: float | None = None, seed: int = 0) -> None:
         if level_db > 0:
             raise ValueError(f"a speakerphone's echo is quieter than the agent's voice: level_db {level_db} > 0")
         if not 0 <= delay_ms <= MAX_DELAY_MS:
@@ -29,18 +29,24 @@ class Speakerphone:
         self.delay_ms = delay_ms
         self._gain = 10 ** (level_db / 20)
         self._delay = delay_ms * 8  # samples (one mu-law byte each)
+        # The room's and the line's hiss, on every frame (None: a line silent between words, as some apps make
+        # it; there what a canceller leaves of a loud echo stands above the silence).
+        self.noise_dbfs = noise_dbfs
+        self._noise_rms = None if noise_dbfs is None else 32768 * 10 ** (noise_dbfs / 20)
+        self._rng = np.random.default_rng(seed)
 
     def mix(self, frame: bytes, heard: bytes | bytearray, position: int) -> bytes:
         """The caller's ``frame`` (mu-law, starting at media ``position``) with what they heard ``delay_ms``
         earlier coming back under it. ``heard``: what the caller heard, aligned to the stream's start (it may
         end before this frame's echo does: nothing more had played)."""
         start = position - self._delay
-        if start + len(frame) <= 0:  # nothing had played that long ago
-            return frame
         offset = max(0, -start)  # samples of the frame whose echo would come from before the stream began
-        back = heard[start + offset : start + len(frame)]
-        if not back:
+        back = heard[start + offset : start + len(frame)] if start + len(frame) > 0 else b""
+        if not back and self._noise_rms is None:
             return frame
         mixed = mulaw.decode(frame).astype(np.float64)
-        mixed[offset : offset + len(back)] += mulaw.decode(back) * self._gain
+        if back:
+            mixed[offset : offset + len(back)] += mulaw.decode(back) * self._gain
+        if self._noise_rms is not None:
+            mixed += self._rng.normal(0.0, self._noise_rms, len(mixed))
         return mulaw.encode(np.clip(np.round(mixed), -32768, 32767).astype(np.int16))

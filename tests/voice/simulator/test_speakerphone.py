@@ -51,3 +51,10 @@ def test_before_anything_played_and_past_what_has_played_the_line_carries_the_ca
 def test_an_echo_louder_than_the_agent_or_a_delay_out_of_range_is_refused(level_db, delay_ms):
     with pytest.raises(ValueError, match="echo"):
         Speakerphone(level_db, delay_ms)
+
+
+def test_a_line_with_a_hiss_carries_it_on_every_frame_at_its_level():
+    phone = Speakerphone(-20, noise_dbfs=-55)
+    frames = [phone.mix(SILENT_FRAME, b"", i * FRAME_BYTES) for i in range(50)]  # nothing has played yet
+    assert db(b"".join(frames)) == pytest.approx(20 * np.log10(32768) - 55, abs=1.0)
+    assert len(set(frames)) == 50  # a hiss, not one frame repeated
