@@ -109,15 +109,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="the speakerphones' lines carry a hiss this loud (e.g. -55; default: silent between words)",
     )
     args = p.parse_args(argv)
-    if args.echo_db is not None:
-        if args.tts == "fake":
-            p.error("--echo-db needs --tts espeak: a tone's echo says nothing about the agent's voice coming back")
-        if args.line_noise_dbfs is not None and args.line_noise_dbfs >= 0:
-            p.error(f"--line-noise-dbfs is below full scale (0 dBFS): {args.line_noise_dbfs:g}")
-        try:
-            Speakerphone(args.echo_db, args.echo_delay_ms)
-        except ValueError as exc:
-            p.error(f"--echo-db / --echo-delay-ms: {exc}")
+    args.speakerphone = None  # every caller's, made here so that a bad one is refused before anything starts
+    if args.echo_db is None:
+        if args.line_noise_dbfs is not None:
+            p.error("--line-noise-dbfs is the speakerphones' hiss: give --echo-db too")
+        return args
+    if args.tts == "fake":
+        p.error("--echo-db needs --tts espeak: a tone's echo says nothing about the agent's voice coming back")
+    try:
+        args.speakerphone = Speakerphone(args.echo_db, args.echo_delay_ms, noise_dbfs=args.line_noise_dbfs)
+    except ValueError as exc:
+        p.error(f"--echo-db / --echo-delay-ms / --line-noise-dbfs: {exc}")
     return args
 
 
@@ -197,11 +199,6 @@ async def run_calls(
         before = sampler.rows[-1]
         sampling = asyncio.create_task(sampler.run())
         ramp = args.ramp if args.ramp is not None else min(10.0, args.calls * 0.1)
-        speakerphone = (
-            None
-            if args.echo_db is None
-            else Speakerphone(args.echo_db, args.echo_delay_ms, noise_dbfs=args.line_noise_dbfs)
-        )
         tasks = []
         t_start = time.monotonic()
         for i in range(args.calls):
@@ -209,7 +206,7 @@ async def run_calls(
             # instant (a burst of call ends is a stall of its own; see worst_gaps in the results).
             spread = 1 - 0.25 * ((i * 7) % args.calls) / max(1, args.calls)
             script = Script(duration_s=args.duration * spread, turns=args.turns or 10_000)
-            call = BenchCall(client, audio, script, f"+97250{1000000 + i}", speakerphone)
+            call = BenchCall(client, audio, script, f"+97250{1000000 + i}", args.speakerphone)
             tasks.append(asyncio.create_task(call.run()))
             if i + 1 < args.calls:
                 await asyncio.sleep(ramp / max(1, args.calls - 1))

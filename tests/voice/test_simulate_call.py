@@ -156,6 +156,8 @@ async def test_the_management_command_reports_a_wrong_token(daphne_server, calle
     [
         (["--echo-db", "3"], "quieter than the agent's voice"),
         (["--echo-db", "-20", "--echo-delay-ms", "5000"], "0 to 1000 ms"),
+        (["--echo-db", "-20", "--line-noise-dbfs", "6"], "below full scale"),
+        (["--line-noise-dbfs", "-55"], "give --echo-db too"),
     ],
 )
 def test_a_speakerphone_louder_than_the_agent_or_too_late_is_refused_before_any_call(caller_wav, flags, says):

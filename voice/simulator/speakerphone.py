@@ -7,7 +7,8 @@ caller talking over it (``voice.agent.echo_guard``), and must still stop for a c
 
 The echo is taken from what the caller heard at each media position (``TwilioSide.heard``: Twilio's playout,
 silence where its buffer ran dry, nothing of what a ``clear`` dropped), so it follows the agent's pauses and
-barge-ins as a real line would. One direct path; a room's reflections are not modelled.
+barge-ins as a real line would. One direct path; a room's reflections are not modelled. ``noise_dbfs`` adds
+the room's and the line's hiss to every frame.
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ class Speakerphone:
             raise ValueError(f"a speakerphone's echo is quieter than the agent's voice: level_db {level_db} > 0")
         if not 0 <= delay_ms <= MAX_DELAY_MS:
             raise ValueError(f"the echo's delay is 0 to {MAX_DELAY_MS} ms, not {delay_ms}")
+        if noise_dbfs is not None and noise_dbfs >= 0:
+            raise ValueError(f"the line's hiss is below full scale (0 dBFS), not {noise_dbfs:g} dBFS")
         self.level_db = level_db
         self.delay_ms = delay_ms
         self._gain = 10 ** (level_db / 20)

@@ -47,10 +47,20 @@ def test_before_anything_played_and_past_what_has_played_the_line_carries_the_ca
     assert not frame[: 10 * 8].any() and frame[10 * 8 :].any()
 
 
-@pytest.mark.parametrize(("level_db", "delay_ms"), [(3.0, 120), (-20.0, -1), (-20.0, MAX_DELAY_MS + 1)])
-def test_an_echo_louder_than_the_agent_or_a_delay_out_of_range_is_refused(level_db, delay_ms):
-    with pytest.raises(ValueError, match="echo"):
-        Speakerphone(level_db, delay_ms)
+@pytest.mark.parametrize(
+    ("level_db", "delay_ms", "noise_dbfs", "says"),
+    [
+        (3.0, 120, None, "quieter than the agent's voice"),
+        (-20.0, -1, None, "0 to 1000 ms"),
+        (-20.0, MAX_DELAY_MS + 1, None, "0 to 1000 ms"),
+        (-20.0, 120, 0.0, "below full scale"),
+    ],
+)
+def test_an_echo_louder_than_the_agent_a_delay_out_of_range_or_a_hiss_over_full_scale_is_refused(
+    level_db, delay_ms, noise_dbfs, says
+):
+    with pytest.raises(ValueError, match=says):
+        Speakerphone(level_db, delay_ms, noise_dbfs=noise_dbfs)
 
 
 def test_a_line_with_a_hiss_carries_it_on_every_frame_at_its_level():

@@ -42,6 +42,11 @@ class Command(BaseCommand):
         parser.add_argument(
             "--echo-delay-ms", type=int, default=120, help="how late the speakerphone's echo comes back (ms)"
         )
+        parser.add_argument(
+            "--line-noise-dbfs",
+            type=float,
+            help="the speakerphone's line carries a hiss this loud (e.g. -55; default: silent between words)",
+        )
         parser.add_argument("--out", help="write the agent's audio (as heard) to this WAV file")
         parser.add_argument("--no-subprotocol", action="store_true", help="do not offer audio.twilio.com")
         parser.add_argument(
@@ -67,9 +72,11 @@ class Command(BaseCommand):
         speakerphone = None
         if opts["echo_db"] is not None:
             try:
-                speakerphone = Speakerphone(opts["echo_db"], opts["echo_delay_ms"])
+                speakerphone = Speakerphone(opts["echo_db"], opts["echo_delay_ms"], noise_dbfs=opts["line_noise_dbfs"])
             except ValueError as exc:
-                raise CommandError(f"--echo-db / --echo-delay-ms: {exc}") from None
+                raise CommandError(f"--echo-db / --echo-delay-ms / --line-noise-dbfs: {exc}") from None
+        elif opts["line_noise_dbfs"] is not None:
+            raise CommandError("--line-noise-dbfs is the speakerphone's hiss: give --echo-db too")
         options = CallOptions(
             base_url=opts["url"],
             auth_token=token,
