@@ -7,13 +7,11 @@ from __future__ import annotations
 
 import pytest
 
-from tests.support.caller_audio import caller_says, silence
 from tests.support.media_socket import stream_stopped
-from tests.support.openai_standin import Reply
 from tests.voice.test_ai_call import ai_business, speech_seconds, stored, voiced_ms
-from tests.voice.test_talk_over import OVER_THE_GREETING_MS, spoken
+from tests.voice.test_talk_over import question_over_the_greeting, spoken
 from voice.business_config import fill_business
-from voice.simulator.client import CallOptions, Speakerphone, pad_to_frames, simulate_call
+from voice.simulator.client import CallOptions, Speakerphone, simulate_call
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True), pytest.mark.timeout(180)]
 
@@ -58,14 +56,10 @@ async def test_the_agents_own_voice_coming_back_never_stops_it(ai_server, standi
 async def test_a_caller_on_a_speakerphone_who_talks_over_the_agent_still_stops_it(
     ai_server, standin, settings, tmp_path
 ):
-    business = await ai_business()
-    greeting = fill_business(business.greeting, business)
-    question, answer = "רגע, כמה זה עולה", "המחיר מתחיל ממאתיים שקלים."
-    standin.transcriptions.append(Reply(text=question))
-    standin.chat.append(Reply(text=answer))
-    audio = silence(OVER_THE_GREETING_MS) + pad_to_frames(caller_says(question, tmp_path))
+    asked = await question_over_the_greeting(standin, tmp_path)
+    greeting, question, answer = asked.greeting, asked.question, asked.answer
 
-    summary = await simulate_call(on_speaker(ai_server, settings, audio, then_s=speech_seconds(answer) + 4))
+    summary = await simulate_call(on_speaker(ai_server, settings, asked.audio, then_s=speech_seconds(answer) + 4))
 
     assert summary.protocol_errors == []
     await stream_stopped(summary.call_sid)

@@ -5,6 +5,8 @@ it stops it for good and is answered."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pytest
 
@@ -60,13 +62,28 @@ async def test_a_yes_over_the_greeting_pauses_it_and_the_greeting_goes_on(ai_ser
     assert standin.requests_to("/v1/chat/completions") == []  # ...and nothing to answer
 
 
-async def test_a_question_over_the_greeting_stops_it_and_is_answered(ai_server, standin, settings, tmp_path):
+@dataclass
+class QuestionOverTheGreeting:
+    """A caller who asks a question into the greeting, and what the stand-in hears and answers."""
+
+    greeting: str
+    question: str
+    answer: str
+    audio: bytes  # the caller's side: silence, then the question OVER_THE_GREETING_MS into the greeting
+
+
+async def question_over_the_greeting(standin, tmp_path) -> QuestionOverTheGreeting:
     business = await ai_business()
-    greeting = fill_business(business.greeting, business)
     question, answer = "רגע, כמה זה עולה", "המחיר מתחיל ממאתיים שקלים."
     standin.transcriptions.append(Reply(text=question))
     standin.chat.append(Reply(text=answer))
     audio = silence(OVER_THE_GREETING_MS) + pad_to_frames(caller_says(question, tmp_path))
+    return QuestionOverTheGreeting(fill_business(business.greeting, business), question, answer, audio)
+
+
+async def test_a_question_over_the_greeting_stops_it_and_is_answered(ai_server, standin, settings, tmp_path):
+    asked = await question_over_the_greeting(standin, tmp_path)
+    greeting, question, answer, audio = asked.greeting, asked.question, asked.answer, asked.audio
 
     summary = await simulate_call(options(ai_server, settings, audio, then_s=speech_seconds(answer) + 4))
 
