@@ -214,6 +214,7 @@ def _agent_session(
         ready=ready,
         voicing=_voicing(config),
         echo_guard=settings.VOICE_ECHO_GUARD,
+        frames_in_real_time=True,  # Twilio's, 20 ms apart as captured
     )
     if not settings.VOICE_SPEECH_CACHE:
         return session

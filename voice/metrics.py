@@ -73,8 +73,9 @@ LINES_ECHOING = Counter(
 )
 PAUSES_RESUMED = Counter(
     f"{PREFIX}_pauses_resumed",
-    "The agent paused for a caller talking over it and went on: a back-channel ('כן'), or a noise (noise=yes).",
-    ["noise"],
+    "The agent paused for a caller talking over it and went on, by what it was: a back-channel ('כן'), a noise, or "
+    "the agent's own voice coming back on the line (echo).",
+    ["cause"],
 )
 PROVIDER_ERRORS = Counter(
     f"{PREFIX}_provider_errors",
@@ -137,7 +138,7 @@ def reported(kind: str, payload: Mapping[str, Any] | None = None, latency: Mappi
     if kind == "barge_in":
         BARGE_INS.labels(cause=str((payload or {}).get("cause", "speech"))).inc()
     elif kind == "resumed":
-        PAUSES_RESUMED.labels(noise="yes" if (payload or {}).get("noise") else "no").inc()
+        PAUSES_RESUMED.labels(cause=_resumed_on(payload or {})).inc()
     elif kind == "went_on":
         CALLERS_WENT_ON.inc()
     elif kind == "line_echoes":
@@ -145,6 +146,11 @@ def reported(kind: str, payload: Mapping[str, Any] | None = None, latency: Mappi
     elif kind == "error":
         role = str((payload or {}).get("role", "unknown"))
         PROVIDER_ERRORS.labels(role=role, provider=_provider_names.get(role, role)).inc()
+
+
+def _resumed_on(payload: Mapping[str, Any]) -> str:
+    """What a ``resumed`` event's pause was: its payload says ``noise`` or ``echo``; otherwise words."""
+    return "noise" if payload.get("noise") else "echo" if payload.get("echo") else "back_channel"
 
 
 def outbound_underrun() -> None:

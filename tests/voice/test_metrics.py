@@ -235,19 +235,16 @@ def test_a_pause_that_resumed_is_counted_apart_from_barge_ins():
     def count(name: str, **labels: str) -> float:
         return REGISTRY.get_sample_value(f"agentlocator_{name}_total", labels) or 0.0
 
-    before = (
-        count("pauses_resumed", noise="no"),
-        count("pauses_resumed", noise="yes"),
-        count("barge_ins", cause="speech"),
-    )
+    def counts() -> tuple[float, ...]:
+        causes = ("back_channel", "noise", "echo")
+        return (*(count("pauses_resumed", cause=c) for c in causes), count("barge_ins", cause="speech"))
+
+    before = counts()
     metrics.reported("resumed", {"paused_ms": 900, "text": "כן"})
     metrics.reported("resumed", {"paused_ms": 400, "noise": True})
-    after = (
-        count("pauses_resumed", noise="no"),
-        count("pauses_resumed", noise="yes"),
-        count("barge_ins", cause="speech"),
-    )
-    assert [a - b for a, b in zip(after, before, strict=True)] == [1, 1, 0]
+    metrics.reported("resumed", {"paused_ms": 300, "echo": True})
+    metrics.reported("resumed", {"paused_ms": 300, "echo": True})
+    assert [a - b for a, b in zip(counts(), before, strict=True)] == [1, 1, 2, 0]
 
 
 def test_a_caller_who_went_on_after_a_pause_is_counted():

@@ -53,6 +53,28 @@ async def test_the_agents_own_voice_coming_back_never_stops_it(ai_server, standi
     assert standin.requests_to("/v1/audio/transcriptions") == []
 
 
+async def test_where_twilio_plays_our_voice_late_it_is_still_known_for_ours(ai_server, standin, settings):
+    """Twilio plays what we send 300 ms after it arrives (a slow network, a deep jitter buffer), so our echo
+    comes back 420 ms after the pacer's estimate says it played, on a hissy speakerphone line."""
+    business = await ai_business()
+    greeting = fill_business(business.greeting, business)
+    options = on_speaker(ai_server, settings, b"", then_s=speech_seconds(greeting) + 4, noise_dbfs=-55.0)
+    options.playout_delay_ms = 300
+
+    summary = await simulate_call(options)
+
+    assert summary.protocol_errors == []
+    assert summary.clears == 0  # never paused
+    await stream_stopped(summary.call_sid)
+    data = await stored(summary.call_sid)
+    assert not {"barge_in", "resumed"} & set(data.kinds())
+    [echo] = [payload for kind, payload in data.events if kind == "line_echoes"]
+    assert 300 <= echo["delay_ms"] <= 480
+    [agent] = [u for u in data.utterances if u.speaker == "agent"]
+    assert agent.text == greeting and not agent.interrupted
+    assert [u for u in data.utterances if u.speaker == "caller"] == []
+
+
 async def test_a_caller_on_a_speakerphone_who_talks_over_the_agent_still_stops_it(
     ai_server, standin, settings, tmp_path
 ):

@@ -10,19 +10,30 @@ How loud our echo comes back is a property of the line, so the guard learns it f
 for echo: the 90th percentile of their ratio to the reference over the last few seconds of our speech is
 the echo's level (or, on a line with no echo, the line's noise). A frame no louder than that level plus
 ``margin_db`` is echo. Frames above it (the caller) never teach it, so a caller talking over us cannot
-raise the bar against themselves. Until it has heard enough of the line, the guard assumes an echo
-15 dB below our voice. On a line with no echo it masks only frames within ``margin_db`` of the line's
+raise the bar against themselves. Until it has heard a second of the line while we spoke (an echo can
+take half of that to come back: frames before it would teach it the line's noise), the guard assumes an
+echo 15 dB below our voice. On a line with no echo it masks only frames within ``margin_db`` of the line's
 noise, relative to our voice: a caller's quietest sounds over our loudest (which is why a barge-in can
 come later than without the guard; bench/README.md has the figures, and how WebRTC's echo canceller
 compared on the same scenarios: more false barge-ins than this guard).
+
+Where our audio was playing is asked for the moment each inbound frame was captured, not the moment it is
+handled (the session's ``playing_ms`` reads the pacer at ``voice.audio.lateness``'s capture time): a busy
+server handles the caller's frames a few hundred ms late, in bursts, and read as they were handled the
+estimate ran that far ahead of the echo in them. Each burst then moved where the guard counted our audio
+from, and the canceller, aligned again on every move, took out our voice at the wrong delay and left it for
+the caller's (at 30 hissy speakerphone calls on two cores it paused on our own voice 10 to 108 times a run;
+with this and the level's floor, 0 to 2).
 
 So the guard first asks whether our voice comes back on this line at all: an echo follows our voice's
 loudness envelope, a line's noise and a caller do not. Once it has heard ``min_samples`` frames of our
 speech (one second: the greeting decides it on most calls), it correlates the inbound frames' loudness with
 ours at every delay it allows for. On the corpus every echo line, −35 dB included, scores 0.56-0.98
 and every clean line 0.41 or less. A line that scores ``echo_correlation`` or more has an echo for the
-rest of the call (a caller talking over us lowers the score; the echo is still there). A clean line
-(below ``clean_correlation``) masks nothing, so a caller is heard from their first quiet syllable; in
+rest of the call (a caller talking over us lowers the score; the echo is still there), and how loud it came
+back at the delay found sets a floor under the level learned (``echo_level_db`` says why). A clean line
+(below ``clean_correlation``, over at least ``min_samples`` frames paired at the best delay: an echo 420 ms
+late, with fewer, scored 0.44) masks nothing, so a caller is heard from their first quiet syllable; in
 between, or before it knows, the guard masks as above.
 
 On a line that echoes, masking whole frames still hides a caller's quiet first syllables under our loud
@@ -55,9 +66,26 @@ _SETTLE_FRAMES = 10  # 200 ms: Silero's memory of a loud voice
 _MISSED_SPREAD = 10.0  # 10 dB
 _REANCHOR_MS = 60  # the pacer's estimate this far from the media-time count: a new run
 _MISALIGNED_FRAMES = 2  # frames in a row the canceller made louder: it is not aligned on this run
+# The learned level's floor sits this far under the level found with the delay: the found level is taken
+# against the frame that echoes, the learned one against the loudest in the window (a few dB louder). Closer,
+# the turn-taking corpus's room echoes masked a caller's interruption 440 ms longer; 6 dB under, our echo
+# was heard as a caller's utterance once more.
+_FOUND_SLACK_DB = 3.0
 # Each mu-law code's sample, squared: a frame's energy is a sum of these (exact in float64: 160 squares of at
 # most 32124 stay far below 2**53, so it equals the sum over the decoded samples to the last bit).
 _SQUARES = mulaw.DECODE_TABLE.astype(np.float64) ** 2
+
+
+def _percentile_90(values: deque[float]) -> float:
+    """``np.percentile(values, 90)``, to the last bit (linear between the two nearest), by a partial sort: on
+    a line that echoes it is taken every 10 frames, and ``np.percentile``'s own machinery cost ~10 µs a frame."""
+    ordered = np.fromiter(values, dtype=np.float64, count=len(values))
+    position = 0.9 * (len(ordered) - 1)
+    low = int(position)
+    high = min(low + 1, len(ordered) - 1)
+    ordered.partition((low, high))
+    below, above, t = float(ordered[low]), float(ordered[high]), position - low
+    return above - (above - below) * (1 - t) if t >= 0.5 else below + (above - below) * t  # numpy's own lerp
 
 
 class EchoGuard:
@@ -68,7 +96,7 @@ class EchoGuard:
         margin_db: float = 5.0,
         assumed_level_db: float = -15.0,  # before we have measured the line
         history_frames: int = 250,  # 5 s of our speech
-        min_history_frames: int = 25,
+        min_history_frames: int = 50,  # a second: longer than the echo can take to come back
         window_ms: int = 480,  # echo delay up to ~200 ms, plus the play-out estimate's error
         ahead_ms: int = 60,  # the estimate may run behind what really played
         tail_ms: int = 300,  # our last words' echo is still on its way back after they played
@@ -88,6 +116,9 @@ class EchoGuard:
         self._assumed_db = assumed_level_db
         self._ratios: deque[float] = deque(maxlen=history_frames)  # of frames taken for echo (dB)
         self._level_db: float | None = None  # the 90th percentile of ``_ratios`` when last taken
+        # How loud our voice came back when the line was found to echo, measured at the delay found (the median,
+        # over our loudest frames, of the heard frame's loudness over ours): a floor under ``echo_level_db``.
+        self.found_level_db: float | None = None
         self._new_ratios = 0  # frames taken for echo since then
         self._min_history = min_history_frames
         self._behind = window_ms // FRAME_MS
@@ -116,6 +147,8 @@ class EchoGuard:
         self._clean_streak = 0  # judgements in a row that found a clean line (then it judges 5x less often)
         self._lags = np.arange(-self._ahead, self._behind + 1)
         self.echo_lag_frames: int | None = None  # the delay, in frames, of the best correlation
+        self._level_found = assumed_level_db  # our echo's level at that delay (dB)
+        self._paired_at_best = 0  # frames of ours and the caller's the best correlation paired
         self.canceller = cancel if isinstance(cancel, EchoCanceller) else EchoCanceller() if cancel else None
         self._left_margin_db = left_margin_db
         self._settling = _SETTLE_FRAMES  # frames the loudness rule still decides once the canceller is trusted
@@ -127,6 +160,12 @@ class EchoGuard:
         self._was_playing = False  # the latest frame came while our audio played (not in a tail)
         self._misaligned = 0  # frames in a row where the canceller left more than it was given
         self.speaking = False  # the latest frame came while our voice (or its tail) could be echoing
+
+    @property
+    def compared_with_ms(self) -> int | None:
+        """Our position that was playing as the latest inbound frame was captured, which the frame was
+        compared with (None: we were silent, or only our last words' echo could still be in it)."""
+        return self._now_playing
 
     def sent(self, frames: bytes, position_ms: int) -> None:
         """Whole 160-byte frames of ours, queued at outbound ``position_ms``."""
@@ -185,11 +224,21 @@ class EchoGuard:
         return False
 
     def echo_level_db(self) -> float:
-        """How loud our voice comes back on this line, relative to the reference (dB)."""
+        """How loud our voice comes back on this line, relative to the reference (dB): what the frames taken
+        for echo say, and never more than ``_FOUND_SLACK_DB`` under the level found with the delay (nor,
+        for that floor, over the level assumed at first).
+
+        The frames taken for echo alone can teach it a level far too low, for good. The reference is the
+        loudest of our frames over ``window_ms``, and where Twilio plays our audio later than the estimate
+        (a busy server, a slow network) the first frames of each reply are compared with our voice before
+        its echo has come back: on a hissy speakerphone line at 40 calls it learned -35 dB on echo lines of
+        -20 dB. Then the echo itself stood above the level, never taught it again, and paused the agent."""
         if len(self._ratios) < self._min_history:
             return self._assumed_db
         if self._level_db is None or self._new_ratios >= _RELEARN_EVERY:
-            self._level_db = float(np.percentile(self._ratios, 90))
+            self._level_db = _percentile_90(self._ratios)
+            if self.found_level_db is not None:
+                self._level_db = max(self._level_db, min(self.found_level_db - _FOUND_SLACK_DB, self._assumed_db))
             self._new_ratios = 0
         return self._level_db
 
@@ -262,7 +311,8 @@ class EchoGuard:
         if cancelled is None:  # a refit found it no longer cancels, or it no longer holds what played
             return pcm, echo
         left, taken, missed = cancelled
-        if taken > heard / 4 and float(np.mean(left**2)) > heard:
+        left_energy = float(np.dot(left, left)) / len(left)
+        if taken > heard / 4 and left_energy > heard:
             # It took out a good part of the frame and left more than was there: what it took out is not
             # what played (a gap in Twilio's play-out too short to show in the estimate). Align again.
             self._misaligned += 1
@@ -283,7 +333,7 @@ class EchoGuard:
         # leaves more. A frame that leaves no more is echo only while what is left of our echo may be heard
         # over the line's noise: below it, the VAD hears the line as it would with no echo at all.
         expected = canceller.noise + missed
-        louder = 10 * math.log10(max(float(np.mean(left**2)), 1.0) / expected) >= self._left_margin_db
+        louder = 10 * math.log10(max(left_energy, 1.0) / expected) >= self._left_margin_db
         if not louder and heard_until is None:
             canceller.echo_frame(pcm, playing_ms)
         # ``missed`` is the fit's estimate; a frame's own can be ~10 dB above it (in-sample fits flatter).
@@ -334,7 +384,9 @@ class EchoGuard:
         score = self.echo_correlation()
         if score >= self._echo_corr:
             self.line_echoes = True  # for the rest of the call
-        elif score < self._clean_corr:
+            self.found_level_db = self._level_found
+            self._level_db = None  # taken again with it
+        elif score < self._clean_corr and self._paired_at_best >= self._min_samples:
             self.line_echoes = False
             if self.canceller is not None:
                 self.canceller.forget(self._last_playing)
@@ -368,4 +420,10 @@ class EchoGuard:
         r = np.where(usable & (spread > 0), (ours_d * heard_d).sum(axis=0) / np.maximum(spread, 1e-12), 0.0)
         best = int(np.argmax(r))
         self.echo_lag_frames = int(self._lags[best])
+        paired = weight[:, best] > 0
+        self._paired_at_best = int(paired.sum())
+        if paired.any():
+            ours_at, heard_at = ours[paired, best], heard[paired]
+            loudest = ours_at >= np.percentile(ours_at, 75)
+            self._level_found = float(np.median(heard_at[loudest] - ours_at[loudest]))
         return float(r[best])

@@ -45,6 +45,7 @@ from voice.agent.voicing import Voicing
 from voice.agent.waiting import DEFAULT_DEADLINES, AnswerWait, Fillers, ResponseDeadlines
 from voice.audio.clock import MediaClock
 from voice.audio.frames import FRAME_MS
+from voice.audio.lateness import Lateness
 from voice.audio.pacer import DEFAULT_LEAD_MS, Clock, LoopClock
 from voice.providers.base import Providers
 
@@ -74,6 +75,7 @@ class AgentSession:
         ready: ReadyAudio | None = None,  # fillers and the apology, synthesised ahead (shared per process)
         voicing: Voicing | None = None,  # the caller's VAD votes (None: webrtcvad alone)
         echo_guard: bool = True,  # False: no guard (to measure it): our echo is the caller's, talk-over is not eager
+        frames_in_real_time: bool = False,  # the edge's frames come as Twilio captured them (not a harness's)
     ) -> None:
         self.config = config
         self.reporter = reporter
@@ -110,8 +112,12 @@ class AgentSession:
         )
         self.pacer = self.speaker.pacer
         # Our own voice coming back on the line is not the caller: the guard hears what the speaker sends, and
-        # asks the pacer where play-out is on every inbound frame.
-        self._echo = echo = EchoGuard(self.pacer.playing_ms) if echo_guard else None
+        # asks the pacer, on every inbound frame, what played when that frame was captured. The edge's frames
+        # come 20 ms apart as Twilio captures them, so how late one is handled can be told (``Lateness``); a
+        # harness feeds frames at its own pace, with no such timing, and they are taken as captured when handled.
+        self.lateness = Lateness(media_clock, self.clock) if frames_in_real_time else None
+        playing = self._playing_when_captured if frames_in_real_time else self.pacer.playing_ms
+        self._echo = echo = EchoGuard(playing) if echo_guard else None
         transcriber = providers.asr.new_transcriber(config.language)
         self.listener = Listener(
             config, transcriber, media_clock, reporter, asr_timeout_s=asr_timeout_s, voicing=voicing, echo=echo
@@ -133,6 +139,11 @@ class AgentSession:
         self.started = False
         self.stopped = False
         self.marks_in = 0
+
+    def _playing_when_captured(self) -> int | None:
+        """Our position that played as the caller's latest frame was captured (None: we were silent)."""
+        assert self.lateness is not None  # only handed to the guard with it
+        return self.pacer.playing_ms(at=self.lateness.captured_at())
 
     def _our_audio_queued(self, frames: bytes, position_ms: int) -> None:
         """The pacer queued our audio: the guard keeps it to compare the caller's line with."""

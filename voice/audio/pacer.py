@@ -19,6 +19,8 @@ played everything sends what waits at once.
 Positions are milliseconds of audio since the pacer was created. Marks placed with ``push_mark`` are
 sent after the audio before them; Twilio echoes a mark when that audio has played, which gives a
 lower bound on what the caller heard. ``heard_ms`` combines it with the play-out estimate.
+``playing_ms(at=...)`` tells what played at an earlier moment (up to ten seconds back): the echo guard asks
+what played when a caller's frame was captured, which a busy server handles later.
 
 ``pause`` is a ``clear`` that loses nothing: what was sent and not heard goes back to the head of the queue
 (the same audio at the same positions; its marks under new names, since Twilio echoes the flushed ones),
@@ -44,6 +46,7 @@ if TYPE_CHECKING:
 _FRAME_S = FRAME_MS / 1000
 DEFAULT_LEAD_MS = 600  # the speaker's and the session's default too
 DEFAULT_BATCH_MS = 200
+_HISTORY_S = 10.0  # how far back ``playing_ms(at=...)`` can tell what played (a loop that far behind is lost anyway)
 
 
 class Clock(Protocol):
@@ -115,6 +118,11 @@ class Pacer:
         self._sleeper: asyncio.Task[None] | None = None  # the sender, while it sleeps until a batch fits
         self._closed = False
         self._play_end = 0.0  # clock time when everything sent so far will have played
+        # The play-out under way started at this clock time from this position (the estimate's: a restart after
+        # Twilio's buffer ran dry, a pause, a clear, or a mark that said all had played), and the ones before
+        # it as (start, position, end), the last ``_HISTORY_S`` of them: ``playing_ms(at=...)`` reads them.
+        self._started_at, self._started_ms = 0.0, 0
+        self._history: deque[tuple[float, int, float]] = deque()
         self._pending_marks: dict[str, int] = {}  # name -> position, queued or sent but not echoed
         self._sent_waiters: list[tuple[int, asyncio.Future[None]]] = []
         self._change_waiters: list[asyncio.Future[None]] = []  # ``wait_played``: woken when its answer may change
@@ -180,7 +188,7 @@ class Pacer:
         if self.echoed_ms >= self.sent_ms:  # Twilio has played everything we sent: play-out ended by now
             now = self._clock.now()
             if now < self._play_end:
-                self._play_end = now
+                self._restart_play_out(now)
                 if self._asleep():  # until a batch fits by the old estimate: the caller hears nothing now
                     self._stop_sender()
                     self._kick()
@@ -193,16 +201,36 @@ class Pacer:
         estimate = self.sent_ms - round(buffered * 1000)
         return max(self.echoed_ms, min(estimate, self.sent_ms), 0)
 
-    def playing_ms(self) -> int | None:
+    def playing_ms(self, at: float | None = None) -> int | None:
         """The position playing now, or None when nothing is (all sent has played, by the estimate or
-        by Twilio's marks)."""
+        by Twilio's marks). ``at``: at that earlier clock time instead (up to ``_HISTORY_S`` back), by the
+        estimate alone: the echo guard asks what played when the caller's frame was captured, which a busy
+        loop handles a few hundred ms later."""
         if self.sent_ms == 0:
             return None
         # ``heard_ms`` inlined, on one reading of the clock: the echo guard asks on every inbound frame.
-        buffered = self._play_end - self._clock.now()
-        if buffered <= 0.0:
-            return None
-        return max(self.echoed_ms, min(self.sent_ms - round(buffered * 1000), self.sent_ms), 0)
+        now = self._clock.now()
+        if at is None or at >= now:
+            buffered = self._play_end - now
+            if buffered <= 0.0:
+                return None
+            return max(self.echoed_ms, min(self.sent_ms - round(buffered * 1000), self.sent_ms), 0)
+        if at >= self._started_at:  # the play-out under way: what was sent since is all behind it
+            buffered = self._play_end - at
+            return None if buffered <= 0.0 else max(self.sent_ms - round(buffered * 1000), 0)
+        for started_at, started_ms, ended_at in reversed(self._history):
+            if at >= started_at:
+                return started_ms + round((at - started_at) * 1000) if at < ended_at else None
+        return None
+
+    def _restart_play_out(self, now: float) -> None:
+        """Play-out starts again at ``now`` from ``sent_ms`` (by the estimate): the one before ends there
+        (or where its audio ran out), and is kept for ``playing_ms(at=...)``."""
+        history = self._history
+        history.append((self._started_at, self._started_ms, min(self._play_end, now)))
+        while history and history[0][2] < now - _HISTORY_S:
+            history.popleft()
+        self._started_at, self._started_ms, self._play_end = now, self.sent_ms, now
 
     def buffered_ms(self) -> int:
         """Audio queued here or sent and not yet played."""
@@ -263,7 +291,7 @@ class Pacer:
         self._sent_log.clear()
         self.sent_ms = heard
         self._mid_sentence = False
-        self._play_end = self._clock.now()
+        self._restart_play_out(self._clock.now())
         self._changed()
         return heard
 
@@ -282,7 +310,7 @@ class Pacer:
         if not self._paused:
             return
         self._paused = False
-        self._play_end = self._clock.now()
+        self._restart_play_out(self._clock.now())
         self._kick()
         self._changed()
 
@@ -315,9 +343,9 @@ class Pacer:
                 await self._sink.send_clear()
                 # Play-out restarts as Twilio takes the clear, under the lock: audio pushed meanwhile is
                 # sent after it and counted from here, not forgotten.
-                self._play_end = self._clock.now()
+                self._restart_play_out(self._clock.now())
         else:
-            self._play_end = self._clock.now()
+            self._restart_play_out(self._clock.now())
         self._release_sent_waiters(everything=True)
         self._changed()
         return heard
@@ -415,7 +443,7 @@ class Pacer:
             if self._play_end < now:
                 if self._mid_sentence:  # a gap the caller hears inside a sentence (marks end sentences)
                     metrics.outbound_underrun()
-                self._play_end = now  # Twilio's buffer ran dry: play-out restarts now
+                self._restart_play_out(now)  # Twilio's buffer ran dry: play-out restarts now
             # Frames ready to go in one message: up to a mark, the end of the queue or the message cap.
             ready = 0
             for queued in itertools.islice(queue, self._max_frames):

@@ -90,6 +90,7 @@ class CallOptions:
     wait_for_server_close: bool = False  # after the silence, keep listening until the server ends the call
     max_call_s: float = 120.0  # wall-clock cap on the socket part
     speakerphone: Speakerphone | None = None  # the agent's voice comes back on the caller's line
+    playout_delay_ms: int = 0  # Twilio starts playing our audio this much after it arrives to an empty buffer
 
 
 @dataclass
@@ -278,6 +279,7 @@ async def run_stream(options: CallOptions, summary: CallSummary, stream: StreamT
                 account_sid=options.account_sid,
                 speed=options.speed,
                 keep_audio=True,
+                playout_delay_ms=options.playout_delay_ms,
             )
             await _Caller(side, options, summary).run()
     except InvalidStatus as exc:

@@ -93,7 +93,10 @@ class TwilioSide:
         speed: float = 1.0,
         keep_audio: bool = False,
         observer: StreamObserver | None = None,
+        playout_delay_ms: int = 0,  # audio arriving to an empty buffer starts playing this much later
     ) -> None:
+        if not 0 <= playout_delay_ms <= 2000:
+            raise ValueError(f"a play-out delay of {playout_delay_ms} ms: give 0 to 2000 ms")
         self.ws = ws
         self.stream_sid = stream_sid
         self.call_sid = call_sid
@@ -104,6 +107,9 @@ class TwilioSide:
         self.heard: bytearray | None = bytearray() if keep_audio else None
         self.t0 = 0.0  # loop time of media position 0: when ``start`` was sent
         self._rate = SAMPLE_RATE * speed  # media samples per loop second (speed > 1: faster than real time)
+        # Twilio plays what it is sent after its own jitter buffer and the network's delay: a server that
+        # estimates play-out from when it sends is that much early.
+        self._playout_delay = playout_delay_ms * SAMPLE_RATE // 1000
         self._loop = asyncio.get_running_loop()
         self._sid_json = json.dumps(stream_sid)  # the constant part of every inbound media message
         self._marks_changed = asyncio.Event()
@@ -225,7 +231,7 @@ class TwilioSide:
         if self.observer is not None:
             self.observer.media(now, frames)
         self.frames_received += frames
-        start = self.buffer.queue(len(payload), self.position(now))
+        start = self.buffer.queue(len(payload), self.position(now) + self._playout_delay)
         heard = self.heard
         if heard is not None:
             if len(heard) < start:  # the buffer had run dry: the caller heard silence meanwhile

@@ -60,11 +60,18 @@ class Line:
         self.delay_ms = delay_ms
 
     def inbound(
-        self, caller: np.ndarray | None = None, *, cut_ms: int | None = None, estimate_error_ms: int = 0, seed: int = 0
+        self,
+        caller: np.ndarray | None = None,
+        *,
+        cut_ms: int | None = None,
+        estimate_error_ms: int = 0,
+        plays_late_ms: int = 0,
+        seed: int = 0,
     ) -> list[bool]:
         """Each inbound frame over our reply: taken for echo? ``cut_ms``: our audio stops there (a pause or a
         clear; what we queued after it never plays). ``estimate_error_ms``: the pacer's estimate of where we
-        are playing is off by up to that much, anchored once per reply and read anew at each frame."""
+        are playing is off by up to that much, anchored once per reply and read anew at each frame.
+        ``plays_late_ms``: Twilio plays our audio that much later than the estimate says."""
         verdicts = []
         self.heard = []
         rng = np.random.default_rng(seed)
@@ -72,6 +79,7 @@ class Line:
         coming_back = self.echo.copy()
         if cut_ms is not None:
             coming_back[(cut_ms + self.delay_ms) * 8 :] = 0.0
+        coming_back = np.concatenate([np.zeros(plays_late_ms * 8), coming_back])
         for i in range(len(self.ours) // FRAME_BYTES):
             self.now_ms = (i + 1) * FRAME_MS
             self.playing = None
@@ -207,6 +215,24 @@ def test_before_it_knows_the_line_the_guard_masks_as_if_it_echoed(voices):
     line = Line(ours, echo_db=None)
     assert line.guard.line_echoes is None
     assert line.guard.echo_correlation() == 0.0  # nothing heard yet
+
+
+def test_where_twilio_plays_our_audio_later_than_the_estimate_our_echo_is_still_echo(voices):
+    """A busy server, or a slow network to Twilio: each reply plays 300 ms later than the pacer estimates,
+    so its echo comes back 420 ms after the estimate says it played. The first frames of the reply are
+    compared with our voice before its echo is back, and taught the guard a level 20 dB too low: then our
+    echo stood above it and reached the VAD (95, 72 and 18 loud frames in three replies, before the level
+    found with the delay set a floor)."""
+    ours, _ = voices
+    line = Line(ours, echo_db=-20, cancel=False, noise_rms=LINE_NOISE_RMS)
+    let_through = []
+    for reply in range(3):
+        verdicts = line.inbound(plays_late_ms=300, seed=reply)
+        loud = frame_peaks(np.concatenate([np.zeros(300 * 8), line.echo]), len(verdicts)) > 300
+        let_through.append(sum(1 for echo, e in zip(verdicts, loud, strict=True) if e and not echo))
+    assert let_through[0] <= 20 and let_through[1:] == [0, 0], let_through
+    assert line.guard.line_echoes and line.guard.echo_lag_frames in (21, 22)  # 420 ms
+    assert line.guard.found_level_db == pytest.approx(-20, abs=1.5)
 
 
 def test_nothing_is_echo_while_we_are_silent():

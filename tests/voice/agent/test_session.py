@@ -7,6 +7,8 @@ import asyncio
 import itertools
 from dataclasses import replace
 
+import pytest
+
 from tests.support.agent_doubles import ManualClock, until
 from tests.support.caller_audio import caller_says, frames, silence, voiced
 from tests.voice.agent.calls import CONFIG
@@ -102,9 +104,10 @@ async def test_barge_in_clears_twilio_cancels_the_reply_and_keeps_only_what_was_
     # Nothing after sentence 1 had been sent yet, so Twilio's buffer is dry: sentence 2 starts playing
     # now, and after 0.8 s the caller has heard 0.8 s of it.
     await clock.advance(0.8)
-    # The caller's line is quiet while sentence 2 plays (Twilio's inbound audio never stops): the echo
-    # guard learns that no echo comes back on it. (The pacer's clock stands still meanwhile.)
-    for frame in frames(silence(600)):
+    # The caller's line is quiet while sentence 2 plays (Twilio's inbound audio never stops): in a second
+    # the echo guard learns that no echo comes back on it (half a second would not say: an echo may take
+    # that long to come back). (The pacer's clock stands still meanwhile.)
+    for frame in frames(silence(1000)):
         await c.session.media(frame)
 
     interruption = frames(caller_says("רגע, יש לי שאלה", c.tmp_path) + silence(800))
@@ -546,6 +549,32 @@ async def test_a_recogniser_failure_is_recovered_from_even_when_the_caller_goes_
     await until(lambda: CONFIG.apology in c.crm.said("agent"))
     [error] = c.crm.payloads("error")
     assert error["role"] == "asr"
+
+
+@pytest.mark.parametrize("in_real_time", [True, False])
+async def test_frames_handled_late_in_a_burst_are_compared_with_what_played_as_each_was_captured(call, in_real_time):
+    """Twilio's frames come 20 ms apart as the caller's phone captures them; a busy server handles them
+    later, all at once. The echo in each is of what played when it was captured, so that is what the guard
+    compares it with: our position steps 20 ms a frame through the burst. (A harness feeding frames at its
+    own pace has no such timing: each is taken as captured when handled.)"""
+    clock = ManualClock()
+    c = call(clock=clock, echo_marks=False, frames_in_real_time=in_real_time)
+    guard = c.session._echo
+    await c.session.start()
+    await until(lambda: c.session.pacer.sent_ms > 0, clock=clock)
+    for frame in frames(silence(1000)):  # a second handled as it comes
+        await clock.advance(0.02)
+        await c.session.media(frame)
+    on_time = guard.compared_with_ms
+    await clock.advance(0.3)  # the loop is busy for 300 ms: 15 frames wait in the socket
+    compared = []
+    for frame in frames(silence(300)):  # then handled at once
+        await c.session.media(frame)
+        compared.append(guard.compared_with_ms)
+    if in_real_time:
+        assert compared == [on_time + 20 * (i + 1) for i in range(15)]
+    else:
+        assert compared == [on_time + 300] * 15
 
 
 async def test_a_call_without_the_echo_guard_still_answers(call):

@@ -263,6 +263,59 @@ async def test_after_a_dry_spell_play_out_restarts_from_now(clock, twilio):
     await pacer.close()
 
 
+async def test_what_played_a_moment_ago_is_read_from_the_play_out_then(clock, twilio):
+    pacer = Pacer(twilio, lead_ms=300, clock=clock)
+    await clock.advance(1.0)
+    pacer.push(audio(500))  # plays from 1.0 s to 1.5 s
+    await clock.advance(0.3)
+    assert pacer.playing_ms() == 300
+    assert pacer.playing_ms(at=1.1) == 100  # a frame captured 200 ms before we handle it
+    assert pacer.playing_ms(at=0.9) is None  # before it started: silence
+    await clock.advance(0.4)  # 1.7 s: it ran out at 1.5 s
+    assert pacer.playing_ms() is None
+    assert pacer.playing_ms(at=1.45) == 450
+    pacer.push(audio(500))  # plays again from 1.7 s, from position 500
+    await settle()
+    await clock.advance(0.1)
+    assert pacer.playing_ms() == 600
+    assert pacer.playing_ms(at=1.6) is None  # the gap between the two
+    assert pacer.playing_ms(at=1.45) == 450  # the first play-out, kept
+    assert pacer.playing_ms(at=1.75) == 550
+    await pacer.close()
+
+
+async def test_what_played_before_a_pause_is_what_played_not_what_will_be_sent_again(clock, twilio):
+    pacer = Pacer(twilio, lead_ms=300, clock=clock, resume_overlap_ms=100)
+    pacer.push(audio(2000))
+    await clock.advance(0.6)
+    assert await pacer.pause() == 500  # sends again from 100 ms before the estimate
+    await clock.advance(0.2)  # 0.8 s: paused
+    assert pacer.playing_ms() is None
+    assert pacer.playing_ms(at=0.55) == 550  # it had played that far when the pause came
+    assert pacer.playing_ms(at=0.7) is None
+    pacer.resume()
+    await settle()
+    await clock.advance(0.1)
+    assert pacer.playing_ms() == 600  # 500 again, 100 ms in
+    assert pacer.playing_ms(at=0.55) == 550
+    await pacer.close()
+
+
+async def test_what_played_is_told_ten_seconds_back_and_no_further(clock, twilio):
+    pacer = Pacer(twilio, lead_ms=300, clock=clock)
+    pacer.push(audio(200))  # 0 to 0.2 s
+    await clock.advance(1.0)
+    pacer.push(audio(200))  # 1.0 to 1.2 s: the first play-out is kept
+    await settle()
+    assert pacer.playing_ms(at=0.1) == 100
+    await clock.advance(10.0)
+    pacer.push(audio(200))  # 11.0 s: the first (over at 0.2 s) is forgotten, the second kept
+    await settle()
+    assert pacer.playing_ms(at=0.1) is None
+    assert pacer.playing_ms(at=1.1) == 300
+    await pacer.close()
+
+
 async def test_clear_stops_sending_tells_twilio_and_reports_what_was_heard(clock, twilio):
     pacer = Pacer(twilio, lead_ms=300, clock=clock)
     twilio.handler = None

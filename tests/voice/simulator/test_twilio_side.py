@@ -10,6 +10,7 @@ import asyncio
 import base64
 import json
 
+import pytest
 from websockets.asyncio.server import serve
 
 from voice.simulator.client import CallOptions, CallSummary, run_stream
@@ -43,10 +44,18 @@ async def scripted_server(script):
     return await serve(handler, "127.0.0.1", 0), seen
 
 
-async def call_against(script, *, silence_s: float = 1.5) -> tuple[CallSummary, list[tuple[float, str]]]:
+async def call_against(
+    script, *, silence_s: float = 1.5, playout_delay_ms: int = 0
+) -> tuple[CallSummary, list[tuple[float, str]]]:
     server, seen = await scripted_server(script)
     port = server.sockets[0].getsockname()[1]
-    options = CallOptions(base_url=f"http://127.0.0.1:{port}", auth_token="t", speed=SPEED, silence_s=silence_s)
+    options = CallOptions(
+        base_url=f"http://127.0.0.1:{port}",
+        auth_token="t",
+        speed=SPEED,
+        silence_s=silence_s,
+        playout_delay_ms=playout_delay_ms,
+    )
     summary = CallSummary(call_sid=options.call_sid, stream_sid=options.stream_sid)
     stream = StreamTwiml(url=f"wss://127.0.0.1:{port}/ws", action="", status_callback="", parameters={})
     try:
@@ -70,6 +79,27 @@ async def test_a_mark_is_echoed_only_after_the_audio_before_it_has_played():
     assert name == "after-500ms"
     assert echoed_at - sent_at["mark"] >= 0.5 / SPEED - 0.02
     assert (summary.marks_received, summary.marks_echoed, summary.frames_received) == (1, 1, 25)
+
+
+async def test_with_a_play_out_delay_our_audio_plays_and_its_mark_echoes_that_much_later():
+    sent_at: dict[str, float] = {}
+
+    async def script(ws, sid, marks):
+        await ws.send(messages.build_media(sid, b"\x10" * 160 * 25))  # 500 ms of audio
+        await ws.send(messages.build_mark(sid, "after-500ms"))
+        sent_at["mark"] = asyncio.get_running_loop().time()
+
+    summary, seen = await call_against(script, playout_delay_ms=300)
+    [(echoed_at, _)] = seen
+    assert echoed_at - sent_at["mark"] >= (0.5 + 0.3) / SPEED - 0.02
+    heard = summary.agent_audio
+    first = next(i for i, byte in enumerate(heard) if byte == 0x10)
+    assert first >= 300 * 8  # the caller heard silence for the delay first
+
+
+def test_a_play_out_delay_out_of_range_is_refused():
+    with pytest.raises(ValueError, match="0 to 2000 ms"):
+        TwilioSide(None, stream_sid="MZ1", call_sid="CA1", playout_delay_ms=-1)  # type: ignore[arg-type]
 
 
 async def test_clear_drops_queued_audio_and_echoes_pending_marks_at_once():
