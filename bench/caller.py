@@ -62,6 +62,9 @@ class CallTrace:
     boundaries: list[float] = field(default_factory=list)  # the caller starts a new turn / a clear arrived
     clear_times: list[float] = field(default_factory=list)
     barge_starts: list[int] = field(default_factory=list)  # frame index where talking over the agent began
+    # Send times of the caller's speech frames sent while the agent's audio played: talking over it, on purpose
+    # (the barge-in) or because the agent went on after a gap that said it had finished.
+    over_agent: array = field(default_factory=lambda: array("d"))
     turns_spoken: int = 0
     replies_heard: int = 0
     marks_received: int = 0
@@ -251,6 +254,8 @@ class BenchCall:
                 payload = out.popleft()
                 if not out and self.said is not None and not self.said.done():
                     self.said.set_result(None)
+                if now < side.play_end():
+                    trace.over_agent.append(now)
             else:
                 payload = silence
             trace.send_times.append(now)

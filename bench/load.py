@@ -262,6 +262,7 @@ def analyse(raw: dict[str, Any], stored: metrics.Stored, args: argparse.Namespac
     underruns, underrun_ms, frames = 0, 0.0, 0
     errors: list[str] = []
     barge_events = 0
+    over_caller = on_its_own = 0
     for trace in traces:
         replies = stored.replies.get(trace.call_sid, [])
         server_ff += [r["first_frame"] for r in replies]
@@ -279,6 +280,8 @@ def analyse(raw: dict[str, Any], stored: metrics.Stored, args: argparse.Namespac
         media, wall = metrics.barge_ins(trace, audio.barge_decision_frame)
         react_media += media
         react_wall += wall
+        after, alone = metrics.unexpected_clears(trace)
+        over_caller, on_its_own = over_caller + after, on_its_own + alone
         lateness += [x * 1000 for x in trace.tick_lateness]
         barge_events += stored.events.get(trace.call_sid, {}).get("barge_in", 0)
         errors += [f"{trace.call_sid[:10]}: {e}" for e in trace.errors]
@@ -352,12 +355,16 @@ def analyse(raw: dict[str, Any], stored: metrics.Stored, args: argparse.Namespac
             "cleared": len(react_media),
             "server_events": barge_events,
             "unexpected_clears": clears - len(react_media),
+            "unexpected_after_the_caller_talked_over_us": over_caller,
+            "unexpected_on_their_own": on_its_own,
             "lines_echoing": int(vad["lines_echoing"]),
             "reaction_media_ms": metrics.summary(react_media),
             "decision_to_clear_ms": metrics.summary(react_wall),
             "definition": "frames sent from the start of talking over the agent until `clear` arrived, "
             "x 20 ms; the floor is barge_in_min_ms. decision_to_clear: wall ms from sending the frame on "
-            "which the server's listener (replayed locally) pauses the agent to the arrival of clear",
+            "which the server's listener (replayed locally) pauses the agent to the arrival of clear. "
+            "unexpected: clears that answered no barge-in; on their own: with less than 200 ms of the caller's "
+            "speech sent over our audio in the 3 s before (bench.metrics.unexpected_clears)",
         },
         "server": {
             "pid_cpu_s_before": round(cpu0, 2),

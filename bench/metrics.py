@@ -165,16 +165,42 @@ def outbound_gaps(trace: CallTrace, stalls: tuple[list[float], list[float]] = ([
     return gaps
 
 
-def barge_ins(trace: CallTrace, decision_frame: int) -> tuple[list[float], list[float]]:
-    """(reaction in media ms, wall ms from the server VAD's decision frame to `clear`) per barge-in."""
-    media, wall = [], []
+def _barge_in_clears(trace: CallTrace) -> list[tuple[int, int]]:
+    """(barge start frame, index of the `clear` that answered it) per barge-in answered."""
+    answered = []
     for start in trace.barge_starts:
         if start >= len(trace.send_times):
             continue
-        begun = trace.send_times[start]
-        k = bisect_right(trace.clear_times, begun)
-        if k == len(trace.clear_times):
+        k = bisect_right(trace.clear_times, trace.send_times[start])
+        if k < len(trace.clear_times):
+            answered.append((start, k))
+    return answered
+
+
+def unexpected_clears(trace: CallTrace, *, within_s: float = 3.0, min_frames: int = 10) -> tuple[int, int]:
+    """The clears that answered no barge-in: (how many came after the caller talked over our audio, how
+    many came on their own). "After": ``min_frames`` (200 ms) or more of the caller's speech went out while
+    our audio played, within ``within_s`` before the clear (the server's pause decision, and its lag, come
+    after the voice). On a busy server the agent's audio can stop long enough mid-reply for the caller's
+    script to answer, and then goes on: that pause is the caller's doing. One on its own is the agent
+    pausing on our echo or the line's noise."""
+    answered = {k for _, k in _barge_in_clears(trace)}
+    over_caller = on_its_own = 0
+    for k, cleared in enumerate(trace.clear_times):
+        if k in answered:
             continue
+        talked = bisect_right(trace.over_agent, cleared) - bisect_left(trace.over_agent, cleared - within_s)
+        if talked >= min_frames:
+            over_caller += 1
+        else:
+            on_its_own += 1
+    return over_caller, on_its_own
+
+
+def barge_ins(trace: CallTrace, decision_frame: int) -> tuple[list[float], list[float]]:
+    """(reaction in media ms, wall ms from the server VAD's decision frame to `clear`) per barge-in."""
+    media, wall = [], []
+    for start, k in _barge_in_clears(trace):
         cleared = trace.clear_times[k]
         frames = bisect_left(trace.send_times, cleared) - start
         media.append(frames * FRAME_MS)

@@ -66,7 +66,9 @@ def table(results: dict[str, Any]) -> str:
         f"  outbound underruns (buffer ran dry mid-utterance): {out['underruns']} "
         f"({out['underrun_ms']:.0f} ms in total) over {out['frames']} frames",
         f"  barge-ins: {barge['attempted']} attempted, {barge['cleared']} answered with clear, "
-        f"{barge['server_events']} stored; unexpected clears {barge['unexpected_clears']}; "
+        f"{barge['server_events']} stored; unexpected clears {barge['unexpected_clears']} "
+        f"({barge.get('unexpected_on_their_own', '?')} on their own, "
+        f"{barge.get('unexpected_after_the_caller_talked_over_us', '?')} after the caller talked over our audio); "
         f"lines found to echo {barge.get('lines_echoing', 0)}"
         f"  (floor: barge_in_min_ms = {run['business']['barge_in_min_ms']} ms)",
         f"  server CPU {srv['cpu_s']:.1f} s = {srv['cpu_s_per_call_minute']:.3f} CPU-s per call-minute; "

@@ -98,6 +98,7 @@ def test_callers_on_speakerphones_are_found_to_echo_and_the_agent_stops_only_for
     barge = on_speakerphones["barge_in"]
     assert barge["lines_echoing"] == 2  # by the server's own count (/metrics)
     assert (barge["attempted"], barge["cleared"], barge["unexpected_clears"]) == (2, 2, 0)
+    assert (barge["unexpected_on_their_own"], barge["unexpected_after_the_caller_talked_over_us"]) == (0, 0)
 
 
 @pytest.mark.parametrize(
