@@ -33,7 +33,3 @@ class Lateness:
         if offset < self._base:
             self._base = offset
         return self._base + media_s
-
-    def late_s(self) -> float:
-        """How far behind the caller's audio we are now, beyond the least delay seen (0 before any)."""
-        return 0.0 if self._base == math.inf else self._clock.now() - self._media.ms / 1000 - self._base

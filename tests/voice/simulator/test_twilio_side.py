@@ -66,15 +66,20 @@ async def call_against(
     return summary, seen
 
 
-async def test_a_mark_is_echoed_only_after_the_audio_before_it_has_played():
-    sent_at: dict[str, float] = {}
+def half_a_second_then_a_mark(sent_at: dict[str, float]):
+    """A script: 500 ms of audio, then a mark; ``sent_at["mark"]`` is when the mark went out."""
 
     async def script(ws, sid, marks):
-        await ws.send(messages.build_media(sid, b"\x10" * 160 * 25))  # 500 ms of audio
+        await ws.send(messages.build_media(sid, b"\x10" * 160 * 25))
         await ws.send(messages.build_mark(sid, "after-500ms"))
         sent_at["mark"] = asyncio.get_running_loop().time()
 
-    summary, seen = await call_against(script)
+    return script
+
+
+async def test_a_mark_is_echoed_only_after_the_audio_before_it_has_played():
+    sent_at: dict[str, float] = {}
+    summary, seen = await call_against(half_a_second_then_a_mark(sent_at))
     [(echoed_at, name)] = seen
     assert name == "after-500ms"
     assert echoed_at - sent_at["mark"] >= 0.5 / SPEED - 0.02
@@ -83,13 +88,7 @@ async def test_a_mark_is_echoed_only_after_the_audio_before_it_has_played():
 
 async def test_with_a_play_out_delay_our_audio_plays_and_its_mark_echoes_that_much_later():
     sent_at: dict[str, float] = {}
-
-    async def script(ws, sid, marks):
-        await ws.send(messages.build_media(sid, b"\x10" * 160 * 25))  # 500 ms of audio
-        await ws.send(messages.build_mark(sid, "after-500ms"))
-        sent_at["mark"] = asyncio.get_running_loop().time()
-
-    summary, seen = await call_against(script, playout_delay_ms=300)
+    summary, seen = await call_against(half_a_second_then_a_mark(sent_at), playout_delay_ms=300)
     [(echoed_at, _)] = seen
     assert echoed_at - sent_at["mark"] >= (0.5 + 0.3) / SPEED - 0.02
     heard = summary.agent_audio
