@@ -321,7 +321,9 @@ class EchoGuard:
                 self._misaligned = 0
             return pcm, echo
         self._misaligned = 0
-        cleaned = np.clip(np.round(left), -32768, 32767).astype(np.int16)
+        cleaned = np.rint(left)  # np.clip(np.round(left), ...) without np.clip's Python wrapper (half the cost)
+        np.minimum(np.maximum(cleaned, -32768.0, out=cleaned), 32767.0, out=cleaned)
+        cleaned = cleaned.astype(np.int16)
         if self._settling > 0:
             # The VAD heard our echo until now, and its memory of it fades over a few frames: the loudness
             # rule still decides meanwhile, or that memory would start an utterance.
