@@ -105,9 +105,12 @@ class BenchCall:
         script: Script,
         from_number: str,
         speakerphone: Speakerphone | None = None,  # the agent's voice comes back on this caller's line
+        *,
+        playout_delay_ms: int = 0,  # Twilio plays the agent's audio this much late (``TwilioSide``)
     ) -> None:
         self.client = client
         self.speakerphone = speakerphone
+        self.playout_delay_ms = playout_delay_ms
         self.audio = audio
         self.script = script
         self.from_number = from_number
@@ -144,6 +147,7 @@ class BenchCall:
                     call_sid=self.call_sid,
                     observer=self.trace,
                     keep_audio=self.speakerphone is not None,  # what the caller heard is what comes back
+                    playout_delay_ms=self.playout_delay_ms,
                 )
                 await self._stream(self.side, stream.parameters)
             if stream.action:

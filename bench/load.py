@@ -108,7 +108,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=None,
         help="the speakerphones' lines carry a hiss this loud (e.g. -55; default: silent between words)",
     )
+    p.add_argument(
+        "--playout-delay-ms",
+        type=int,
+        default=0,
+        help="Twilio plays the agent's audio this much after it arrives to an empty buffer (a slow network, a deep "
+        "jitter buffer; 0 to 2000)",
+    )
     args = p.parse_args(argv)
+    if not 0 <= args.playout_delay_ms <= 2000:
+        p.error(f"--playout-delay-ms {args.playout_delay_ms}: give 0 to 2000 ms")
     args.speakerphone = None  # every caller's, made here so that a bad one is refused before anything starts
     if args.echo_db is None:
         if args.line_noise_dbfs is not None:
@@ -206,7 +215,9 @@ async def run_calls(
             # instant (a burst of call ends is a stall of its own; see worst_gaps in the results).
             spread = 1 - 0.25 * ((i * 7) % args.calls) / max(1, args.calls)
             script = Script(duration_s=args.duration * spread, turns=args.turns or 10_000)
-            call = BenchCall(client, audio, script, f"+97250{1000000 + i}", args.speakerphone)
+            call = BenchCall(
+                client, audio, script, f"+97250{1000000 + i}", args.speakerphone, playout_delay_ms=args.playout_delay_ms
+            )
             tasks.append(asyncio.create_task(call.run()))
             if i + 1 < args.calls:
                 await asyncio.sleep(ramp / max(1, args.calls - 1))
@@ -491,6 +502,8 @@ def main(argv: list[str] | None = None) -> int:
                 topology += f", callers on speakerphones ({args.echo_db:g} dB, {args.echo_delay_ms} ms)"
                 if args.line_noise_dbfs is not None:
                     topology += f" over a {args.line_noise_dbfs:g} dBFS hiss"
+            if args.playout_delay_ms:
+                topology += f", Twilio playing {args.playout_delay_ms} ms late"
             print(
                 f"{topology}, pid {server.pid} on {server.url}; {args.calls} calls x {args.duration:.0f} s", flush=True
             )

@@ -42,6 +42,9 @@ TURN_STAGES = {
     "first_frame": "first_frame",
 }
 
+# Twilio plays our audio a network's round trip and its jitter buffer after we send it: tens to hundreds of ms.
+PLAYED_LATE_BUCKETS_S = (0.025, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1.0, 1.5, 2.0)
+
 # multiprocess_mode: how the gauges add up when several processes share one registry directory
 # (PROMETHEUS_MULTIPROC_DIR, see voice.metrics_view); ignored otherwise.
 CALLS_IN_PROGRESS = Gauge(
@@ -85,6 +88,12 @@ PROVIDER_ERRORS = Counter(
 OUTBOUND_UNDERRUNS = Counter(
     f"{PREFIX}_outbound_underruns",
     "Twilio's playout buffer ran dry in the middle of a sentence (audio came too late: slow TTS or a late sender).",
+)
+PLAYED_LATE = Histogram(
+    f"{PREFIX}_twilio_played_late_seconds",
+    "Per call that spoke, how much later than sent Twilio played the agent's audio, by its marks (both ways on "
+    "the network and Twilio's buffer; the echo guard lines the caller's audio up with ours by it).",
+    buckets=PLAYED_LATE_BUCKETS_S,
 )
 VAD_RUN_SECONDS = Histogram(
     f"{PREFIX}_vad_run_seconds",
@@ -155,6 +164,10 @@ def _resumed_on(payload: Mapping[str, Any]) -> str:
 
 def outbound_underrun() -> None:
     OUTBOUND_UNDERRUNS.inc()
+
+
+def played_late(seconds: float) -> None:
+    PLAYED_LATE.observe(seconds)
 
 
 def vad_run(windows: int, cpu_s: float) -> None:

@@ -109,6 +109,7 @@ def test_callers_on_speakerphones_are_found_to_echo_and_the_agent_stops_only_for
         (["--tts", "espeak", "--echo-db", "-20", "--echo-delay-ms", "-5"], "0 to 1000 ms"),
         (["--tts", "espeak", "--echo-db", "-20", "--line-noise-dbfs", "3"], "below full scale"),
         (["--line-noise-dbfs", "-55"], "give --echo-db too"),
+        (["--playout-delay-ms", "2500"], "0 to 2000 ms"),
     ],
 )
 def test_a_speakerphone_the_benchmark_cannot_run_is_refused_before_anything_starts(flags, says, capsys):

@@ -53,13 +53,20 @@ async def test_the_agents_own_voice_coming_back_never_stops_it(ai_server, standi
     assert standin.requests_to("/v1/audio/transcriptions") == []
 
 
-async def test_where_twilio_plays_our_voice_late_it_is_still_known_for_ours(ai_server, standin, settings):
-    """Twilio plays what we send 300 ms after it arrives (a slow network, a deep jitter buffer), so our echo
-    comes back 420 ms after the pacer's estimate says it played, on a hissy speakerphone line."""
+@pytest.mark.parametrize("playout_delay_ms", [300, 700])
+async def test_where_twilio_plays_our_voice_late_it_is_still_known_for_ours(
+    ai_server, standin, settings, playout_delay_ms
+):
+    """Twilio plays what we send 300 or 700 ms after it arrives (a slow network, a deep jitter buffer), so our
+    echo comes back 420 or 820 ms after the pacer's estimate says it played, on a hissy speakerphone line. The
+    greeting's first frame goes out with a mark, whose echo says how late Twilio plays: the guard lines the
+    caller's audio up with ours by it, and finds the phone's own 120 ms. (Before, at 700 ms, the echo was beyond
+    what the guard looked at: the agent paused on its own voice three times, and its echo became three of the
+    caller's utterances.)"""
     business = await ai_business()
     greeting = fill_business(business.greeting, business)
     options = on_speaker(ai_server, settings, b"", then_s=speech_seconds(greeting) + 4, noise_dbfs=-55.0)
-    options.playout_delay_ms = 300
+    options.playout_delay_ms = playout_delay_ms
 
     summary = await simulate_call(options)
 
@@ -69,19 +76,22 @@ async def test_where_twilio_plays_our_voice_late_it_is_still_known_for_ours(ai_s
     data = await stored(summary.call_sid)
     assert not {"barge_in", "resumed"} & set(data.kinds())
     [echo] = [payload for kind, payload in data.events if kind == "line_echoes"]
-    assert 300 <= echo["delay_ms"] <= 480
+    assert 60 <= echo["delay_ms"] <= 240  # the phone's 120 ms: Twilio's delay is measured, not searched for
     [agent] = [u for u in data.utterances if u.speaker == "agent"]
     assert agent.text == greeting and not agent.interrupted
     assert [u for u in data.utterances if u.speaker == "caller"] == []
 
 
+@pytest.mark.parametrize("playout_delay_ms", [0, 700])
 async def test_a_caller_on_a_speakerphone_who_talks_over_the_agent_still_stops_it(
-    ai_server, standin, settings, tmp_path
+    ai_server, standin, settings, tmp_path, playout_delay_ms
 ):
     asked = await question_over_the_greeting(standin, tmp_path)
     greeting, question, answer = asked.greeting, asked.question, asked.answer
+    options = on_speaker(ai_server, settings, asked.audio, then_s=speech_seconds(answer) + 4)
+    options.playout_delay_ms = playout_delay_ms
 
-    summary = await simulate_call(on_speaker(ai_server, settings, asked.audio, then_s=speech_seconds(answer) + 4))
+    summary = await simulate_call(options)
 
     assert summary.protocol_errors == []
     await stream_stopped(summary.call_sid)

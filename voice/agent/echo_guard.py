@@ -23,15 +23,21 @@ server handles the caller's frames a few hundred ms late, in bursts, and read as
 estimate ran that far ahead of the echo in them. Each burst then moved where the guard counted our audio
 from, and the canceller, aligned again on every move, took out our voice at the wrong delay and left it for
 the caller's (at 30 hissy speakerphone calls on two cores it paused on our own voice 10 to 108 times a run;
-with this and the level's floor, 0 to 2).
+with this and the level's floor, 0 to 2). And it is asked as late as Twilio's marks say Twilio plays our audio
+(``Pacer.played_late``, the network both ways and Twilio's buffer): played 700 ms late, our echo came back
+beyond the delays the guard looks at, and the agent paused on its own voice three times in a greeting. Until
+the first mark says so (the greeting's first frame carries one), frames are lined up as estimated, and
+``moved`` forgets what was learned from them.
 
 So the guard first asks whether our voice comes back on this line at all: an echo follows our voice's
 loudness envelope, a line's noise and a caller do not. Once it has heard ``min_samples`` frames of our
 speech (one second: the greeting decides it on most calls), it correlates the inbound frames' loudness with
-ours at every delay it allows for. On the corpus every echo line, −35 dB included, scores 0.56-0.98
-and every clean line 0.41 or less. A line that scores ``echo_correlation`` or more has an echo for the
-rest of the call (a caller talking over us lowers the score; the echo is still there), and how loud it came
-back at the delay found sets a floor under the level learned (``echo_level_db`` says why). A clean line
+ours at every delay it allows for, over the frames no louder than our echo can be (a caller talking over
+the greeting would have the line judged clean on their words). On the corpus every echo line, −35 dB
+included, scores 0.56-0.98 and every clean line 0.41 or less. A line that scores ``echo_correlation`` or
+more has an echo for the rest of the call (a caller talking over us lowers the score; the echo is still
+there), and how loud it came back at the delay found sets a floor under the level learned (``echo_level_db``
+says why). A clean line
 (below ``clean_correlation``, over at least ``min_samples`` frames paired at the best delay: an echo 420 ms
 late, with fewer, scored 0.44) masks nothing, so a caller is heard from their first quiet syllable; in
 between, or before it knows, the guard masks as above.
@@ -167,6 +173,21 @@ class EchoGuard:
         compared with (None: we were silent, or only our last words' echo could still be in it)."""
         return self._now_playing
 
+    def moved(self, by_ms: int) -> None:
+        """Where the caller's frames line up with ours moved ``by_ms`` (Twilio's marks say it plays our audio
+        that much later, or earlier, than the reading ``playing_ms`` gave until now). More than the estimate's
+        slack (``ahead_ms``), on a line not found to echo, and what the guard learned from frames lined up the old
+        way goes: the level (the frames it took for echo may have been the line's noise against our voice before
+        its echo came back) and the frames kept to judge the line by, with a verdict that the line is clean (our
+        echo may have come back beyond the delays it looks at). A line found to echo keeps all: its echo was
+        within reach, and the window and the canceller, aligned again on each run, follow the move."""
+        if abs(by_ms) <= self._ahead * FRAME_MS or self.line_echoes:
+            return
+        self._ratios.clear()
+        self._level_db, self._new_ratios = None, 0
+        self._kept = self._next_kept = self._unjudged = 0
+        self.line_echoes, self._clean_streak = None, 0
+
     def sent(self, frames: bytes, position_ms: int) -> None:
         """Whole 160-byte frames of ours, queued at outbound ``position_ms``."""
         first = position_ms // FRAME_MS
@@ -258,15 +279,14 @@ class EchoGuard:
             self.speaking = now is not None and self._any_voice(now)
             if not self.speaking or self._now_playing is None:
                 return pcm, False
+            self._listen_for_echo(pcm, self._now_playing // FRAME_MS)
+            if self.line_echoes is False:  # still clean: nothing is masked
+                return pcm, False
         else:
             reference = 0.0 if now is None else self._loudest(now)
             self.speaking = reference > 0.0
             if not self.speaking or now is None:
                 self._run_offset = None  # the next of our audio to play starts a new run
-                return pcm, False
-        if self.line_echoes is not True and self._now_playing is not None:
-            self._listen_for_echo(pcm, self._now_playing // FRAME_MS)
-            if self.line_echoes is False:  # clean, or found clean on this very frame: nothing is masked
                 return pcm, False
         assert now is not None  # speaking
         if reference is None:  # a clean line judged again on this frame: it no longer looks clean
@@ -276,6 +296,13 @@ class EchoGuard:
         energy = float(np.dot(samples, samples)) / max(len(samples), 1)
         ratio_db = 10 * math.log10(max(energy, 1.0) / reference)
         echo = ratio_db < self.echo_level_db() + self._margin_db
+        if echo and self.line_echoes is None and self._now_playing is not None:
+            # Until the line is known, a frame louder than our echo can be (the caller talking over us) is left
+            # out of the judgement: a caller who asked a question over the greeting, on a speakerphone, had the
+            # line judged clean on their words, and then our reply's echo was theirs.
+            self._listen_for_echo(pcm, self._now_playing // FRAME_MS)
+            if self.line_echoes is False:  # found clean on this very frame: nothing is masked
+                return pcm, False
         if echo:  # frames above the level (the caller) never teach it
             self._ratios.append(ratio_db)
             self._new_ratios += 1

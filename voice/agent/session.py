@@ -24,6 +24,7 @@ import contextlib
 import logging
 from typing import Any
 
+from voice import metrics
 from voice.agent.agenda import Agenda
 from voice.agent.aio import shielded
 from voice.agent.config import AgentConfig
@@ -109,11 +110,13 @@ class AgentSession:
             tts_timeout_s=tts_timeout_s,
             ready=ready,
             on_queued=self._our_audio_queued if echo_guard else None,
+            measure_late=frames_in_real_time,
         )
         self.pacer = self.speaker.pacer
         # Our own voice coming back on the line is not the caller: the guard hears what the speaker sends, and
         # asks the pacer, on every inbound frame, what played when that frame was captured. The edge's frames
-        # come 20 ms apart as Twilio captures them, so how late one is handled can be told (``Lateness``); a
+        # come 20 ms apart as Twilio captures them, so how late one is handled can be told (``Lateness``), and
+        # Twilio's marks tell how much later than the pacer's estimate it plays our audio (``PlayedLate``); a
         # harness feeds frames at its own pace, with no such timing, and they are taken as captured when handled.
         self.lateness = Lateness(media_clock, self.clock) if frames_in_real_time else None
         playing = self._playing_when_captured if frames_in_real_time else self.pacer.playing_ms
@@ -143,7 +146,8 @@ class AgentSession:
     def _playing_when_captured(self) -> int | None:
         """Our position that played as the caller's latest frame was captured (None: we were silent)."""
         assert self.lateness is not None  # only handed to the guard with it
-        return self.pacer.playing_ms(at=self.lateness.captured_at())
+        pacer = self.pacer
+        return pacer.playing_ms(at=self.lateness.captured_at() - pacer.played_late.seconds)
 
     def _our_audio_queued(self, frames: bytes, position_ms: int) -> None:
         """The pacer queued our audio: the guard keeps it to compare the caller's line with."""
@@ -186,7 +190,12 @@ class AgentSession:
 
     async def mark(self, name: str) -> None:
         self.marks_in += 1
-        self.pacer.on_mark(name)
+        played_late = self.pacer.played_late
+        before = played_late.seconds
+        # A mark follows on the socket the frames Twilio captured before it: it was sent as the latest was.
+        self.pacer.on_mark(name, at=None if self.lateness is None else self.lateness.captured_at())
+        if self._echo is not None and self.lateness is not None:  # the guard reads the pacer as played late
+            self._echo.moved(round((played_late.seconds - before) * 1000))
 
     async def dtmf(self, digit: str) -> None:
         if self.stopped:
@@ -205,6 +214,8 @@ class AgentSession:
         if self.stopped:
             return
         self.stopped = True
+        if self.pacer.played_late.measured:
+            metrics.played_late(self.pacer.played_late.seconds)
         self.talk_over.reset()
         await self._cancel_words_check()
         await self.agenda.cancel()

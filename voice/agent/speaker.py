@@ -44,9 +44,10 @@ class Speaker:
         tts_timeout_s: float = 10.0,
         ready: ReadyAudio | None = None,
         on_queued: Callable[[bytes, int], None] | None = None,  # our audio as it is queued (the echo guard)
+        measure_late: bool = False,  # measure early how late Twilio plays our audio (``Pacer``)
     ) -> None:
         self._clock: Clock = clock or LoopClock()
-        self.pacer = Pacer(sink, lead_ms=lead_ms, clock=self._clock, on_queued=on_queued)
+        self.pacer = Pacer(sink, lead_ms=lead_ms, clock=self._clock, on_queued=on_queued, measure_late=measure_late)
         self.ready = ready
         self.utterance: Utterance | None = None  # the latest one
         self._config = config

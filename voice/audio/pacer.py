@@ -20,7 +20,13 @@ Positions are milliseconds of audio since the pacer was created. Marks placed wi
 sent after the audio before them; Twilio echoes a mark when that audio has played, which gives a
 lower bound on what the caller heard. ``heard_ms`` combines it with the play-out estimate.
 ``playing_ms(at=...)`` tells what played at an earlier moment (up to ten seconds back): the echo guard asks
-what played when a caller's frame was captured, which a busy server handles later.
+what played when a caller's frame was captured, which a busy server handles later. Twilio plays our audio
+later than the estimate (the network both ways, its jitter buffer). With ``measure_late`` (a real stream's
+marks, not a harness's on its own clock), ``played_late`` measures by how much from the marks
+(``voice.audio.played_late``), and ``heard_ms`` counts it: what the caller heard is that much behind the
+estimate. A sentence's mark comes back only after the whole sentence has played, and the echo guard needs the
+reading before the echo of the greeting's first words comes back: until a mark has measured it, each
+play-out's first frame goes out alone, followed by a mark of the pacer's own (a probe).
 
 ``pause`` is a ``clear`` that loses nothing: what was sent and not heard goes back to the head of the queue
 (the same audio at the same positions; its marks under new names, since Twilio echoes the flushed ones),
@@ -39,6 +45,7 @@ from typing import TYPE_CHECKING, Protocol, cast
 
 from voice import metrics
 from voice.audio.frames import FRAME_BYTES, FRAME_MS
+from voice.audio.played_late import PlayedLate
 
 if TYPE_CHECKING:
     from voice.agent.ports import MediaSink
@@ -73,10 +80,11 @@ class LoopClock:
 
 
 class _Mark:
-    __slots__ = ("name",)
+    __slots__ = ("name", "probe")
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, probe: bool = False) -> None:
         self.name = name
+        self.probe = probe  # the pacer's own, to measure ``played_late``: it ends no sentence
 
 
 class Pacer:
@@ -93,6 +101,7 @@ class Pacer:
         max_message_ms: int = 400,
         on_queued: Callable[[bytes, int], None] | None = None,  # frames and their position, as queued
         resume_overlap_ms: int = 100,
+        measure_late: bool = False,  # measure ``played_late`` by Twilio's marks (and probe until one has)
     ) -> None:
         if lead_ms < FRAME_MS:  # no room for one frame: nothing would ever be sent
             raise ValueError(f"lead_ms ({lead_ms}) is less than one frame ({FRAME_MS} ms)")
@@ -124,6 +133,10 @@ class Pacer:
         self._started_at, self._started_ms = 0.0, 0
         self._history: deque[tuple[float, int, float]] = deque()
         self._pending_marks: dict[str, int] = {}  # name -> position, queued or sent but not echoed
+        # How many clears (a pause's too) Twilio had been sent as each pending mark went out: one sent before a
+        # clear may come back because the clear flushed it, which says nothing about when Twilio plays.
+        self._marks_flushes: dict[str, int] = {}
+        self._flushes = 0
         self._sent_waiters: list[tuple[int, asyncio.Future[None]]] = []
         self._change_waiters: list[asyncio.Future[None]] = []  # ``wait_played``: woken when its answer may change
         self._clears = 0
@@ -141,6 +154,10 @@ class Pacer:
             maxlen=2 * (round(self._lead * 1000) // FRAME_MS + self._max_frames) + 16
         )
         self._mid_sentence = False  # the last thing sent was audio with no mark after it yet
+        self._measure_late = measure_late
+        self._fresh = True  # play-out (re)started and nothing sent since: the next message starts it
+        self._probes = 0
+        self.played_late = PlayedLate()
         self.pushed_ms = 0  # position after everything queued
         self.sent_ms = 0  # position after everything sent
         self.echoed_ms = 0  # position of the latest mark Twilio echoed as played
@@ -176,15 +193,21 @@ class Pacer:
         self._wake.set()
 
     # -- what Twilio tells us -------------------------------------------------------------------
-    def on_mark(self, name: str) -> bool:
-        """Twilio echoed ``name``. Returns True if it means "played" (False: unknown or flushed by clear)."""
+    def on_mark(self, name: str, at: float | None = None) -> bool:
+        """Twilio echoed ``name`` (at clock time ``at``, as Twilio sent it; None: now). Returns True if it
+        means "played" (False: unknown or flushed by clear)."""
         position = self._pending_marks.pop(name, None)
         if position is None:
             return False
+        if self._marks_flushes.pop(name, None) == self._flushes and self._measure_late:
+            estimated_end = self._played_at(position)
+            if estimated_end is not None:
+                self.played_late.add(self._clock.now() if at is None else at, estimated_end)
         self.echoed_ms = max(self.echoed_ms, position)
         # Marks come back in order: anything earlier has played too.
         for other in [n for n, p in self._pending_marks.items() if p <= position]:
             del self._pending_marks[other]
+            self._marks_flushes.pop(other, None)
         if self.echoed_ms >= self.sent_ms:  # Twilio has played everything we sent: play-out ended by now
             now = self._clock.now()
             if now < self._play_end:
@@ -197,7 +220,7 @@ class Pacer:
 
     def heard_ms(self) -> int:
         """Best estimate of the position the caller has heard up to."""
-        buffered = max(0.0, self._play_end - self._clock.now())
+        buffered = max(0.0, self._play_end - self._clock.now()) + self.played_late.seconds
         estimate = self.sent_ms - round(buffered * 1000)
         return max(self.echoed_ms, min(estimate, self.sent_ms), 0)
 
@@ -223,6 +246,16 @@ class Pacer:
                 return started_ms + round((at - started_at) * 1000) if at < ended_at else None
         return None
 
+    def _played_at(self, position: int) -> float | None:
+        """The clock time by which the estimate said audio up to ``position`` had played (None: it does not
+        know, as for a mark with no audio before it, or one further back than it keeps)."""
+        if self._started_ms < position <= self.sent_ms:
+            return self._started_at + (position - self._started_ms) / 1000
+        for started_at, started_ms, ended_at in reversed(self._history):
+            if started_ms < position <= started_ms + round((ended_at - started_at) * 1000):
+                return started_at + (position - started_ms) / 1000
+        return None
+
     def _restart_play_out(self, now: float) -> None:
         """Play-out starts again at ``now`` from ``sent_ms`` (by the estimate): the one before ends there
         (or where its audio ran out), and is kept for ``playing_ms(at=...)``."""
@@ -231,6 +264,7 @@ class Pacer:
         while history and history[0][2] < now - _HISTORY_S:
             history.popleft()
         self._started_at, self._started_ms, self._play_end = now, self.sent_ms, now
+        self._fresh = True
 
     def buffered_ms(self) -> int:
         """Audio queued here or sent and not yet played."""
@@ -271,6 +305,7 @@ class Pacer:
         self._paused = True
         self._stop_sender()
         async with self._lock:
+            self._flushes += 1
             await self._sink.send_clear()
         # A mark echoed meanwhile says the caller heard further than the estimate did.
         if self.echoed_ms > heard:
@@ -280,8 +315,9 @@ class Pacer:
             if isinstance(item, _Mark):
                 if position > heard:  # flushed by the clear: its echo must not count, so a new name
                     self._pending_marks.pop(item.name, None)
+                    self._marks_flushes.pop(item.name, None)
                     self._resent_marks += 1
-                    item = _Mark(f"{item.name}.{self._resent_marks}")
+                    item = _Mark(f"{item.name}.{self._resent_marks}", item.probe)
                     self._pending_marks[item.name] = position
                     again.append(item)
                 continue
@@ -335,11 +371,13 @@ class Pacer:
         self._sent_log.clear()
         self.pushed_ms = self.sent_ms
         self._pending_marks.clear()  # their echoes now mean "flushed"
+        self._marks_flushes.clear()
         self._clears += 1
         self._mid_sentence = False
         self._stop_sender()
         if not was_paused:  # a pause already emptied Twilio's buffer, and nothing was sent since
             async with self._lock:
+                self._flushes += 1
                 await self._sink.send_clear()
                 # Play-out restarts as Twilio takes the clear, under the lock: audio pushed meanwhile is
                 # sent after it and counted from here, not forgotten.
@@ -431,9 +469,12 @@ class Pacer:
                 queue.popleft()
                 async with self._lock:
                     await sink.send_mark(item.name)
+                if item.name in self._pending_marks:  # not cleared meanwhile
+                    self._marks_flushes[item.name] = self._flushes
                 self._sent_log.append((self.sent_ms, item))
                 self.marks_sent += 1
-                self._mid_sentence = False
+                if not item.probe:
+                    self._mid_sentence = False
                 continue
             if self._lock.locked():  # a clear is on its way to Twilio: count from where it leaves play-out
                 async with self._lock:
@@ -471,6 +512,8 @@ class Pacer:
             # Send everything ready that fits: the opening burst, or more than a batch after a late wake-up.
             fits = int((self._lead - (self._play_end - now)) / _FRAME_S + 1e-6)
             count = min(ready, max(fits, 1))
+            if self._fresh and self._measure_late and not self.played_late.measured:
+                count = 1  # the probe's reading comes back before the echo of our first words can
             # The ``count`` items at the head are frames: ``ready`` stopped at the first mark.
             payload = (
                 cast(bytes, queue.popleft())
@@ -484,6 +527,13 @@ class Pacer:
             self.media_messages_sent += 1
             self._mid_sentence = True
             flowing = True
+            if self._fresh:
+                self._fresh = False
+                if self._measure_late and not self.played_late.measured:
+                    self._probes += 1
+                    probe = _Mark(f"~{self._probes}", probe=True)
+                    self._pending_marks[probe.name] = self.sent_ms
+                    queue.appendleft(probe)
             async with self._lock:
                 await sink.send_media(payload)
             if self._sent_waiters:

@@ -235,6 +235,53 @@ def test_where_twilio_plays_our_audio_later_than_the_estimate_our_echo_is_still_
     assert line.guard.found_level_db == pytest.approx(-20, abs=1.5)
 
 
+@pytest.mark.parametrize("late_ms", [700, 1000])
+def test_once_the_marks_say_how_late_twilio_plays_what_was_learned_lined_up_the_old_way_goes(voices, late_ms):
+    """Twilio plays our reply 700 ms (or a second) later than the pacer's estimate, beyond the delays the guard
+    looks at, and no mark has said so yet: on frames lined up that way the line looked clean (our echo out of
+    its reach), and the level it learned was the hiss against our voice. Moved by the marks' reading, it starts
+    over, and on frames lined up by that reading finds the echo 120 ms late."""
+    ours, _ = voices
+    line = Line(ours, echo_db=-20, noise_rms=LINE_NOISE_RMS)
+    line.inbound(plays_late_ms=late_ms)
+    assert line.guard.line_echoes is False and line.guard.echo_level_db() < -25
+    line.guard.moved(late_ms)
+    assert line.guard.line_echoes is None and line.guard.echo_level_db() == -15.0  # assumed until it learns
+    verdicts = line.inbound()  # the session now reads the pacer that much earlier
+    assert line.guard.line_echoes is True and line.guard.echo_lag_frames in (6, 7)
+    assert line.guard.echo_level_db() == pytest.approx(-20, abs=1.5)
+    assert reached(line, verdicts) == []
+
+
+def test_a_move_within_the_estimates_slack_or_on_a_line_found_to_echo_keeps_what_was_learned(voices):
+    ours, _ = voices
+    clean = Line(ours, echo_db=None)
+    clean.inbound()
+    clean.inbound()
+    assert clean.guard.line_echoes is False
+    clean.guard.moved(60)  # a frame or two either way: what the estimate allows for anyway
+    clean.guard.moved(-60)
+    assert clean.guard.line_echoes is False
+    echoing = Line(ours, echo_db=-20, noise_rms=LINE_NOISE_RMS)
+    echoing.inbound()
+    level = echoing.guard.echo_level_db()
+    assert echoing.guard.line_echoes is True
+    echoing.guard.moved(300)  # its echo was within reach: still there, at the level learned
+    assert echoing.guard.line_echoes is True and echoing.guard.echo_level_db() == level
+
+
+@pytest.mark.parametrize("caller_db", [0, 6])
+def test_a_caller_who_talks_over_us_before_the_line_is_known_does_not_get_it_judged_clean(voices, caller_db):
+    """The caller asks a question over our first words, twice, on a speakerphone that brings our voice back
+    at -25 dB: the frames louder than our echo can be are left out of the judgement, which finds the echo from
+    the rest. (Judged on all of them, the line was found clean, and nothing of our echo was masked.)"""
+    ours, caller = voices
+    line = Line(ours, echo_db=-25)
+    question = scaled(caller, caller_db)
+    line.inbound(np.concatenate([question, question]))
+    assert line.guard.line_echoes is True
+
+
 def test_nothing_is_echo_while_we_are_silent():
     guard = EchoGuard(lambda: None)
     guard.sent(silence(1000), 0)

@@ -8,6 +8,7 @@ import itertools
 from dataclasses import replace
 
 import pytest
+from prometheus_client import REGISTRY
 
 from tests.support.agent_doubles import ManualClock, until
 from tests.support.caller_audio import caller_says, frames, silence, voiced
@@ -575,6 +576,34 @@ async def test_frames_handled_late_in_a_burst_are_compared_with_what_played_as_e
         assert compared == [on_time + 20 * (i + 1) for i in range(15)]
     else:
         assert compared == [on_time + 300] * 15
+
+
+async def test_the_guard_compares_each_frame_with_what_played_as_late_as_twilios_marks_say(call):
+    """The greeting's first frame goes out alone with a mark of the pacer's own; Twilio sends it back half a
+    second after the estimate said that frame ended (the network, its buffer). From then on each frame of the
+    caller's is compared with what played that much before it was captured, and when the call ends the
+    reading is counted for the operators."""
+    clock = ManualClock()
+    c = call(clock=clock, echo_marks=False, frames_in_real_time=True)
+    guard, pacer = c.session._echo, c.session.pacer
+    await c.session.start()
+    await until(lambda: pacer.sent_ms > 0, clock=clock)
+    assert c.twilio.marks[:1] == ["~1"] and pacer.echoed_ms == 0
+    started = pacer.playing_ms()
+    for frame in frames(silence(500)):  # handled as they come
+        await clock.advance(0.02)
+        await c.session.media(frame)
+    assert guard.compared_with_ms == pacer.playing_ms()  # as estimated, until a mark says otherwise
+    await c.session.mark("~1")  # sent by Twilio after the latest frame: 480 ms after its audio ended
+    assert pacer.played_late.seconds == pytest.approx(0.48, abs=0.021)
+    await clock.advance(0.02)
+    await c.session.media(frames(silence(20))[0])
+    assert guard.compared_with_ms == pytest.approx(pacer.playing_ms() - 480, abs=20)
+    assert started is not None
+    counted = "agentlocator_twilio_played_late_seconds_count"
+    before = REGISTRY.get_sample_value(counted) or 0.0
+    await c.session.stop()
+    assert REGISTRY.get_sample_value(counted) == before + 1
 
 
 async def test_a_call_without_the_echo_guard_still_answers(call):

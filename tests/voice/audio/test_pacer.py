@@ -1,6 +1,7 @@
 import asyncio
 
 import pytest
+from prometheus_client import REGISTRY
 
 from tests.support.agent_doubles import FakeTwilio, ManualClock, settle
 from voice.audio.frames import FRAME_BYTES
@@ -313,6 +314,126 @@ async def test_what_played_is_told_ten_seconds_back_and_no_further(clock, twilio
     await settle()
     assert pacer.playing_ms(at=0.1) is None
     assert pacer.playing_ms(at=1.1) == 300
+    await pacer.close()
+
+
+# -- how late Twilio plays our audio, by its marks --------------------------------------------------------
+async def test_a_mark_back_later_than_its_audio_ended_by_the_estimate_says_how_late_twilio_plays(clock, twilio):
+    pacer = Pacer(twilio, lead_ms=300, clock=clock, measure_late=True)
+    twilio.handler = None
+    assert (pacer.played_late.measured, pacer.played_late.seconds) == (False, 0.0)
+    await clock.advance(1.0)
+    pacer.push(audio(200))  # ends at 1.2 s by the estimate
+    pacer.push_mark("t1-s1")
+    await clock.advance(0.5)
+    assert pacer.on_mark("t1-s1", at=1.5) is True  # sent by Twilio at 1.5 s, whenever we handle it
+    assert pacer.played_late.seconds == pytest.approx(0.3)
+    pacer.push(audio(200))  # a new play-out from 1.5 s: ends at 1.7 s
+    pacer.push_mark("t1-s2")
+    await clock.advance(1.0)
+    assert pacer.on_mark("t1-s2") is True  # handled as it came: at 2.5 s, 0.8 s late
+    assert pacer.played_late.seconds == pytest.approx(0.55)  # the median of the two
+    await pacer.close()
+
+
+async def test_what_the_caller_heard_is_behind_the_estimate_by_how_late_twilio_plays(clock, twilio):
+    """Paused 700 ms into a reply that Twilio plays 300 ms late, the caller has heard 400 ms of it: the pause
+    sends again from there (less the usual 100 ms), not from 600 ms, which would lose 200 ms of our words."""
+    pacer = Pacer(twilio, lead_ms=300, clock=clock, measure_late=True)
+    twilio.handler = None
+    pacer.push(audio(2000))
+    await settle()
+    assert twilio.marks == ["~1"]
+    await clock.advance(0.32)
+    pacer.on_mark("~1", at=0.32)  # its frame ended at 0.02 s by the estimate
+    assert pacer.played_late.seconds == pytest.approx(0.3)
+    await clock.advance(0.38)
+    assert pacer.heard_ms() == 400
+    assert await pacer.pause() == 300
+    await pacer.close()
+
+
+async def test_a_harness_whose_marks_come_on_its_own_clock_measures_nothing(clock, twilio):
+    pacer = Pacer(twilio, lead_ms=300, clock=clock)
+    twilio.handler = None
+    pacer.push(audio(200))
+    pacer.push_mark("t1-s1")
+    await settle()
+    assert twilio.marks == ["t1-s1"]  # no probe
+    await clock.advance(1.0)
+    assert pacer.on_mark("t1-s1") is True
+    assert not pacer.played_late.measured and pacer.heard_ms() == 200
+    await pacer.close()
+
+
+async def test_a_mark_flushed_by_a_clear_says_nothing_of_when_twilio_plays(clock, twilio):
+    pacer = Pacer(twilio, lead_ms=300, clock=clock, measure_late=True)
+    twilio.handler = None
+    pacer.push(audio(100))
+    pacer.push_mark("t1-s1")  # at 100 ms, ends at 0.1 s by the estimate
+    pacer.push(audio(1000))
+    await clock.advance(0.3)
+    assert await pacer.pause() == 200
+    # Twilio echoes the marks its clear flushed: t1-s1 counts as heard (the estimate says it was) but its
+    # echo came because of the clear, not when it played.
+    assert pacer.on_mark("t1-s1", at=0.3) is True
+    assert not pacer.played_late.measured
+    pacer.resume()
+    await clock.advance(1.5)
+    await pacer.clear()
+    pacer.push(audio(100))
+    pacer.push_mark("t2-s1")
+    await settle()
+    await clock.advance(0.5)
+    await pacer.clear()  # sent before this clear, echoed after it: it may have been flushed
+    assert pacer.on_mark("t2-s1") is False  # and a clear's marks are forgotten anyway
+    assert not pacer.played_late.measured
+    await pacer.close()
+
+
+async def test_measure_late_measure_from_a_play_outs_first_frame_until_a_mark_has(clock, twilio):
+    pacer = Pacer(twilio, lead_ms=600, clock=clock, measure_late=True)
+    twilio.handler = None
+    pacer.push(audio(2000))
+    await settle()
+    # The first frame goes alone, then the pacer's own mark, then the rest of the opening burst as before.
+    kinds = [(kind, len(value) // FRAME_BYTES if kind == "media" else value) for kind, value in twilio.log]
+    assert kinds[:2] == [("media", 1), ("mark", "~1")]
+    assert sum(n for kind, n in kinds if kind == "media") == 30  # the lead, as without the probe
+    await clock.advance(0.3)  # Twilio played the frame 280 ms after the estimate said it ended
+    assert pacer.on_mark("~1", at=0.3) is True
+    assert pacer.played_late.seconds == pytest.approx(0.28)
+    assert pacer.echoed_ms == 20
+    await clock.advance(3.0)
+    pacer.push(audio(1000))  # a new play-out: measured already, so no probe
+    await settle()
+    assert [value for kind, value in twilio.log if kind == "mark"] == ["~1"]
+    await pacer.close()
+
+
+async def test_until_a_probe_comes_back_each_play_out_sends_one(clock, twilio):
+    pacer = Pacer(twilio, lead_ms=300, clock=clock, measure_late=True)
+    twilio.handler = None
+    pacer.push(audio(200))
+    await clock.advance(1.0)  # the probe was lost
+    pacer.push(audio(200))
+    await settle()
+    assert [value for kind, value in twilio.log if kind == "mark"] == ["~1", "~2"]
+    await pacer.close()
+
+
+async def test_a_probe_mark_ends_no_sentence(clock, twilio):
+    """Twilio's buffer running dry right after a probe is still a gap inside a sentence."""
+    pacer = Pacer(twilio, lead_ms=300, clock=clock, measure_late=True)
+    twilio.handler = None
+    pacer.push(audio(20))  # the probe follows this frame
+    await settle()
+    underruns = "agentlocator_outbound_underruns_total"
+    before = REGISTRY.get_sample_value(underruns) or 0.0
+    await clock.advance(0.5)
+    pacer.push(audio(200))
+    await settle()
+    assert REGISTRY.get_sample_value(underruns) == before + 1
     await pacer.close()
 
 
