@@ -173,20 +173,22 @@ class EchoGuard:
         compared with (None: we were silent, or only our last words' echo could still be in it)."""
         return self._now_playing
 
-    def moved(self, by_ms: int) -> None:
+    def moved(self, by_ms: int) -> bool:
         """Where the caller's frames line up with ours moved ``by_ms`` (Twilio's marks say it plays our audio
         that much later, or earlier, than the reading ``playing_ms`` gave until now). More than the estimate's
         slack (``ahead_ms``), on a line not found to echo, and what the guard learned from frames lined up the old
         way goes: the level (the frames it took for echo may have been the line's noise against our voice before
         its echo came back) and the frames kept to judge the line by, with a verdict that the line is clean (our
         echo may have come back beyond the delays it looks at). A line found to echo keeps all: its echo was
-        within reach, and the window and the canceller, aligned again on each run, follow the move."""
+        within reach, and the window and the canceller, aligned again on each run, follow the move. Returns
+        whether it forgot (a smaller move is taken as part of the next, counted from the same place)."""
         if abs(by_ms) <= self._ahead * FRAME_MS or self.line_echoes:
-            return
+            return False
         self._ratios.clear()
         self._level_db, self._new_ratios = None, 0
         self._kept = self._next_kept = self._unjudged = 0
         self.line_echoes, self._clean_streak = None, 0
+        return True
 
     def sent(self, frames: bytes, position_ms: int) -> None:
         """Whole 160-byte frames of ours, queued at outbound ``position_ms``."""
@@ -271,6 +273,7 @@ class EchoGuard:
         if self._tail_left:
             self._tail_left -= 1  # one inbound frame of the tail has passed
         reference: float | None = None
+        unknown = self.line_echoes is None  # as the frame came: a clean line judged again has already heard it
         if self.line_echoes is False:
             # On a line found clean (most lines) nothing is masked: whether we are speaking is all this frame
             # needs, and the frame is kept, unmeasured, if the next judgement will see it. Our audio's run is not
@@ -295,11 +298,13 @@ class EchoGuard:
         samples = pcm.astype(np.float64)
         energy = float(np.dot(samples, samples)) / max(len(samples), 1)
         ratio_db = 10 * math.log10(max(energy, 1.0) / reference)
-        echo = ratio_db < self.echo_level_db() + self._margin_db
-        if echo and self.line_echoes is None and self._now_playing is not None:
-            # Until the line is known, a frame louder than our echo can be (the caller talking over us) is left
-            # out of the judgement: a caller who asked a question over the greeting, on a speakerphone, had the
-            # line judged clean on their words, and then our reply's echo was theirs.
+        level = self.echo_level_db()
+        echo = ratio_db < level + self._margin_db
+        # Until the line is known, a frame louder than our echo can be (the caller talking over us) is left out
+        # of the judgement: a caller who asked a question over the greeting, on a speakerphone, had the line
+        # judged clean on their words, and then our reply's echo was theirs. "Can be": by the level assumed at
+        # first when the one learned is lower (it may have been learned too low, which the judgement repairs).
+        if unknown and self._now_playing is not None and ratio_db < max(level, self._assumed_db) + self._margin_db:
             self._listen_for_echo(pcm, self._now_playing // FRAME_MS)
             if self.line_echoes is False:  # found clean on this very frame: nothing is masked
                 return pcm, False

@@ -119,6 +119,7 @@ class AgentSession:
         # Twilio's marks tell how much later than the pacer's estimate it plays our audio (``PlayedLate``); a
         # harness feeds frames at its own pace, with no such timing, and they are taken as captured when handled.
         self.lateness = Lateness(media_clock, self.clock) if frames_in_real_time else None
+        self._guard_learned_late = 0.0  # the play-out delay the guard's frames were lined up by as it last started over
         playing = self._playing_when_captured if frames_in_real_time else self.pacer.playing_ms
         self._echo = echo = EchoGuard(playing) if echo_guard else None
         transcriber = providers.asr.new_transcriber(config.language)
@@ -190,12 +191,12 @@ class AgentSession:
 
     async def mark(self, name: str) -> None:
         self.marks_in += 1
-        played_late = self.pacer.played_late
-        before = played_late.seconds
         # A mark follows on the socket the frames Twilio captured before it: it was sent as the latest was.
         self.pacer.on_mark(name, at=None if self.lateness is None else self.lateness.captured_at())
-        if self._echo is not None and self.lateness is not None:  # the guard reads the pacer as played late
-            self._echo.moved(round((played_late.seconds - before) * 1000))
+        late = self.pacer.played_late.seconds
+        guard = self._echo if self.lateness is not None else None  # it reads the pacer as played late
+        if guard is not None and guard.moved(round((late - self._guard_learned_late) * 1000)):
+            self._guard_learned_late = late
 
     async def dtmf(self, digit: str) -> None:
         if self.stopped:

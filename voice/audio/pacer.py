@@ -157,6 +157,7 @@ class Pacer:
         self._measure_late = measure_late
         self._fresh = True  # play-out (re)started and nothing sent since: the next message starts it
         self._probes = 0
+        self._after_probe = False  # the probe's frame went alone: the next message makes the burst whole
         self.played_late = PlayedLate()
         self.pushed_ms = 0  # position after everything queued
         self.sent_ms = 0  # position after everything sent
@@ -219,10 +220,21 @@ class Pacer:
         return True
 
     def heard_ms(self) -> int:
-        """Best estimate of the position the caller has heard up to."""
-        buffered = max(0.0, self._play_end - self._clock.now()) + self.played_late.seconds
-        estimate = self.sent_ms - round(buffered * 1000)
+        """Best estimate of the position the caller has heard up to: what had played by the estimate as late
+        as Twilio plays (``played_late``), never past what was sent (after a pause, what it sends again from)."""
+        now, late = self._clock.now(), self.played_late.seconds
+        # Until a mark has measured how late Twilio plays: the play-out under way, as estimated.
+        estimate = self._played_by(now - late) if late else self.sent_ms - round(max(0.0, self._play_end - now) * 1000)
         return max(self.echoed_ms, min(estimate, self.sent_ms), 0)
+
+    def _played_by(self, at: float) -> int:
+        """The position the estimate says had played by clock time ``at`` (0 before anything it keeps)."""
+        if at >= self._started_at:
+            return self._started_ms + round((at - self._started_at) * 1000)
+        for started_at, started_ms, ended_at in reversed(self._history):
+            if at >= started_at:
+                return started_ms + round((min(at, ended_at) - started_at) * 1000)
+        return 0
 
     def playing_ms(self, at: float | None = None) -> int | None:
         """The position playing now, or None when nothing is (all sent has played, by the estimate or
@@ -398,8 +410,8 @@ class Pacer:
 
     async def wait_played(self) -> bool:
         """Wait until everything queued has played: the last mark echoed, or (marks lost) the estimated
-        play-out end plus a grace period passed. Returns False if a ``clear`` intervened, or if the pacer
-        closed before all of it was sent (it never will be).
+        play-out end, as late as Twilio plays, plus a grace period passed. Returns False if a ``clear``
+        intervened, or if the pacer closed before all of it was sent (it never will be).
 
         It sleeps until something that could change the answer happens (a send, a mark echoed, a pause,
         a clear, close) or the estimate's deadline comes: polling every 20 ms, as it did, was five times
@@ -412,7 +424,7 @@ class Pacer:
                 return True
             deadline = None
             if self.sent_ms >= target:
-                deadline = self._play_end + self._grace - self._clock.now()
+                deadline = self._play_end + self.played_late.seconds + self._grace - self._clock.now()
                 if deadline <= 0:
                     return True
             await self._next_change(deadline)
@@ -514,6 +526,9 @@ class Pacer:
             count = min(ready, max(fits, 1))
             if self._fresh and self._measure_late and not self.played_late.measured:
                 count = 1  # the probe's reading comes back before the echo of our first words can
+            elif self._after_probe:  # the burst's first frame went alone: it still ends on a whole batch
+                count = min(count, self._max_frames - 1)
+            self._after_probe = False
             # The ``count`` items at the head are frames: ``ready`` stopped at the first mark.
             payload = (
                 cast(bytes, queue.popleft())
@@ -534,6 +549,7 @@ class Pacer:
                     probe = _Mark(f"~{self._probes}", probe=True)
                     self._pending_marks[probe.name] = self.sent_ms
                     queue.appendleft(probe)
+                    self._after_probe = True
             async with self._lock:
                 await sink.send_media(payload)
             if self._sent_waiters:

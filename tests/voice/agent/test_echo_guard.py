@@ -245,7 +245,7 @@ def test_once_the_marks_say_how_late_twilio_plays_what_was_learned_lined_up_the_
     line = Line(ours, echo_db=-20, noise_rms=LINE_NOISE_RMS)
     line.inbound(plays_late_ms=late_ms)
     assert line.guard.line_echoes is False and line.guard.echo_level_db() < -25
-    line.guard.moved(late_ms)
+    assert line.guard.moved(late_ms) is True
     assert line.guard.line_echoes is None and line.guard.echo_level_db() == -15.0  # assumed until it learns
     verdicts = line.inbound()  # the session now reads the pacer that much earlier
     assert line.guard.line_echoes is True and line.guard.echo_lag_frames in (6, 7)
@@ -259,14 +259,14 @@ def test_a_move_within_the_estimates_slack_or_on_a_line_found_to_echo_keeps_what
     clean.inbound()
     clean.inbound()
     assert clean.guard.line_echoes is False
-    clean.guard.moved(60)  # a frame or two either way: what the estimate allows for anyway
-    clean.guard.moved(-60)
+    assert not clean.guard.moved(60)  # a frame or two either way: what the estimate allows for anyway
+    assert not clean.guard.moved(-60)
     assert clean.guard.line_echoes is False
     echoing = Line(ours, echo_db=-20, noise_rms=LINE_NOISE_RMS)
     echoing.inbound()
     level = echoing.guard.echo_level_db()
     assert echoing.guard.line_echoes is True
-    echoing.guard.moved(300)  # its echo was within reach: still there, at the level learned
+    assert not echoing.guard.moved(300)  # its echo was within reach: still there, at the level learned
     assert echoing.guard.line_echoes is True and echoing.guard.echo_level_db() == level
 
 

@@ -353,6 +353,36 @@ async def test_what_the_caller_heard_is_behind_the_estimate_by_how_late_twilio_p
     await pacer.close()
 
 
+async def test_paused_then_cleared_the_caller_heard_what_the_pause_said(clock, twilio):
+    """The usual talk-over: a pause, then the barge-in's clear. Both count Twilio's delay once."""
+    pacer = Pacer(twilio, lead_ms=600, clock=clock, measure_late=True)
+    twilio.handler = None
+    pacer.push(audio(3000))
+    await settle()
+    await clock.advance(0.3)
+    pacer.on_mark("~1", at=0.3)  # 280 ms late
+    await clock.advance(1.0)  # 1.3 s: 1,300 ms sent-and-played by the estimate, 1,020 heard
+    assert pacer.heard_ms() == 1020
+    paused = await pacer.pause()
+    assert paused == 920  # 100 ms before what was heard, as ever
+    await clock.advance(0.5)
+    assert await pacer.clear() == paused
+    await pacer.close()
+
+
+async def test_long_after_the_last_audio_played_all_of_it_was_heard(clock, twilio):
+    pacer = Pacer(twilio, lead_ms=600, clock=clock, measure_late=True)
+    twilio.handler = None
+    pacer.push(audio(400))  # no mark after it: a sentence whose synthesis stalled
+    await settle()
+    await clock.advance(0.5)
+    pacer.on_mark("~1", at=0.3)
+    await clock.advance(5.0)
+    assert pacer.heard_ms() == 400
+    assert await pacer.pause() == 300  # 100 ms before the end, as ever, not 380 ms of what was heard
+    await pacer.close()
+
+
 async def test_a_harness_whose_marks_come_on_its_own_clock_measures_nothing(clock, twilio):
     pacer = Pacer(twilio, lead_ms=300, clock=clock)
     twilio.handler = None
@@ -379,27 +409,22 @@ async def test_a_mark_flushed_by_a_clear_says_nothing_of_when_twilio_plays(clock
     assert pacer.on_mark("t1-s1", at=0.3) is True
     assert not pacer.played_late.measured
     pacer.resume()
-    await clock.advance(1.5)
-    await pacer.clear()
-    pacer.push(audio(100))
-    pacer.push_mark("t2-s1")
-    await settle()
-    await clock.advance(0.5)
-    await pacer.clear()  # sent before this clear, echoed after it: it may have been flushed
-    assert pacer.on_mark("t2-s1") is False  # and a clear's marks are forgotten anyway
-    assert not pacer.played_late.measured
+    pacer.push_mark("t1-s3")
+    await clock.advance(2.0)
+    assert pacer.on_mark("t1-s3", at=2.0) is True  # sent after the clear: it played
+    assert pacer.played_late.measured
     await pacer.close()
 
 
-async def test_measure_late_measure_from_a_play_outs_first_frame_until_a_mark_has(clock, twilio):
+async def test_a_probe_mark_measures_from_a_play_outs_first_frame_until_a_mark_has(clock, twilio):
     pacer = Pacer(twilio, lead_ms=600, clock=clock, measure_late=True)
     twilio.handler = None
     pacer.push(audio(2000))
     await settle()
-    # The first frame goes alone, then the pacer's own mark, then the rest of the opening burst as before.
+    # The first frame goes alone, then the pacer's own mark, then the rest of the opening burst, which still
+    # ends on a whole batch (a short last message would be followed by a wait longer than its audio).
     kinds = [(kind, len(value) // FRAME_BYTES if kind == "media" else value) for kind, value in twilio.log]
-    assert kinds[:2] == [("media", 1), ("mark", "~1")]
-    assert sum(n for kind, n in kinds if kind == "media") == 30  # the lead, as without the probe
+    assert kinds == [("media", 1), ("mark", "~1"), ("media", 19), ("media", 10)]  # the lead: 600 ms
     await clock.advance(0.3)  # Twilio played the frame 280 ms after the estimate said it ended
     assert pacer.on_mark("~1", at=0.3) is True
     assert pacer.played_late.seconds == pytest.approx(0.28)
