@@ -336,17 +336,23 @@ async def test_a_mark_back_later_than_its_audio_ended_by_the_estimate_says_how_l
     await pacer.close()
 
 
+async def played_late(pacer: Pacer, clock: ManualClock, twilio: FakeTwilio, ms: int, late_s: float) -> None:
+    """``ms`` of a reply from clock time 0; Twilio echoes the probe after its first frame ``late_s`` after the
+    estimate said that frame ended (at 0.02 s)."""
+    twilio.handler = None
+    pacer.push(audio(ms))
+    await settle()
+    assert twilio.marks[:1] == ["~1"]
+    await clock.advance(0.02 + late_s)
+    assert pacer.on_mark("~1", at=0.02 + late_s) is True
+    assert pacer.played_late.seconds == pytest.approx(late_s)
+
+
 async def test_what_the_caller_heard_is_behind_the_estimate_by_how_late_twilio_plays(clock, twilio):
     """Paused 700 ms into a reply that Twilio plays 300 ms late, the caller has heard 400 ms of it: the pause
     sends again from there (less the usual 100 ms), not from 600 ms, which would lose 200 ms of our words."""
     pacer = Pacer(twilio, lead_ms=300, clock=clock, measure_late=True)
-    twilio.handler = None
-    pacer.push(audio(2000))
-    await settle()
-    assert twilio.marks == ["~1"]
-    await clock.advance(0.32)
-    pacer.on_mark("~1", at=0.32)  # its frame ended at 0.02 s by the estimate
-    assert pacer.played_late.seconds == pytest.approx(0.3)
+    await played_late(pacer, clock, twilio, 2000, 0.3)
     await clock.advance(0.38)
     assert pacer.heard_ms() == 400
     assert await pacer.pause() == 300
@@ -356,11 +362,7 @@ async def test_what_the_caller_heard_is_behind_the_estimate_by_how_late_twilio_p
 async def test_paused_then_cleared_the_caller_heard_what_the_pause_said(clock, twilio):
     """The usual talk-over: a pause, then the barge-in's clear. Both count Twilio's delay once."""
     pacer = Pacer(twilio, lead_ms=600, clock=clock, measure_late=True)
-    twilio.handler = None
-    pacer.push(audio(3000))
-    await settle()
-    await clock.advance(0.3)
-    pacer.on_mark("~1", at=0.3)  # 280 ms late
+    await played_late(pacer, clock, twilio, 3000, 0.28)
     await clock.advance(1.0)  # 1.3 s: 1,300 ms sent-and-played by the estimate, 1,020 heard
     assert pacer.heard_ms() == 1020
     paused = await pacer.pause()
@@ -372,11 +374,7 @@ async def test_paused_then_cleared_the_caller_heard_what_the_pause_said(clock, t
 
 async def test_long_after_the_last_audio_played_all_of_it_was_heard(clock, twilio):
     pacer = Pacer(twilio, lead_ms=600, clock=clock, measure_late=True)
-    twilio.handler = None
-    pacer.push(audio(400))  # no mark after it: a sentence whose synthesis stalled
-    await settle()
-    await clock.advance(0.5)
-    pacer.on_mark("~1", at=0.3)
+    await played_late(pacer, clock, twilio, 400, 0.28)  # no mark after it: a sentence whose synthesis stalled
     await clock.advance(5.0)
     assert pacer.heard_ms() == 400
     assert await pacer.pause() == 300  # 100 ms before the end, as ever, not 380 ms of what was heard
