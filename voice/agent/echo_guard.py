@@ -282,8 +282,7 @@ class EchoGuard:
             self.speaking = now is not None and self._any_voice(now)
             if not self.speaking or self._now_playing is None:
                 return pcm, False
-            self._listen_for_echo(pcm, self._now_playing // FRAME_MS)
-            if self.line_echoes is False:  # still clean: nothing is masked
+            if self._listen_for_echo(pcm, self._now_playing // FRAME_MS) is False:  # still clean: nothing masked
                 return pcm, False
         else:
             reference = 0.0 if now is None else self._loudest(now)
@@ -304,10 +303,14 @@ class EchoGuard:
         # of the judgement: a caller who asked a question over the greeting, on a speakerphone, had the line
         # judged clean on their words, and then our reply's echo was theirs. "Can be": by the level assumed at
         # first when the one learned is lower (it may have been learned too low, which the judgement repairs).
-        if unknown and self._now_playing is not None and ratio_db < max(level, self._assumed_db) + self._margin_db:
-            self._listen_for_echo(pcm, self._now_playing // FRAME_MS)
-            if self.line_echoes is False:  # found clean on this very frame: nothing is masked
-                return pcm, False
+        playing = self._now_playing
+        if (
+            unknown
+            and playing is not None
+            and ratio_db < max(level, self._assumed_db) + self._margin_db
+            and self._listen_for_echo(pcm, playing // FRAME_MS) is False  # kept, and judged if due: clean
+        ):
+            return pcm, False  # found clean on this very frame: nothing is masked
         if echo:  # frames above the level (the caller) never teach it
             self._ratios.append(ratio_db)
             self._new_ratios += 1
@@ -402,7 +405,9 @@ class EchoGuard:
         return position, None
 
     # -- does our voice come back at all? ----------------------------------------------------------------
-    def _listen_for_echo(self, pcm: np.ndarray, playing_frame: int) -> None:
+    def _listen_for_echo(self, pcm: np.ndarray, playing_frame: int) -> bool | None:
+        """Keep the frame for the next judgement, and judge the line when it is due. Returns whether the line
+        echoes, as now known (None: not known)."""
         self._unjudged += 1
         every = self._judge_every * (5 if self._clean_streak >= 3 else 1)  # an echo may still appear later
         # A judgement sees only the latest ``sample_window`` frames: judged less often than that (a line found
@@ -413,7 +418,7 @@ class EchoGuard:
             self._next_kept = (slot + 1) % self._sample_window
             self._kept = min(self._kept + 1, self._sample_window)
         if self._kept < self._min_samples or self._unjudged < every:
-            return
+            return self.line_echoes
         self._unjudged = 0
         score = self.echo_correlation()
         if score >= self._echo_corr:
@@ -428,6 +433,7 @@ class EchoGuard:
         else:
             self.line_echoes = None
             self._clean_streak = 0
+        return self.line_echoes
 
     def echo_correlation(self) -> float:
         """The best correlation, over the delays the guard allows for, between the inbound frames'
