@@ -10,6 +10,7 @@ import gc
 import os
 
 from django.core.asgi import get_asgi_application
+from threadpoolctl import threadpool_limits
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "agentlocator.settings")
 django_asgi_app = get_asgi_application()
@@ -69,6 +70,12 @@ application = ProtocolTypeRouter(
 
 # The provider clients and the Silero model, before the first call rather than on the event loop during it.
 warm_up()
+
+# numpy's BLAS (OpenBLAS) on one thread, as Silero's ONNX runs are: a web process runs its calls on one event
+# loop. Otherwise the echo canceller's least squares and long products wake OpenBLAS's worker thread, which then
+# spins waiting for more work: with 40 callers on speakerphones it burned 13-16 s of CPU in a 40 s run (~0.5
+# CPU-s a call-minute, a core the event loops needed); each product is small, one thread does it as fast.
+threadpool_limits(limits=1, user_api="blas")
 
 # Everything loaded so far (Django, the apps, the voice core: ~130k objects) lives as long as the process.
 # Moving it out of the collector's reach keeps full (generation 2) collections, which hold the GIL

@@ -66,6 +66,21 @@ def run_server_process(code: str, tmp_path: Path, **env: str) -> subprocess.Comp
     )
 
 
+def test_the_process_runs_numpy_s_blas_on_one_thread(tmp_path):
+    """OpenBLAS's idle worker threads spin after each product the echo canceller makes, taking a core from the
+    event loops. Asked for two (as on a two-core machine), the web process still runs it on one."""
+    done = run_server_process(
+        """
+        from threadpoolctl import threadpool_info
+        blas = [pool for pool in threadpool_info() if pool["user_api"] == "blas"]
+        assert blas and all(pool["num_threads"] == 1 for pool in blas), blas
+        """,
+        tmp_path,
+        OPENBLAS_NUM_THREADS="2",
+    )
+    assert done.returncode == 0, done.stderr
+
+
 def test_the_process_loads_the_model_and_the_provider_clients_before_its_first_call(tmp_path):
     done = run_server_process(
         """
