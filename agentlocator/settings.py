@@ -336,6 +336,7 @@ VOICE_ASR = env.str("VOICE_ASR", default="openai")
 VOICE_LLM = env.str("VOICE_LLM", default="openai")
 VOICE_TTS = env.str("VOICE_TTS", default="openai")
 FAKE_REPLY_TEXT = env.str("FAKE_REPLY_TEXT", default="")  # what VOICE_LLM=fake answers (demos, benchmarks)
+FAKE_TTS_WAV = env.str("FAKE_TTS_WAV", default="")  # a WAV that VOICE_TTS=fake says instead of its tone (benchmarks)
 # Never silent while the caller waits (voice.agent.waiting): a filler after this much silence, the apology
 # when no answer came within the total; keys pressed are one input until "#" or this pause (media time).
 VOICE_FIRST_RESPONSE_DEADLINE_MS = env.int("VOICE_FIRST_RESPONSE_DEADLINE_MS", default=1200)

@@ -29,9 +29,10 @@ import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
 from bench import metrics, report
-from bench.audio import CallerAudio
+from bench.audio import CallerAudio, hebrew_speech
 from bench.caller import BenchCall, CallTrace, Script
 from bench.server import ServeServer, prepare_database, private_postgres, private_redis, sample_all, server_env
+from voice.audio.wav import write_wav
 from voice.simulator.server import ROOT, DaphneServer
 from voice.simulator.speakerphone import Speakerphone
 from voice.simulator.webhook_client import TwilioLikeClient
@@ -90,16 +91,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     p.add_argument(
         "--tts",
-        choices=("fake", "espeak"),
+        choices=("fake", "espeak", "recorded"),
         default="fake",
-        help="the agent's voice (VOICE_TTS): fake is a tone; espeak is Hebrew speech, whose echo is a voice",
+        help="the agent's voice (VOICE_TTS): fake is a tone; espeak is Hebrew speech, whose echo is a voice; "
+        "recorded is the fake voice saying the reply as espeak-ng said it once, here (Hebrew speech with no "
+        "synthesis on the server's cores: FAKE_TTS_WAV)",
     )
     p.add_argument(
         "--echo-db",
         type=float,
         default=None,
         help="every caller is on a speakerphone: the agent's voice comes back on the line this many dB down "
-        "(needs --tts espeak)",
+        "(needs --tts espeak or recorded)",
     )
     p.add_argument("--echo-delay-ms", type=int, default=120, help="how late the speakerphone's echo comes back")
     p.add_argument(
@@ -124,7 +127,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
             p.error("--line-noise-dbfs is the speakerphones' hiss: give --echo-db too")
         return args
     if args.tts == "fake":
-        p.error("--echo-db needs --tts espeak: a tone's echo says nothing about the agent's voice coming back")
+        p.error(
+            "--echo-db needs --tts espeak or recorded: a tone's echo says nothing about the agent's voice coming back"
+        )
     try:
         args.speakerphone = Speakerphone(args.echo_db, args.echo_delay_ms, noise_dbfs=args.line_noise_dbfs)
     except ValueError as exc:
@@ -461,6 +466,13 @@ def loadavg() -> list[float]:
     return [round(x, 2) for x in os.getloadavg()]
 
 
+def recorded_voice(text: str, tmp: Path) -> Path:
+    """``text`` as espeak-ng says it, in a WAV the server's fake voice says instead of its tone."""
+    path = tmp / "voice.wav"
+    path.write_bytes(write_wav(hebrew_speech(text)))
+    return path
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     tmp = Path(tempfile.mkdtemp(prefix="bench-load-"))
@@ -469,9 +481,11 @@ def main(argv: list[str] | None = None) -> int:
         env = server_env(tmp, fake_reply=args.reply, auth_token=auth_token) | {
             "VOICE_VAD": args.vad,
             "VOICE_ECHO_GUARD": "false" if args.no_echo_guard else "true",
-            "VOICE_TTS": args.tts,
+            "VOICE_TTS": "fake" if args.tts == "recorded" else args.tts,
             "METRICS_TOKEN": secrets.token_hex(16),  # the server's own VAD figures are read from /metrics
         }
+        if args.tts == "recorded":
+            env["FAKE_TTS_WAV"] = str(recorded_voice(args.reply, tmp))
         with ExitStack() as stack:
             if args.postgres:
                 env["DATABASE_URL"] = stack.enter_context(private_postgres(tmp))

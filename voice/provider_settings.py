@@ -9,6 +9,7 @@ from __future__ import annotations
 from django.conf import settings
 
 from voice import metrics
+from voice.audio.wav import WavError, wav_to_mulaw
 from voice.providers.base import Providers
 from voice.providers.normalizing_tts import with_spoken_text
 from voice.providers.registry import build_providers
@@ -33,6 +34,7 @@ def providers_from_settings() -> Providers:
         google_plaintext=settings.GOOGLE_API_PLAINTEXT,
         # Only for VOICE_LLM=fake (benchmarks, demos): what the fake agent answers every turn.
         fake_reply=settings.FAKE_REPLY_TEXT,
+        fake_speech=_fake_speech(settings.FAKE_TTS_WAV) if settings.VOICE_TTS == "fake" else None,
     )
     metrics.name_providers(
         asr=settings.VOICE_ASR,
@@ -42,3 +44,17 @@ def providers_from_settings() -> Providers:
         vad=settings.VOICE_VAD,
     )
     return with_spoken_text(providers)
+
+
+def _fake_speech(path: str) -> bytes | None:
+    """FAKE_TTS_WAV read as 8 kHz mu-law (None when not set); a file that is not a WAV is refused by name."""
+    if not path:
+        return None
+    try:
+        with open(path, "rb") as file:
+            speech = wav_to_mulaw(file.read())
+    except (OSError, WavError) as exc:
+        raise ValueError(f"FAKE_TTS_WAV {path!r}: {exc}") from exc
+    if not speech:
+        raise ValueError(f"FAKE_TTS_WAV {path!r}: the file holds no audio")
+    return speech

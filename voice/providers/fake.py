@@ -154,7 +154,10 @@ _TONE = _tone_table()
 
 class FakeTTS:
     """``ms_per_char`` of tone per character (capped at ``max_ms``), yielded in ``chunk_ms`` chunks.
-    ``fail_times`` makes the next N calls raise ``ProviderError`` (after ``fail_after_chunks`` chunks)."""
+    ``fail_times`` makes the next N calls raise ``ProviderError`` (after ``fail_after_chunks`` chunks).
+    ``speech``: 8 kHz mu-law speech to say instead of the tone, from its start each time (the load
+    benchmark's speakerphones need a voice whose echo is speech, and espeak-ng run on every reply would
+    load the server's cores with synthesis no real deployment does there)."""
 
     def __init__(
         self,
@@ -167,7 +170,11 @@ class FakeTTS:
         fail_times: int = 0,
         fail_after_chunks: int = 0,
         name: str = "fake",
+        speech: bytes | None = None,
     ) -> None:
+        if speech is not None and not speech:
+            raise ValueError("the fake voice's speech is empty")
+        self._audio = speech if speech is not None else _TONE
         self.ms_per_char = ms_per_char
         self.max_ms = max_ms
         self.chunk_ms = chunk_ms
@@ -195,11 +202,15 @@ class FakeTTS:
                 raise ProviderError(f"{self.name} TTS failed")
             if offset:
                 await _pause(self.chunk_delay)
-            n = min(step, total - offset)
-            start = offset % len(_TONE)
-            chunk = _TONE[start : start + n]
-            if len(chunk) < n:
-                chunk += _TONE[: n - len(chunk)]
-            yield chunk
+            yield self._slice(offset, min(step, total - offset))
         if failing:
             raise ProviderError(f"{self.name} TTS failed")
+
+    def _slice(self, offset: int, n: int) -> bytes:
+        """``n`` bytes of the audio from ``offset``, wrapping round to its start."""
+        audio = self._audio
+        out = bytearray()
+        while len(out) < n:
+            start = (offset + len(out)) % len(audio)
+            out += audio[start : start + n - len(out)]
+        return bytes(out)

@@ -49,9 +49,11 @@ def build_providers(
     google_plaintext: bool = False,
     espeak_executable: str = "espeak-ng",
     fake_reply: str = "",
+    fake_speech: bytes | None = None,
 ) -> Providers:
     """Providers for the ``asr``/``llm``/``tts`` names; espeak-ng is the fallback voice if installed.
-    ``fake_reply`` replaces the fake LLM's default answer (the load benchmark needs replies of a few seconds)."""
+    ``fake_reply`` replaces the fake LLM's default answer (the load benchmark needs replies of a few seconds);
+    ``fake_speech`` (8 kHz mu-law) is what the fake voice says instead of its tone."""
     for role, name, choices in (
         ("ASR", asr, ASR_CHOICES),
         ("LLM", llm, LLM_CHOICES),
@@ -111,6 +113,6 @@ def build_providers(
     else:
         from voice.providers.fake import FakeTTS
 
-        tts_provider = FakeTTS()
+        tts_provider = FakeTTS(speech=fake_speech)
 
     return Providers(asr=asr_provider, llm=llm_provider, tts=tts_provider, fallback_tts=espeak)

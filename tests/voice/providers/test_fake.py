@@ -55,3 +55,17 @@ async def test_tts_fails_the_next_n_calls():
     with pytest.raises(ProviderError):
         await anext(stream)
     assert await collect(tts.synthesize("שלום", voice="v", language="he-IL"))
+
+
+async def test_tts_says_the_speech_it_was_given_from_its_start_each_time_and_wraps_round():
+    speech = bytes(range(256)) * 5  # 1,280 bytes: 160 ms
+    tts = FakeTTS(chunk_ms=100, speech=speech)
+    first = b"".join(await collect(tts.synthesize("שלום", voice="v", language="he-IL")))  # 240 ms
+    assert first == speech + speech[: 4 * 60 * 8 - len(speech)]
+    again = b"".join(await collect(tts.synthesize("כן", voice="v", language="he-IL")))
+    assert again == speech[: 2 * 60 * 8]
+
+
+def test_tts_refuses_empty_speech():
+    with pytest.raises(ValueError, match="empty"):
+        FakeTTS(speech=b"")
