@@ -48,6 +48,7 @@ def server_env(tmp: Path, *, fake_reply: str, auth_token: str) -> dict[str, str]
             "VOICE_LLM": "fake",
             "VOICE_TTS": "fake",
             "FAKE_REPLY_TEXT": fake_reply,
+            "FAKE_TTS_WAV": "",  # the tone, unless a run asks for a voice (bench.load --tts recorded)
         }
     )
     return env

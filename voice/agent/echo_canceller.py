@@ -99,7 +99,7 @@ class EchoCanceller:
         self.delay: int | None = None  # this run's: samples from the sample playing to the echo's source
         self._aligned = False  # ``delay`` holds for this run
         self._weights: np.ndarray | None = None
-        self.erle_db: float | None = None  # how much the latest fit cancelled where our echo is loudest
+        self.erle_db: float | None = None  # how much the path cancelled where the latest fit's frames are loudest
         self.noise = 1.0  # the line's noise (mean square), as the latest fit found it
         self.missed = 1.0  # the share of the echo's energy the latest fit leaves
         self.excess_db = 0.0  # what the latest fit left of our loudest frames, over the line's noise (dB)
@@ -293,9 +293,11 @@ class EchoCanceller:
             # (8.2-8.8 dB, all they showed) and replaced one that took 19 dB off a loud echo. On the real
             # server its successors left a reply's loudest syllable 10 dB over the hiss, and the agent paused
             # on it (bench/README.md, twenty-second session).
-            _, excess, noise, missed, follow = self._judge(y, (a @ self._weights).reshape(-1, FRAME_BYTES))
+            # What it showed on them is what they could show: a new run, which may start as quietly, is aligned
+            # against that (``_align``), not against what a louder second once showed.
+            erle, excess, noise, missed, follow = self._judge(y, (a @ self._weights).reshape(-1, FRAME_BYTES))
             if excess <= self._max_excess_db and follow <= self._max_follow:
-                self.excess_db, self.noise, self.missed, self.follow = excess, noise, missed, follow
+                self.erle_db, self.excess_db, self.noise, self.missed, self.follow = erle, excess, noise, missed, follow
                 return
         gram = a.T @ a
         gram += self._ridge * max(float(np.trace(gram)), 1.0) / self._taps * np.eye(self._taps)
