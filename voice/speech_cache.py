@@ -1,8 +1,9 @@
 """The greeting and the fixed lines, synthesised once and kept in storage, so a call starts speaking at once.
 
 A call's fixed lines (greeting, after-hours line, apology, idle prompt, goodbye, transfer line, fillers) are
-the same call after call. Each is synthesised once per text + voice + language + TTS provider (and the rules
-that turn digits into words, ``voice.providers.normalize.RULES_VERSION``) and kept in Django's default
+the same call after call. Each is synthesised once per text + voice + language + TTS provider (as
+``provider_name`` names it: OpenAI's model and default voice, the fake voice's recording) and the rules that
+turn digits into words (``voice.providers.normalize.RULES_VERSION``) and kept in Django's default
 storage as raw mu-law 8 kHz, whole 20 ms frames, quiet edges trimmed. A changed text or voice is a new key,
 so it is made again; old files are simply no longer asked for.
 
@@ -16,9 +17,11 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import functools
 import hashlib
 import json
 import logging
+import os
 from collections.abc import Iterable, Sequence
 
 from django.conf import settings
@@ -144,7 +147,35 @@ def warm_up_digest(texts: Sequence[str], *, voice: str, language: str, provider:
 
 
 def provider_name() -> str:
-    return str(settings.VOICE_TTS)
+    """The TTS as the stored clips' keys name it: the provider, and those of its settings that change how a line
+    sounds beyond the business's voice and language. OpenAI's model, and its default voice (which a business's
+    Google voice name falls back to), are the deployment's; the fake voice may say a recording
+    (``FAKE_TTS_WAV``), named by its content. A change to any of them makes every line again; before, a demo
+    whose recording changed kept greeting callers with the old one."""
+    provider = str(settings.VOICE_TTS)
+    if provider == "openai":
+        return f"openai:{settings.OPENAI_TTS_MODEL}:{settings.OPENAI_TTS_VOICE}"
+    if provider == "fake" and settings.FAKE_TTS_WAV:
+        return f"fake:{_recording_digest(settings.FAKE_TTS_WAV)}"
+    return provider
+
+
+def _recording_digest(path: str) -> str:
+    """A digest of the file's content (read again only when its size or time changes: every call asks)."""
+    try:
+        stat = os.stat(path)
+    except OSError:
+        return "unreadable"  # the providers refuse it by name (voice.provider_settings)
+    return _file_digest(path, stat.st_size, stat.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=4)
+def _file_digest(path: str, size: int, mtime_ns: int) -> str:
+    try:
+        with open(path, "rb") as file:
+            return hashlib.sha256(file.read()).hexdigest()[:16]
+    except OSError:
+        return "unreadable"
 
 
 def warm_business(business_id: int, at: dt.datetime | None = None) -> list[str]:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 
+import numpy as np
 import pytest
 from asgiref.sync import sync_to_async
 from django.core.files.base import ContentFile
@@ -21,6 +23,7 @@ from voice.agent.session import AgentSession
 from voice.audio.clock import MediaClock
 from voice.audio.frames import FRAME_BYTES
 from voice.audio.pacer import LoopClock
+from voice.audio.wav import write_wav
 from voice.business_config import agent_config_for
 from voice.handlers import CallInfo, build_handler
 from voice.models import Job
@@ -171,3 +174,47 @@ async def test_the_stored_greeting_plays_at_once_instead_of_after_tts():
     print(f"\ngreeting first audio from start: live TTS {live_ms:.0f} ms, stored {cached_ms:.0f} ms")
     assert live_ms >= SLOW_TTS_S * 1000
     assert cached_ms < 100
+
+
+# -- what names the voice in a clip's key -------------------------------------------------------------------
+def _recording(path, seconds: float) -> str:
+    samples = (np.sin(np.arange(int(8000 * seconds)) / 5) * 8000).astype(np.int16)
+    path.write_bytes(write_wav(samples))
+    return str(path)
+
+
+def test_the_fake_voices_recording_is_part_of_its_name(settings, tmp_path):
+    settings.FAKE_TTS_WAV = ""
+    assert speech_cache.provider_name() == "fake"
+    settings.FAKE_TTS_WAV = _recording(tmp_path / "a.wav", 0.5)
+    first = speech_cache.provider_name()
+    assert first.startswith("fake:") and first != "fake"
+    settings.FAKE_TTS_WAV = _recording(tmp_path / "b.wav", 0.5)  # the same sound elsewhere: the same clips
+    assert speech_cache.provider_name() == first
+    _recording(tmp_path / "b.wav", 0.7)  # the demo's recording replaced: its greeting is made again
+    os.utime(tmp_path / "b.wav", ns=(time.time_ns() + 10**9, time.time_ns() + 10**9))
+    assert speech_cache.provider_name() not in (first, "fake")
+
+
+def test_a_clip_made_with_another_recording_is_not_played(settings, tmp_path):
+    settings.FAKE_TTS_WAV = _recording(tmp_path / "a.wav", 0.5)
+    speech_cache.warm(
+        [CONFIG.greeting], voice=CONFIG.voice, language="he-IL", provider=speech_cache.provider_name(), tts=FakeTTS()
+    )
+    assert CONFIG.greeting not in speech_cache.stored_clips(CONFIG, speech_cache.provider_name())[1]
+    settings.FAKE_TTS_WAV = _recording(tmp_path / "b.wav", 0.9)
+    assert CONFIG.greeting in speech_cache.stored_clips(CONFIG, speech_cache.provider_name())[1]
+
+
+def test_an_unreadable_recording_still_names_a_voice(settings, tmp_path):
+    settings.FAKE_TTS_WAV = str(tmp_path / "missing.wav")  # the providers refuse it by name; the key does not fail
+    assert speech_cache.provider_name() == "fake:unreadable"
+
+
+def test_openais_model_and_default_voice_are_part_of_its_name(settings):
+    settings.VOICE_TTS, settings.OPENAI_TTS_MODEL, settings.OPENAI_TTS_VOICE = "openai", "tts-1", "alloy"
+    first = speech_cache.provider_name()
+    settings.OPENAI_TTS_MODEL = "gpt-4o-mini-tts"
+    second = speech_cache.provider_name()
+    settings.OPENAI_TTS_VOICE = "nova"  # what a business's Google voice name falls back to
+    assert len({first, second, speech_cache.provider_name()}) == 3

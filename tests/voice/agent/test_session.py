@@ -606,6 +606,36 @@ async def test_the_guard_compares_each_frame_with_what_played_as_late_as_twilios
     assert REGISTRY.get_sample_value(counted) == before + 1
 
 
+async def test_small_moves_of_twilios_delay_add_up_until_the_guard_judges_the_line_anew(call):
+    """A reading of how late Twilio plays that moves by no more than the estimate's slack (60 ms) leaves what the
+    guard learned; the moves are counted from the reading it last started over from, not from the previous one,
+    so a delay that creeps 40 ms and then 30 ms more lines the frames up anew all the same."""
+    clock = ManualClock()
+    c = call(clock=clock, echo_marks=False, frames_in_real_time=True)
+    guard, pacer = c.session._echo, c.session.pacer
+    silent = frames(silence(20))[0]
+
+    async def played_late_by(mark: str, seconds: float) -> None:
+        """The caller's frames go on until Twilio sends ``mark`` back ``seconds`` after its audio ended."""
+        while (ended := pacer._played_at(pacer._pending_marks[mark])) is None or clock.now() < ended + seconds - 0.001:
+            await clock.advance(0.02)  # (None: its audio is not all sent yet)
+            await c.session.media(silent)
+        await c.session.mark(mark)
+
+    await c.session.start()
+    await until(lambda: pacer.sent_ms > 0, clock=clock)
+    await played_late_by("~1", 0.04)  # the probe's frame
+    assert pacer.played_late.seconds == pytest.approx(0.04, abs=0.021)
+    while guard.line_echoes is None:  # the rest of the greeting: a silent line, judged clean
+        await clock.advance(0.02)
+        await c.session.media(silent)
+    assert guard.line_echoes is False
+    (sentence,) = [mark for mark in pacer._pending_marks if mark != "~1"][:1]
+    await played_late_by(sentence, 0.1)  # the median of 40 and 100 ms: 30 ms on, 70 ms from where it started
+    assert pacer.played_late.seconds == pytest.approx(0.07, abs=0.021)
+    assert guard.line_echoes is None  # judged anew
+
+
 async def test_a_call_without_the_echo_guard_still_answers(call):
     """VOICE_ECHO_GUARD=false (to measure what the guard costs, bench.budget): our audio is kept for nobody and
     the caller's frames go to the VAD as they come; the turn loop is the same."""
