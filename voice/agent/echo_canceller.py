@@ -18,7 +18,11 @@ buffer runs dry). So the guard counts a *run* of our audio in media time (the in
 Twilio's clock) from one anchor, and every new run is **aligned** again: the path stays, and the delay is
 searched within ``realign_ms`` of the last one over the run's first frames of echo. Until then, and
 whenever a run cannot be aligned, the guard masks as it did without a canceller. Frames of echo are kept by
-the sample of ours their echo starts from, so runs with different anchors fit one path together.
+the sample of ours their echo starts from, so runs with different anchors fit one path together. Within a
+run, Twilio's playout can still **slip** by a few samples (its buffer ran dry for a moment), which no
+estimate sees and which a path as sharp as a digital line's leaves most of our voice for: a loud frame it
+cancels far worse than its fit says is tried a couple of ms either side, and a slip two frames agree on
+moves the run's delay (``_slipped``).
 
 It is trusted only when it takes our echo down into the line's noise, even where our voice is loudest
 (``max_excess_db``), and what it leaves does not rise and fall with our voice (``max_follow``): a longer path
@@ -31,9 +35,9 @@ If a refit finds it no longer cancels (the caller moved the phone), it stops unt
 again. A fixed path between fits, fitted only on frames found to be echo, is why no double-talk detector is
 needed: a caller talking over us never bends the filter.
 
-Cost, on a line that echoes only: ~13 µs a frame to cancel, ~2 ms a fit, ~3 ms to locate, ~1 ms to align a
-run. Least squares and one ``np.convolve`` per frame, not a per-sample NLMS loop, because Python pays per
-call, not per multiply.
+Cost, on a line that echoes only: ~13 µs a frame to cancel (a slip looked for: ~50 µs more, on such frames
+only), ~2 ms a fit, ~3 ms to locate, ~1 ms to align a run. Least squares and one ``np.convolve`` per frame,
+not a per-sample NLMS loop, because Python pays per call, not per multiply.
 
 Memory: 20 s of our audio is 168 kB a call, most of what the turn-taking stack adds to one, and it is read
 only once the guard has found the line echoes. Until then the canceller *sleeps*: it keeps our pushes as the
@@ -59,6 +63,12 @@ _MULAW_FLOOR = 10 ** (-35 / 10)  # the share of an echo's energy that mu-law's r
 _ALIGN_PEAKS = 5  # cross-correlation peaks a new run's alignment tries the path at
 _ALIGN_SLACK_DB = 6.0
 _KEEP_PLAYED_MS = 1000  # asleep: our audio kept this long after it played (a search reaches ~550 ms back)
+# A slip of our audio within a run (``EchoCanceller._slipped``): looked for on a frame whose echo stands this
+# much over the line's noise (10 dB) and that the path leaves this much more of than its fit says (6 dB),
+# within this many samples either side (2 ms).
+_SLIP_LOUD = 10.0
+_SLIP_POOR = 4.0
+_SLIP_SAMPLES = 16
 
 
 class EchoCanceller:
@@ -104,6 +114,7 @@ class EchoCanceller:
         self.missed = 1.0  # the share of the echo's energy the latest fit leaves
         self.excess_db = 0.0  # what the latest fit left of our loudest frames, over the line's noise (dB)
         self.follow = 0.0  # how closely what the latest fit left follows our voice's loudness (correlation)
+        self._slip: int | None = None  # the slip the latest frame found (``_slipped``), to be confirmed
 
     @property
     def active(self) -> bool:
@@ -164,6 +175,7 @@ class EchoCanceller:
         """Our audio starts playing from a new anchor: where the echo falls must be found again."""
         self._aligned = False
         self._run.clear()
+        self._slip = None
 
     def echo_frame(self, pcm: np.ndarray, playing_ms: int) -> None:
         """An inbound frame (int16) found to be our echo, heard while ``playing_ms`` of ours played (by this
@@ -228,7 +240,44 @@ class EchoCanceller:
             return None
         echo = np.convolve(self._window(source, until), self._weights, "valid")
         power = float(np.dot(echo, echo)) / FRAME_BYTES
-        return pcm - echo, power, self.missed * power
+        left = pcm - echo
+        if until is None and power > self.noise * _SLIP_LOUD:
+            left_power = float(np.dot(left, left)) / FRAME_BYTES
+            if left_power > (self.noise + self.missed * power) * _SLIP_POOR:
+                echo, left = self._slipped(pcm, source, echo, left, left_power)
+                power = float(np.dot(echo, echo)) / FRAME_BYTES
+            else:
+                self._slip = None
+        return left, power, self.missed * power
+
+    def _slipped(
+        self, pcm: np.ndarray, source: int, echo: np.ndarray, left: np.ndarray, left_power: float
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """A loud echo this path leaves far more of than it should: our audio may play a few samples later (or
+        earlier) than this run was aligned on. Twilio's playout slips so when its buffer runs dry for a moment,
+        which the pacer's estimate cannot see, and a path fitted to a sharp echo then takes almost nothing: one
+        sample off left 7 dB more of our voice, two left nearly all (bench/README.md, twenty-third session).
+        The path is tried ``_SLIP_SAMPLES`` either side; a slip that takes the frame clearly further down is
+        used for it, and once two frames in a row agree on it, it is this run's delay from then on. A caller
+        talking over us cannot fake one: no shift of our audio takes their voice out."""
+        assert self._weights is not None  # called only from ``cancel``, with a path
+        reach = _SLIP_SAMPLES
+        wide = self._ours_samples(
+            source - (self._taps - 1 - self._lead) - reach, FRAME_BYTES + self._taps - 1 + 2 * reach
+        )
+        shifted = sliding_window_view(np.convolve(wide, self._weights, "valid"), FRAME_BYTES)
+        remains = np.einsum("ij,ij->i", pcm - shifted, pcm - shifted) / FRAME_BYTES
+        best = int(np.argmin(remains))
+        if remains[best] * _SLIP_POOR > left_power:  # not clearly better: a caller, or a line that changed
+            self._slip = None
+            return echo, left
+        slip = best - reach  # the echo comes from ``slip`` samples further on in our audio (Twilio played late: < 0)
+        if self._slip == slip and self.delay is not None:
+            self.delay -= slip
+            self._slip = None
+        else:
+            self._slip = slip
+        return shifted[best], pcm - shifted[best]
 
     # -- where the echo falls --------------------------------------------------------------------------------
     def _search(self, centre: int, radius: int, count: int = 1) -> list[int]:

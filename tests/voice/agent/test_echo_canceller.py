@@ -113,9 +113,24 @@ def test_a_caller_talking_over_our_echo_comes_through_whole():
     quiet = -30  # a caller 30 dB under our voice: 15 dB under its echo
     line = Line(echo_db=-15, caller_db=quiet)
     canceller = trained(Line(echo_db=-15))  # fitted where the caller was silent
+    delay = canceller.delay
     heard = np.concatenate([cancelled(canceller, line.frame(i), i * FRAME_MS)[0] for i in range(60, 180)])
     caller = line.caller[60 * FRAME_BYTES : 180 * FRAME_BYTES]
     noise = line.noise[60 * FRAME_BYTES : 180 * FRAME_BYTES]
+    assert db(heard - caller - noise) < db(caller) - 10
+    assert canceller.delay == delay  # no slip of our audio takes a caller's voice out
+
+
+def test_a_loud_caller_over_our_echo_does_not_move_it():
+    """A caller as loud as our echo leaves every frame far over what the path should leave: the slips are
+    tried, none takes the caller out, and the delay stays."""
+    line = Line(echo_db=-15, caller_db=-15)
+    canceller = trained(Line(echo_db=-15))
+    delay = canceller.delay
+    heard = np.concatenate([cancelled(canceller, line.frame(i), i * FRAME_MS)[0] for i in range(60, 180)])
+    caller = line.caller[60 * FRAME_BYTES : 180 * FRAME_BYTES]
+    noise = line.noise[60 * FRAME_BYTES : 180 * FRAME_BYTES]
+    assert canceller.delay == delay
     assert db(heard - caller - noise) < db(caller) - 10
 
 
@@ -162,6 +177,53 @@ def test_after_keeping_its_path_on_a_quiet_stretch_a_run_that_starts_quietly_is_
     for frame in range(120, 170):  # the run's first second, quiet all through
         canceller.echo_frame(line.frame(frame), frame * FRAME_MS)
     assert canceller.active and canceller.delay == delay
+
+
+def slipped(line: Line, at_frame: int, samples: int) -> np.ndarray:
+    """``line``'s inbound audio with our echo ``samples`` later from frame ``at_frame`` on (earlier when
+    negative): Twilio's buffer ran dry for a moment, and everything after played that much late."""
+    start = at_frame * FRAME_BYTES
+    echo = line.echo.copy()
+    echo[start:] = np.roll(line.echo, samples)[start:]
+    mixed = np.clip(np.round(echo + line.noise), -32768, 32767).astype(np.int16)
+    return mulaw.decode(mulaw.encode(mixed))
+
+
+def left_of_the_echo(canceller: EchoCanceller, line: Line, inbound: np.ndarray, frames: range) -> float:
+    """What the canceller leaves of our echo over ``frames`` of ``inbound`` (the line's noise taken off), dB."""
+    left = []
+    for i in frames:
+        part = slice(i * FRAME_BYTES, (i + 1) * FRAME_BYTES)
+        left.append(cancelled(canceller, inbound[part], i * FRAME_MS)[0] - line.noise[part])
+    return db(np.concatenate(left))
+
+
+def test_our_echo_slipping_a_sample_or_two_within_a_run_is_followed():
+    """The path is one sharp tap on a digital line: one sample off it leaves our echo 7 dB under itself, two
+    samples leave nearly all of it, and what is left stands 10-20 dB over the hiss, for the VAD to hear as a
+    voice. The canceller finds the slip on the frames it cancels badly, and follows it."""
+    for samples in (1, 2, -3, 16):
+        line = Line(echo_db=-15)
+        canceller = trained(line)
+        delay = canceller.delay
+        assert delay is not None
+        inbound = slipped(line, 100, samples)
+        echo_db = db(line.echo[110 * FRAME_BYTES : 180 * FRAME_BYTES])
+        assert left_of_the_echo(canceller, line, inbound, range(100, 180)) < echo_db - 30, samples
+        assert canceller.delay == delay + samples
+
+
+def test_a_slip_beyond_its_reach_is_left_to_a_new_run():
+    """Further than 2 ms (a frame: Twilio's buffer ran dry for 20 ms) the frames it leaves are louder than what
+    came in, and the guard aligns a new run (``EchoGuard``'s misaligned frames)."""
+    line = Line(echo_db=-15)
+    canceller = trained(line)
+    delay = canceller.delay
+    inbound = slipped(line, 100, FRAME_BYTES)
+    assert left_of_the_echo(canceller, line, inbound, range(110, 180)) > db(
+        line.echo[110 * FRAME_BYTES : 180 * FRAME_BYTES]
+    )
+    assert canceller.delay == delay
 
 
 def test_looking_in_the_wrong_place_finds_nothing_to_trust():
