@@ -113,8 +113,11 @@ class _StoredSpeechFirst:
         clips: dict[Key, bytes] = {}
         missing: list[str] = []
         try:
-            load = sync_to_async(speech_cache.stored_clips, thread_sensitive=False)
-            clips, missing = await load(config, speech_cache.provider_name())
+            # The TTS's name too, off the event loop: it reads the fake voice's recording when that changed.
+            load = sync_to_async(
+                lambda: speech_cache.stored_clips(config, speech_cache.provider_name()), thread_sensitive=False
+            )
+            clips, missing = await load()
         except Exception as exc:
             log.warning("stored speech unavailable, speaking live: %s", exc)
         self.session.speaker.ready = self._ready.with_stored(clips)

@@ -21,8 +21,8 @@ whenever a run cannot be aligned, the guard masks as it did without a canceller.
 the sample of ours their echo starts from, so runs with different anchors fit one path together. Within a
 run, Twilio's playout can still **slip** by a few samples (its buffer ran dry for a moment), which no
 estimate sees and which a path as sharp as a digital line's leaves most of our voice for: a loud frame it
-cancels far worse than its fit says is tried a couple of ms either side, and a slip two frames agree on
-moves the run's delay (``_slipped``).
+cancels far worse than its fit says is tried a couple of ms either side, and a slip that the next such frame
+agrees on moves the run's delay (``_slipped``).
 
 It is trusted only when it takes our echo down into the line's noise, even where our voice is loudest
 (``max_excess_db``), and what it leaves does not rise and fall with our voice (``max_follow``): a longer path
@@ -182,7 +182,8 @@ class EchoCanceller:
         run's anchor)."""
         start = playing_ms * _SAMPLES_PER_MS
         if self._aligned and self.delay is not None:
-            self._fitted.append((pcm.copy(), start - self.delay))
+            delay = self.delay if self._slip is None else self.delay - self._slip  # cancelled at a slip found
+            self._fitted.append((pcm.copy(), start - delay))
             self._fresh += 1
             return
         self._run.append((pcm.copy(), start))
@@ -258,7 +259,8 @@ class EchoCanceller:
         which the pacer's estimate cannot see, and a path fitted to a sharp echo then takes almost nothing: one
         sample off left 7 dB more of our voice, two left nearly all (bench/README.md, twenty-third session).
         The path is tried ``_SLIP_SAMPLES`` either side; a slip that takes the frame clearly further down is
-        used for it, and once two frames in a row agree on it, it is this run's delay from then on. A caller
+        used for it (and the frame is kept to fit by it), and once the next frame tried agrees, it is this run's
+        delay from then on; a loud frame the path cancels well, a refit or a new run forget it. A caller
         talking over us cannot fake one: no shift of our audio takes their voice out."""
         assert self._weights is not None  # called only from ``cancel``, with a path
         reach = _SLIP_SAMPLES
@@ -348,6 +350,7 @@ class EchoCanceller:
             if excess <= self._max_excess_db and follow <= self._max_follow:
                 self.erle_db, self.excess_db, self.noise, self.missed, self.follow = erle, excess, noise, missed, follow
                 return
+        self._slip = None  # found with the path in use: the path may change here
         gram = a.T @ a
         gram += self._ridge * max(float(np.trace(gram)), 1.0) / self._taps * np.eye(self._taps)
         candidates = [np.linalg.solve(gram, a.T @ y.ravel())]

@@ -213,6 +213,25 @@ def test_our_echo_slipping_a_sample_or_two_within_a_run_is_followed():
         assert canceller.delay == delay + samples
 
 
+def test_one_frame_that_looks_slipped_does_not_move_the_delay():
+    """A frame it cancels better at a shift is cancelled so, but the run's delay moves only when the next frame
+    it tries agrees: one odd frame (a click of the line) leaves it where it was."""
+    line = Line(echo_db=-15)
+    canceller = trained(line)
+    delay = canceller.delay
+    loudest = max(range(100, 180), key=lambda i: db(line.echo[i * FRAME_BYTES : (i + 1) * FRAME_BYTES]))
+    inbound = line.inbound.copy()
+    odd = slipped(line, loudest, 2)
+    inbound[loudest * FRAME_BYTES : (loudest + 1) * FRAME_BYTES] = odd[
+        loudest * FRAME_BYTES : (loudest + 1) * FRAME_BYTES
+    ]
+    echo_db = db(line.echo[loudest * FRAME_BYTES : (loudest + 1) * FRAME_BYTES])
+    assert left_of_the_echo(canceller, line, inbound, range(loudest, loudest + 1)) < echo_db - 20
+    assert canceller.delay == delay
+    assert left_of_the_echo(canceller, line, inbound, range(loudest + 1, 180)) < echo_db - 30
+    assert canceller.delay == delay
+
+
 def test_a_slip_beyond_its_reach_is_left_to_a_new_run():
     """Further than 2 ms (a frame: Twilio's buffer ran dry for 20 ms) the frames it leaves are louder than what
     came in, and the guard aligns a new run (``EchoGuard``'s misaligned frames)."""
