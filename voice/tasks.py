@@ -253,8 +253,9 @@ def warm_speech(self: JobTask, digest: str, texts: list[str], voice: str, langua
     """Synthesise and store the lines a call found missing (``voice.speech_cache``); returns how many are
     stored now. ``digest`` names the job (the same lines are one job). Lines TTS could not make are tried
     again with back-off, then left to the next call, which speaks them live meanwhile."""
-    if provider != speech_cache.provider_name():  # the TTS was changed since: the next call asks again
-        logger.info("speech warm-up skipped: made for %s, the TTS is now %s", provider, speech_cache.provider_name())
+    now = speech_cache.provider_name()
+    if provider != now:  # the TTS was changed since: the next call asks again
+        logger.info("speech warm-up skipped: made for %s, the TTS is now %s", provider, now)
         return 0
     tts = providers_from_settings().tts
     failed = speech_cache.warm(texts, voice=voice, language=language, provider=provider, tts=tts)

@@ -264,9 +264,7 @@ class EchoCanceller:
         talking over us cannot fake one: no shift of our audio takes their voice out."""
         assert self._weights is not None  # called only from ``cancel``, with a path
         reach = _SLIP_SAMPLES
-        wide = self._ours_samples(
-            source - (self._taps - 1 - self._lead) - reach, FRAME_BYTES + self._taps - 1 + 2 * reach
-        )
+        wide = self._window(source, reach=reach)
         shifted = sliding_window_view(np.convolve(wide, self._weights, "valid"), FRAME_BYTES)
         remains = np.einsum("ij,ij->i", pcm - shifted, pcm - shifted) / FRAME_BYTES
         best = int(np.argmin(remains))
@@ -399,11 +397,12 @@ class EchoCanceller:
         puts at inbound sample n."""
         return sliding_window_view(self._window(source), self._taps)[:, ::-1]
 
-    def _window(self, source: int, until: int | None = None) -> np.ndarray:
+    def _window(self, source: int, until: int | None = None, *, reach: int = 0) -> np.ndarray:
         """Our samples that the path's taps see over an inbound frame whose echo starts from our sample
-        ``source``: ``160 + taps - 1`` of them, oldest first."""
+        ``source``: ``160 + taps - 1`` of them, oldest first (``reach`` more either side: for every source
+        within ``reach`` of it)."""
         back = self._taps - 1 - self._lead  # the longest delay is ``back`` beyond the source
-        return self._ours_samples(source - back, FRAME_BYTES + self._taps - 1, until)
+        return self._ours_samples(source - back - reach, FRAME_BYTES + self._taps - 1 + 2 * reach, until)
 
     def _holds(self, source: int) -> bool:
         """Our audio around ``source`` (an outbound sample position) is still held, not overwritten."""
