@@ -293,6 +293,11 @@ class TwilioMediaConsumer(AsyncWebsocketConsumer):
             "stop_received": self.stop_received,
             "ended_by": ended_by,
         }
+        if self.handler is not None:
+            try:
+                payload = {**self.handler.stream_facts(), **payload}  # the socket's own counts stand
+            except Exception:
+                log.exception("stream handler could not say what it measured")
         if self.ignored:
             payload["ignored"] = dict(self.ignored)
         if self.spool is not None:

@@ -73,6 +73,9 @@ class _DiagnosticHandler:
     async def stop(self) -> None:
         await self._inner.stop()
 
+    def stream_facts(self) -> dict[str, int]:
+        return self._inner.stream_facts()
+
 
 class _Unavailable:
     """AI mode without working providers: say so in the timeline and hand the caller to voicemail."""
@@ -96,6 +99,9 @@ class _Unavailable:
 
     async def stop(self) -> None:
         pass
+
+    def stream_facts(self) -> dict[str, int]:
+        return {}
 
 
 class _StoredSpeechFirst:
@@ -139,6 +145,9 @@ class _StoredSpeechFirst:
 
     async def stop(self) -> None:
         await self.session.stop()
+
+    def stream_facts(self) -> dict[str, int]:
+        return self.session.stream_facts()
 
 
 def _queue_warm_up(texts: list[str], config: AgentConfig, call_id: int) -> None:

@@ -161,16 +161,18 @@ def provider_name() -> str:
 
 
 def _recording_digest(path: str) -> str:
-    """A digest of the file's content (read again only when its size or time changes: every call asks)."""
+    """A digest of the file's content, read again only when its status changes (every call asks). The change
+    time is in the key, not only the modification time: a copy that keeps the old file's time and size
+    (``cp -p``) still changes it, and a file put in its place has another inode."""
     try:
         stat = os.stat(path)
     except OSError:
         return "unreadable"  # the providers refuse it by name (voice.provider_settings)
-    return _file_digest(path, stat.st_size, stat.st_mtime_ns)
+    return _file_digest(path, stat.st_ino, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns)
 
 
 @functools.lru_cache(maxsize=4)
-def _file_digest(path: str, size: int, mtime_ns: int) -> str:
+def _file_digest(path: str, inode: int, size: int, mtime_ns: int, ctime_ns: int) -> str:
     try:
         with open(path, "rb") as file:
             return hashlib.sha256(file.read()).hexdigest()[:16]

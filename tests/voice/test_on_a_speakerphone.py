@@ -77,6 +77,8 @@ async def test_where_twilio_plays_our_voice_late_it_is_still_known_for_ours(
     assert not {"barge_in", "resumed"} & set(data.kinds())
     [echo] = [payload for kind, payload in data.events if kind == "line_echoes"]
     assert 60 <= echo["delay_ms"] <= 240  # the phone's 120 ms: Twilio's delay is measured, not searched for
+    [stopped] = [payload for kind, payload in data.events if kind == "stream_stopped"]
+    assert playout_delay_ms - 40 <= stopped["played_late_ms"] <= playout_delay_ms + 100  # the call's own reading
     [agent] = [u for u in data.utterances if u.speaker == "agent"]
     assert agent.text == greeting and not agent.interrupted
     assert [u for u in data.utterances if u.speaker == "caller"] == []

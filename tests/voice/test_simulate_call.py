@@ -96,6 +96,7 @@ async def test_sink_call_without_subprotocol(daphne_server, settings, caller_wav
     _, events = await stored(summary.call_sid)
     stopped = next(p for k, p in events if k == "stream_stopped")
     assert stopped["frames_received"] == summary.frames_sent and stopped["frames_sent"] == 0
+    assert "played_late_ms" not in stopped  # the sink sends nothing, so no mark measures Twilio's play-out
     assert next(p for k, p in events if k == "stream_started")["mode"] == "sink"
 
 

@@ -196,6 +196,21 @@ def test_the_fake_voices_recording_is_part_of_its_name(settings, tmp_path):
     assert speech_cache.provider_name() not in (first, "fake")
 
 
+def test_a_recording_replaced_by_one_as_long_with_its_time_kept_is_named_anew(settings, tmp_path):
+    """``cp -p``: the same size, the same modification time, another sound. What the file's status changed on
+    (its inode's change time, which no copy can set) says it was rewritten."""
+    path = tmp_path / "a.wav"
+    settings.FAKE_TTS_WAV = _recording(path, 0.5)
+    first = speech_cache.provider_name()
+    kept = os.stat(path)
+    time.sleep(0.05)  # the change time's clock ticks every few ms
+    louder = (np.sin(np.arange(4000) / 5) * 12000).astype(np.int16)
+    path.write_bytes(write_wav(louder))
+    os.utime(path, ns=(kept.st_atime_ns, kept.st_mtime_ns))
+    assert os.stat(path).st_size == kept.st_size and os.stat(path).st_mtime_ns == kept.st_mtime_ns
+    assert speech_cache.provider_name() not in (first, "fake")
+
+
 def test_a_clip_made_with_another_recording_is_not_played(settings, tmp_path):
     settings.FAKE_TTS_WAV = _recording(tmp_path / "a.wav", 0.5)
     speech_cache.warm(

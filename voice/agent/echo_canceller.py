@@ -36,8 +36,9 @@ again. A fixed path between fits, fitted only on frames found to be echo, is why
 needed: a caller talking over us never bends the filter.
 
 Cost, on a line that echoes only: ~13 µs a frame to cancel (a slip looked for: ~0.15 ms more, on such frames
-only), ~2 ms a fit, ~3 ms to locate, ~1 ms to align a run. Least squares and one ``np.convolve`` per frame,
-not a per-sample NLMS loop, because Python pays per call, not per multiply.
+only), ~2 ms a fit, ~3 ms to locate (~1 ms more to judge whether the run's frames were heard over our loud
+voice, and while they were not, once every 10 frames of echo), ~1 ms to align a run. Least squares and one
+``np.convolve`` per frame, not a per-sample NLMS loop, because Python pays per call, not per multiply.
 
 Memory: 20 s of our audio is 168 kB a call, most of what the turn-taking stack adds to one, and it is read
 only once the guard has found the line echoes. Until then the canceller *sleeps*: it keeps our pushes as the
@@ -69,6 +70,14 @@ _KEEP_PLAYED_MS = 1000  # asleep: our audio kept this long after it played (a se
 _SLIP_LOUD = 10.0
 _SLIP_POOR = 4.0
 _SLIP_SAMPLES = 16
+# The echo is located only on frames heard while our voice was loud: their loudest quarter within this much
+# (10 dB) of our voice's loud frames (``_loud_enough``). A run heard over a quieter stretch is looked at again
+# after this many more of its frames (200 ms).
+_QUIET_SET = 10.0
+_QUIET_RECHECK_FRAMES = 10
+_QUIET_SPAN_FRAMES = 250  # our voice's loud frames are taken within 5 s of the run's (one reply, not a louder one)
+# Each mu-law code's sample, squared: a frame of ours' energy is the mean of these.
+_SQUARES = DECODE_TABLE.astype(np.float64) ** 2
 
 
 class EchoCanceller:
@@ -115,6 +124,7 @@ class EchoCanceller:
         self.excess_db = 0.0  # what the latest fit left of our loudest frames, over the line's noise (dB)
         self.follow = 0.0  # how closely what the latest fit left follows our voice's loudness (correlation)
         self._slip: int | None = None  # the slip the latest frame found (``_slipped``), to be confirmed
+        self._quiet_wait = 0  # frames of echo until a run found too quiet to locate the echo on is judged again
 
     @property
     def active(self) -> bool:
@@ -176,6 +186,7 @@ class EchoCanceller:
         self._aligned = False
         self._run.clear()
         self._slip = None
+        self._quiet_wait = 0
 
     def echo_frame(self, pcm: np.ndarray, playing_ms: int) -> None:
         """An inbound frame (int16) found to be our echo, heard while ``playing_ms`` of ours played (by this
@@ -188,6 +199,7 @@ class EchoCanceller:
             return
         self._run.append((pcm.copy(), start))
         if self._weights is None:
+            self._quiet_wait = max(self._quiet_wait - 1, 0)
             return
         if len(self._run) % self._align_frames == 0:
             self._align()
@@ -213,8 +225,12 @@ class EchoCanceller:
 
     def locate(self, lag_frames: int) -> bool:
         """Find the echo to the sample near the guard's delay (in frames), and fit the path there. False when
-        it has not heard enough of this run's echo to look yet."""
-        if len(self._run) < self._run.maxlen // 2:  # type: ignore[operator]
+        it has not heard enough of this run's echo to look yet, or heard it only over a quiet stretch of our
+        voice (``_loud_enough``: judged again after ``_QUIET_RECHECK_FRAMES`` more frames of echo)."""
+        if not self._run or len(self._run) < self._run.maxlen // 2 or self._quiet_wait:  # type: ignore[operator]
+            return False
+        if not self._loud_enough(lag_frames):
+            self._quiet_wait = _QUIET_RECHECK_FRAMES
             return False
         # The guard's delay is to the frame, and this run's anchor may be ``realign_ms`` off the estimate's.
         delays = self._search(lag_frames * FRAME_BYTES, FRAME_BYTES + self._realign)
@@ -222,6 +238,31 @@ class EchoCanceller:
             self._adopt(delays[0])
             self._fit()
         return True
+
+    def _loud_enough(self, lag_frames: int) -> bool:
+        """This run's frames were heard while our voice was loud: the loudest quarter of our frames they echo
+        (``lag_frames`` back, a frame either side) within ``_QUIET_SET`` of the loud tenth of ours held within
+        5 s of them (the reply they echo: another, louder one, such as a stored greeting, does not count).
+
+        A set heard over a quiet stretch (a reply's murmured end, our echo a few dB over the line's hiss)
+        cannot tell a right path from a wrong one: a wrong delay found there cancelled 5.5 dB of it, passed the
+        4 dB a faint echo needs, and let our loud syllables through whole on the real server (bench/README.md,
+        twenty-fourth session); and a path fitted there on the right delay knows only the tones the murmur had,
+        and takes ~15 dB off our loud echo instead of ~28. A louder stretch of our voice comes within a second
+        or two."""
+        ours, position = self._held()
+        sources = np.array([start // FRAME_BYTES for _, start in self._run]) - lag_frames
+        low, high = max(int(sources.min()) - _QUIET_SPAN_FRAMES, 0), int(sources.max()) + _QUIET_SPAN_FRAMES
+        span = (position >= low) & (position <= high)  # held slots only: an empty one's zeros are mu-law's loudest
+        energy = np.zeros(_SLOTS)
+        energy[span] = _SQUARES[ours[span]].mean(axis=1)
+        if not energy.any():
+            return False
+        loud = float(np.percentile(energy[energy > 0.0], 90))
+        near = sources[:, None] + np.arange(-1, 2)  # the frame the guard's delay points to, and one either side
+        held = (near >= 0) & (position[near % _SLOTS] == near)
+        heard = np.where(held, energy[near % _SLOTS], 0.0).max(axis=1)
+        return float(np.percentile(heard, 75)) >= loud * 10 ** (-_QUIET_SET / 10)
 
     def cancel(
         self, pcm: np.ndarray, playing_ms: int, heard_until_ms: int | None = None

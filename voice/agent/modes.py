@@ -31,6 +31,9 @@ class SinkHandler:
     async def stop(self) -> None:
         self.stopped = True
 
+    def stream_facts(self) -> dict[str, int]:
+        return {}
+
 
 class EchoHandler(SinkHandler):
     """Sends every inbound payload straight back, byte for byte."""

@@ -80,3 +80,7 @@ class StreamHandler(Protocol):
     async def stop(self) -> None:
         """The stream ended (``stop`` or socket closed). Cancel work in flight; idempotent."""
         ...
+
+    def stream_facts(self) -> dict[str, int]:
+        """What it measured of the stream, for the stream's last event (``stream_stopped``), after ``stop``."""
+        ...

@@ -211,6 +211,13 @@ class AgentSession:
         if (keys := self.keypad.press(digit, self.media_ms)) is not None:
             await self._keys(keys)
 
+    def stream_facts(self) -> dict[str, int]:
+        """How late Twilio played our audio, by its marks (``played_late_ms``; left out when no mark came back
+        to say): the operators' histogram has every call's, this is the call's own, next to its pauses."""
+        if not self.pacer.played_late.measured:
+            return {}
+        return {"played_late_ms": round(self.pacer.played_late.seconds * 1000)}
+
     async def stop(self) -> None:
         if self.stopped:
             return

@@ -170,6 +170,24 @@ def test_after_keeping_its_path_on_a_quiet_stretch_a_run_that_starts_quietly_is_
     assert canceller.active and canceller.delay == delay
 
 
+def test_the_echo_is_not_located_on_a_murmured_stretch_of_our_voice_but_on_the_next_loud_one():
+    """Our echo 20 dB down, over a murmured stretch 20 dB quieter still: a few dB over the hiss. A path fitted
+    there knows only the murmur's low tones and passes the tests a faint echo is trusted on, then takes ~15 dB
+    off our loud echo instead of ~28; at a wrong delay, which such a set cannot rule out either, it took
+    nothing off it. So the canceller waits for a run heard over our loud voice."""
+    line = Line(echo_db=-20, second_half_db=-20, second_half_muffled=True)
+    canceller = EchoCanceller()
+    canceller.sent(line.sent, 0)
+    for i in range(110, 160):  # the murmur
+        canceller.echo_frame(line.frame(i), i * FRAME_MS)
+    assert not canceller.locate(DELAY_MS // FRAME_MS) and not canceller.has_path
+    for i in range(10, 60):  # our voice loud again
+        canceller.echo_frame(line.frame(i), i * FRAME_MS)
+        canceller.locate(DELAY_MS // FRAME_MS)
+    assert canceller.active
+    assert left_of_the_echo(canceller, line, line.inbound, range(60, 100)) < db(line.echo[60 * 160 : 100 * 160]) - 25
+
+
 def slipped(line: Line, at_frame: int, samples: int) -> np.ndarray:
     """``line``'s inbound audio with our echo ``samples`` later from frame ``at_frame`` on (earlier when
     negative): Twilio's buffer ran dry for a moment, and everything after played that much late."""
