@@ -56,7 +56,7 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from voice.audio.frames import FRAME_BYTES, FRAME_MS, SAMPLE_RATE
-from voice.audio.mulaw import DECODE_TABLE
+from voice.audio.mulaw import DECODE_TABLE, SQUARES
 
 _SLOTS = 1024  # ~20 s of our audio, by outbound frame position (the guard keeps as much)
 _SAMPLES_PER_MS = SAMPLE_RATE // 1000
@@ -76,8 +76,6 @@ _SLIP_SAMPLES = 16
 _QUIET_SET = 10.0
 _QUIET_RECHECK_FRAMES = 10
 _QUIET_SPAN_FRAMES = 250  # our voice's loud frames are taken within 5 s of the run's (one reply, not a louder one)
-# Each mu-law code's sample, squared: a frame of ours' energy is the mean of these.
-_SQUARES = DECODE_TABLE.astype(np.float64) ** 2
 
 
 class EchoCanceller:
@@ -247,15 +245,15 @@ class EchoCanceller:
         A set heard over a quiet stretch (a reply's murmured end, our echo a few dB over the line's hiss)
         cannot tell a right path from a wrong one: a wrong delay found there cancelled 5.5 dB of it, passed the
         4 dB a faint echo needs, and let our loud syllables through whole on the real server (bench/README.md,
-        twenty-fourth session); and a path fitted there on the right delay knows only the tones the murmur had,
-        and takes ~15 dB off our loud echo instead of ~28. A louder stretch of our voice comes within a second
-        or two."""
+        twenty-third session); and a path fitted there on the right delay knows only the tones the murmur had,
+        and takes ~15 dB off our loud echo instead of ~28 (twenty-fourth session). A louder stretch of our
+        voice comes within a second or two."""
         ours, position = self._held()
         sources = np.array([start // FRAME_BYTES for _, start in self._run]) - lag_frames
         low, high = max(int(sources.min()) - _QUIET_SPAN_FRAMES, 0), int(sources.max()) + _QUIET_SPAN_FRAMES
         span = (position >= low) & (position <= high)  # held slots only: an empty one's zeros are mu-law's loudest
         energy = np.zeros(_SLOTS)
-        energy[span] = _SQUARES[ours[span]].mean(axis=1)
+        energy[span] = SQUARES[ours[span]].mean(axis=1)
         if not energy.any():
             return False
         loud = float(np.percentile(energy[energy > 0.0], 90))

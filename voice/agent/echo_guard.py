@@ -77,9 +77,6 @@ _MISALIGNED_FRAMES = 2  # frames in a row the canceller made louder: it is not a
 # the turn-taking corpus's room echoes masked a caller's interruption 440 ms longer; 6 dB under, our echo
 # was heard as a caller's utterance once more.
 _FOUND_SLACK_DB = 3.0
-# Each mu-law code's sample, squared: a frame's energy is a sum of these (exact in float64: 160 squares of at
-# most 32124 stay far below 2**53, so it equals the sum over the decoded samples to the last bit).
-_SQUARES = mulaw.DECODE_TABLE.astype(np.float64) ** 2
 
 
 def _percentile_90(values: deque[float]) -> float:
@@ -195,7 +192,7 @@ class EchoGuard:
         first = position_ms // FRAME_MS
         count = len(frames) // FRAME_BYTES
         codes = np.frombuffer(frames, dtype=np.uint8, count=count * FRAME_BYTES).reshape(count, FRAME_BYTES)
-        energies = (_SQUARES[codes].sum(axis=1) / FRAME_BYTES).tolist()
+        energies = (mulaw.SQUARES[codes].sum(axis=1) / FRAME_BYTES).tolist()
         start = first % _SLOTS
         if start + count <= _SLOTS:  # one stretch of slots (a push is ~10 frames, the slots 1024)
             self._energy[start : start + count] = array("d", energies)
