@@ -246,7 +246,7 @@ class EchoCanceller:
         cannot tell a right path from a wrong one: a wrong delay found there cancelled 5.5 dB of it, passed the
         4 dB a faint echo needs, and let our loud syllables through whole on the real server (bench/README.md,
         twenty-third session); and a path fitted there on the right delay knows only the tones the murmur had,
-        and takes ~15 dB off our loud echo instead of ~28 (twenty-fourth session). A louder stretch of our
+        and takes 15-18 dB off our loud echo instead of ~32 (twenty-fourth session). A louder stretch of our
         voice comes within a second or two."""
         ours, position = self._held()
         sources = np.array([start // FRAME_BYTES for _, start in self._run]) - lag_frames
