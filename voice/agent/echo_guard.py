@@ -77,18 +77,30 @@ _MISALIGNED_FRAMES = 2  # frames in a row the canceller made louder: it is not a
 # the turn-taking corpus's room echoes masked a caller's interruption 440 ms longer; 6 dB under, our echo
 # was heard as a caller's utterance once more.
 _FOUND_SLACK_DB = 3.0
+_SILENCE = b"\xff\x7f"  # the two mu-law codes of a zero sample
+_MEASURE_AFTER = 64  # pushes kept unmeasured at most (~13 s of our audio, within the slots' 20)
 
 
-def _percentile_90(values: deque[float]) -> float:
-    """``np.percentile(values, 90)``, to the last bit (linear between the two nearest), by a partial sort: on
-    a line that echoes it is taken every 10 frames, and ``np.percentile``'s own machinery cost ~10 µs a frame."""
-    ordered = np.fromiter(values, dtype=np.float64, count=len(values))
-    position = 0.9 * (len(ordered) - 1)
+def _percentile(values: np.ndarray, q: float) -> float:
+    """``np.percentile(values, q)``, to the last bit (linear between the two nearest), by a partial sort:
+    ``np.percentile``'s own machinery cost ~10 µs a frame where the learned level is taken every 10 frames,
+    and most of a judgement of the line. ``values`` is reordered."""
+    position = q / 100 * (len(values) - 1)
     low = int(position)
-    high = min(low + 1, len(ordered) - 1)
-    ordered.partition((low, high))
-    below, above, t = float(ordered[low]), float(ordered[high]), position - low
+    high = min(low + 1, len(values) - 1)
+    values.partition((low, high))
+    below, above, t = float(values[low]), float(values[high]), position - low
     return above - (above - below) * (1 - t) if t >= 0.5 else below + (above - below) * t  # numpy's own lerp
+
+
+def _median(values: np.ndarray) -> float:
+    """``np.median(values)``, to the last bit: the middle value, or the mean of the two middle ones."""
+    middle = len(values) // 2
+    if len(values) % 2:
+        values.partition(middle)
+        return float(values[middle])
+    values.partition((middle - 1, middle))
+    return float((values[middle - 1] + values[middle]) / 2)
 
 
 class EchoGuard:
@@ -132,6 +144,10 @@ class EchoGuard:
         # number objects a call, scattered over the heap, cost a busy server more than their lookups.
         self._energy = array("d", [0.0]) * _SLOTS
         self._position = array("q", [-1]) * _SLOTS
+        # Whether our frame at each slot has any sound (not mu-law's silence): all a clean line asks of our
+        # frames on most of its frames, so it is kept as they come, and their energies only when next read.
+        self._sound = array("b", [0]) * _SLOTS
+        self._unmeasured: list[tuple[int, bytes]] = []  # pushes of ours (first frame, frames) not yet measured
         self._voice_found = -1  # the latest of our frames ``_any_voice`` found sound in
         # Does our voice come back on this line? None: not known yet.
         self.line_echoes: bool | None = None
@@ -188,20 +204,42 @@ class EchoGuard:
         return True
 
     def sent(self, frames: bytes, position_ms: int) -> None:
-        """Whole 160-byte frames of ours, queued at outbound ``position_ms``."""
+        """Whole 160-byte frames of ours, queued at outbound ``position_ms``. Kept as they are, with where they
+        sit and which have sound; their energies are taken when next read (``_measure``): measured push by
+        push, numpy's overhead made this ~40 µs a push, on every line, for judgements that read them once
+        every few seconds on a clean one."""
         first = position_ms // FRAME_MS
         count = len(frames) // FRAME_BYTES
-        codes = np.frombuffer(frames, dtype=np.uint8, count=count * FRAME_BYTES).reshape(count, FRAME_BYTES)
-        energies = (mulaw.SQUARES[codes].sum(axis=1) / FRAME_BYTES).tolist()
+        frames = bytes(frames[: count * FRAME_BYTES])  # the same object when it is whole ``bytes``
+        sound = [len(frames[at : at + FRAME_BYTES].strip(_SILENCE)) > 0 for at in range(0, len(frames), FRAME_BYTES)]
         start = first % _SLOTS
         if start + count <= _SLOTS:  # one stretch of slots (a push is ~10 frames, the slots 1024)
-            self._energy[start : start + count] = array("d", energies)
+            self._sound[start : start + count] = array("b", sound)
             self._position[start : start + count] = array("q", range(first, first + count))
         else:
-            for index, energy in enumerate(energies, start=first):
-                self._energy[index % _SLOTS], self._position[index % _SLOTS] = energy, index
+            for index, has_sound in enumerate(sound, start=first):
+                self._sound[index % _SLOTS], self._position[index % _SLOTS] = has_sound, index
+        self._unmeasured.append((first, frames))
+        if len(self._unmeasured) >= _MEASURE_AFTER:
+            self._measure()
         if self.canceller is not None:
             self.canceller.sent(frames, position_ms, self._last_playing)
+
+    def _measure(self) -> None:
+        """The energies of our frames pushed since they were last read, in one pass."""
+        pushes, self._unmeasured = self._unmeasured, []
+        codes = np.frombuffer(b"".join(frames for _, frames in pushes), dtype=np.uint8).reshape(-1, FRAME_BYTES)
+        energies = (mulaw.SQUARES[codes].sum(axis=1) / FRAME_BYTES).tolist()
+        at = 0
+        for first, frames in pushes:  # in the order pushed: a later push at the same slot overwrites
+            count = len(frames) // FRAME_BYTES
+            start = first % _SLOTS
+            if start + count <= _SLOTS:
+                self._energy[start : start + count] = array("d", energies[at : at + count])
+            else:
+                for index, energy in enumerate(energies[at : at + count], start=first):
+                    self._energy[index % _SLOTS] = energy
+            at += count
 
     def reference_energy(self) -> float:
         """The loudest of our frames that could be echoing now (0 when we are silent)."""
@@ -221,6 +259,8 @@ class EchoGuard:
 
     def _loudest(self, now: int) -> float:
         """The loudest of our frames that could be echoing while frame ``now`` plays."""
+        if self._unmeasured:
+            self._measure()
         energy, position, loudest = self._energy, self._position, 0.0
         for index in range(max(0, now - self._behind), now + self._ahead + 1):
             slot = index % _SLOTS
@@ -230,15 +270,16 @@ class EchoGuard:
 
     def _any_voice(self, now: int) -> bool:
         """Whether any of our frames that could be echoing while frame ``now`` plays has sound in it: the
-        loudest's only question on a clean line, answered at the first one found (and, while we speak, by
-        the one found last time: it stays in the window for ``window_ms``)."""
+        loudest's only question on a clean line, answered at the first one found, newest first (and, while
+        we speak, by the one found last time: the newest stays in the window for ``window_ms``, where the
+        oldest left it on the next frame)."""
         low, high = now - self._behind, now + self._ahead
-        energy, position, found = self._energy, self._position, self._voice_found
-        if low <= found <= high and position[found % _SLOTS] == found and energy[found % _SLOTS] > 0.0:
+        sound, position, found = self._sound, self._position, self._voice_found
+        if low <= found <= high and position[found % _SLOTS] == found and sound[found % _SLOTS]:
             return True
-        for index in range(max(0, low), high + 1):
+        for index in range(high, max(0, low) - 1, -1):
             slot = index % _SLOTS
-            if position[slot] == index and energy[slot] > 0.0:
+            if position[slot] == index and sound[slot]:
                 self._voice_found = index
                 return True
         return False
@@ -256,7 +297,7 @@ class EchoGuard:
         if len(self._ratios) < self._min_history:
             return self._assumed_db
         if self._level_db is None or self._new_ratios >= _RELEARN_EVERY:
-            self._level_db = _percentile_90(self._ratios)
+            self._level_db = _percentile(np.fromiter(self._ratios, dtype=np.float64, count=len(self._ratios)), 90)
             if self.found_level_db is not None:
                 self._level_db = max(self._level_db, min(self.found_level_db - _FOUND_SLACK_DB, self._assumed_db))
             self._new_ratios = 0
@@ -437,15 +478,18 @@ class EchoGuard:
         loudness (dB) and the loudness of our frames that played that much earlier."""
         if not self._kept:
             return 0.0
+        if self._unmeasured:
+            self._measure()
         # The ring's frames oldest first (the order the sums below were always taken in).
         order = np.arange(self._next_kept - self._kept, self._next_kept) % self._sample_window
         samples = self._heard[order].astype(np.float64)
         heard = 10 * np.log10(np.maximum(np.einsum("ij,ij->i", samples, samples) / samples.shape[1], 1.0))
         index = self._heard_at[order][:, None] - self._lags[None, :]
-        slots = index % _SLOTS
+        slots = index & (_SLOTS - 1)  # ``% _SLOTS`` (a power of two), without the division
         position = np.frombuffer(self._position, dtype=np.int64)
         weight = ((index >= 0) & (position[slots] == index)).astype(np.float64)
-        ours = 10 * np.log10(np.maximum(np.frombuffer(self._energy, dtype=np.float64)[slots], 1.0))
+        # Each slot's loudness once (1,024 logarithms), then looked up for every frame and delay (~4,000).
+        ours = (10 * np.log10(np.maximum(np.frombuffer(self._energy, dtype=np.float64), 1.0)))[slots]
         count = weight.sum(axis=0)
         usable = count >= self._min_samples // 2  # the longest delays have fewer of our frames to pair with
         if not usable.any():
@@ -461,6 +505,6 @@ class EchoGuard:
         self._paired_at_best = int(paired.sum())
         if paired.any():
             ours_at, heard_at = ours[paired, best], heard[paired]
-            loudest = ours_at >= np.percentile(ours_at, 75)
-            self._level_found = float(np.median(heard_at[loudest] - ours_at[loudest]))
+            loudest = ours_at >= _percentile(ours_at.copy(), 75)
+            self._level_found = _median(heard_at[loudest] - ours_at[loudest])
         return float(r[best])

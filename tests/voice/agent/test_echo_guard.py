@@ -436,3 +436,15 @@ def test_the_reference_is_the_loudest_of_ours_that_can_echo_at_each_position_how
             playing[0] = probe * FRAME_MS
             window = [truth.get(i, 0.0) for i in range(max(0, probe - 24), probe + 4)]
             assert guard.reference_energy() == pytest.approx(max(window))
+
+
+def test_our_frames_are_kept_as_they_were_queued_even_when_the_buffer_is_then_reused():
+    """The guard measures our frames only when it next reads them: a buffer the pacer's caller fills again
+    afterwards must not change what it reads."""
+    playing: list[int | None] = [0]
+    guard = EchoGuard(lambda: playing[0], cancel=False)
+    loud = mulaw.encode(np.full(FRAME_BYTES * 10, 8000, dtype=np.int16))
+    buffer = bytearray(loud)
+    guard.sent(buffer, 0)
+    buffer[:] = silence(len(buffer) // 8)
+    assert guard.reference_energy() == pytest.approx(float(np.mean(mulaw.decode(loud).astype(np.float64) ** 2)))
