@@ -25,7 +25,7 @@ from bench.audio import hebrew_speech
 from bench.listener_cpu import AGENT, CALLER, Script, script
 from voice.agent.echo_guard import EchoGuard
 from voice.audio import mulaw
-from voice.audio.frames import FRAME_BYTES, FRAME_MS
+from voice.audio.frames import FRAME_BYTES, FRAME_MS, SAMPLE_RATE
 
 QUEUED_AHEAD_MS = 400  # the reply's audio is queued this far before it plays (a voice streams ahead of play-out)
 
@@ -64,7 +64,7 @@ class GuardedCall:
             return
         start = replies[self.reply_at][0]
         push_bytes = self.push_frames * FRAME_BYTES
-        while self.next_push < len(reply) and start + self.next_push // 8 <= ahead:
+        while self.next_push < len(reply) and start + self.next_push * 1000 // SAMPLE_RATE <= ahead:
             frames = reply[self.next_push : self.next_push + push_bytes]
             if self.guard is not None:
                 self.guard.sent(frames, self.queued_ms)
