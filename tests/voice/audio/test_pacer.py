@@ -1,6 +1,8 @@
 import asyncio
+import time
 
 import pytest
+import uvloop
 from prometheus_client import REGISTRY
 
 from tests.support.agent_doubles import FakeTwilio, ManualClock, settle
@@ -868,3 +870,18 @@ async def test_a_resume_while_the_pause_waits_its_turn_applies_after_it(clock):
     await clock.advance(0.5)
     assert pacer.sent_ms > 0 and pacer.sent_ms <= pacer.pushed_ms
     await pacer.close()
+
+
+def test_the_loop_clock_reads_the_loop_it_runs_on_even_when_carried_to_another():
+    """It keeps the loop it first read; a clock read again on a later loop (the first one closed) reads that
+    loop's time, not the old loop's stopped one."""
+    clock = LoopClock(speed=2)
+
+    async def reading() -> tuple[float, float]:
+        return clock.now(), asyncio.get_running_loop().time() * 2
+
+    for _ in range(2):
+        with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:  # production's loop: its time stops
+            now, loop_now = runner.run(reading())
+        assert now == pytest.approx(loop_now, abs=0.01)
+        time.sleep(0.05)
