@@ -873,15 +873,15 @@ async def test_a_resume_while_the_pause_waits_its_turn_applies_after_it(clock):
 
 
 def test_the_loop_clock_reads_the_loop_it_runs_on_even_when_carried_to_another():
-    """It keeps the loop it first read; a clock read again on a later loop (the first one closed) reads that
-    loop's time, not the old loop's stopped one."""
+    """It keeps the loop it read from; carried to a later loop (the first one closed), it reads that loop's
+    time."""
     clock = LoopClock(speed=2)
 
     async def reading() -> tuple[float, float]:
         return clock.now(), asyncio.get_running_loop().time() * 2
 
     for _ in range(2):
-        with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:  # production's loop: its time stops
+        with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:  # production's loop
             now, loop_now = runner.run(reading())
         assert now == pytest.approx(loop_now, abs=0.01)
         time.sleep(0.05)
