@@ -5,9 +5,8 @@ listener's noise, and it hands each reply to the guard in one piece. Here only t
 line (``bench.listener_cpu``'s scripts: the agent's replies, the caller answering in their pauses on faint
 line noise) is heard frame by frame, and our replies are queued as the pacer queues them, in pushes of
 ``--push-frames`` a little ahead of where they play. Runs with the guard and without it (the same loop,
-decoding the same frames) are interleaved ``--reps`` times; the figure is the difference of their medians,
-process CPU-s per call-minute, with what each part cost per call (timed in a run of its own, as the timers
-cost ~0.1 µs each). Run it in two checkouts, alternately, to compare versions of the guard.
+decoding the same frames) are interleaved ``--reps`` times; the figure is the median of the runs' differences,
+process CPU-s per call-minute. Run it in two checkouts, alternately, to compare versions of the guard.
 
     .venv/bin/python -m bench.guard_cpu [--calls 40] [--seconds 60] [--reps 5] [--push-frames 10]
 """

@@ -206,7 +206,7 @@ class EchoGuard:
     def sent(self, frames: bytes, position_ms: int) -> None:
         """Whole 160-byte frames of ours, queued at outbound ``position_ms``. Kept as they are, with where they
         sit and which have sound; their energies are taken when next read (``_measure``): measured push by
-        push, numpy's overhead made this ~40 µs a push, on every line, for judgements that read them once
+        push, this cost ~50 µs a push in a busy server, on every line, for judgements that read them once
         every few seconds on a clean one."""
         first = position_ms // FRAME_MS
         count = len(frames) // FRAME_BYTES

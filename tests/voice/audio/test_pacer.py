@@ -2,7 +2,6 @@ import asyncio
 import time
 
 import pytest
-import uvloop
 from prometheus_client import REGISTRY
 
 from tests.support.agent_doubles import FakeTwilio, ManualClock, settle
@@ -875,6 +874,7 @@ async def test_a_resume_while_the_pause_waits_its_turn_applies_after_it(clock):
 def test_the_loop_clock_reads_the_loop_it_runs_on_even_when_carried_to_another():
     """It keeps the loop it read from; carried to a later loop (the first one closed), it reads that loop's
     time."""
+    uvloop = pytest.importorskip("uvloop")  # not on Windows (requirements.txt)
     clock = LoopClock(speed=2)
 
     async def reading() -> tuple[float, float]:
