@@ -55,8 +55,9 @@ from collections import deque
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
+from voice.agent.quantiles import median, percentile
 from voice.audio.frames import FRAME_BYTES, FRAME_MS, SAMPLE_RATE
-from voice.audio.mulaw import DECODE_TABLE, SQUARES
+from voice.audio.mulaw import DECODE_TABLE, frame_energies
 
 _SLOTS = 1024  # ~20 s of our audio, by outbound frame position (the guard keeps as much)
 _SAMPLES_PER_MS = SAMPLE_RATE // 1000
@@ -253,14 +254,14 @@ class EchoCanceller:
         low, high = max(int(sources.min()) - _QUIET_SPAN_FRAMES, 0), int(sources.max()) + _QUIET_SPAN_FRAMES
         span = (position >= low) & (position <= high)  # held slots only: an empty one's zeros are mu-law's loudest
         energy = np.zeros(_SLOTS)
-        energy[span] = SQUARES[ours[span]].mean(axis=1)
+        energy[span] = frame_energies(ours[span])
         if not energy.any():
             return False
-        loud = float(np.percentile(energy[energy > 0.0], 90))
+        loud = percentile(energy[energy > 0.0], 90)
         near = sources[:, None] + np.arange(-1, 2)  # the frame the guard's delay points to, and one either side
         held = (near >= 0) & (position[near % _SLOTS] == near)
         heard = np.where(held, energy[near % _SLOTS], 0.0).max(axis=1)
-        return float(np.percentile(heard, 75)) >= loud * 10 ** (-_QUIET_SET / 10)
+        return percentile(heard, 75) >= loud * 10 ** (-_QUIET_SET / 10)
 
     def cancel(
         self, pcm: np.ndarray, playing_ms: int, heard_until_ms: int | None = None
@@ -418,10 +419,10 @@ class EchoCanceller:
         power = np.mean(echo**2, axis=1)
         heard = np.mean(y**2, axis=1)
         left = np.mean((y - echo) ** 2, axis=1)
-        loudest = power >= np.percentile(power, 75)
+        loudest = power >= percentile(power.copy(), 75)
         erle = float(10 * np.log10(max(float(np.sum(heard[loudest])), 1.0) / max(float(np.sum(left[loudest])), 1.0)))
-        noise = max(float(np.percentile(left, 20)), 1.0)  # the quietest frames: the line alone
-        excess = float(10 * np.log10(max(float(np.median(left[loudest])), 1.0) / noise))
+        noise = max(percentile(left.copy(), 20), 1.0)  # the quietest frames: the line alone
+        excess = float(10 * np.log10(max(median(left[loudest]), 1.0) / noise))
         # What it leaves beyond the noise, as a share of that echo; never less than the line's own rounding
         # (mu-law keeps a loud echo only ~38 dB over it).
         above = float(np.sum(np.maximum(left[loudest] - noise, 0.0)))

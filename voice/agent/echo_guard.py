@@ -61,6 +61,7 @@ from collections.abc import Callable
 import numpy as np
 
 from voice.agent.echo_canceller import EchoCanceller
+from voice.agent.quantiles import median, percentile
 from voice.audio import mulaw
 from voice.audio.frames import FRAME_BYTES, FRAME_MS
 
@@ -79,28 +80,6 @@ _MISALIGNED_FRAMES = 2  # frames in a row the canceller made louder: it is not a
 _FOUND_SLACK_DB = 3.0
 _SILENCE = b"\xff\x7f"  # the two mu-law codes of a zero sample
 _MEASURE_AFTER = 64  # pushes kept unmeasured at most (~13 s of our audio, within the slots' 20)
-
-
-def _percentile(values: np.ndarray, q: float) -> float:
-    """``np.percentile(values, q)``, to the last bit (linear between the two nearest), by a partial sort:
-    ``np.percentile``'s own machinery cost ~10 µs a frame where the learned level is taken every 10 frames,
-    and most of a judgement of the line. ``values`` is reordered."""
-    position = q / 100 * (len(values) - 1)
-    low = int(position)
-    high = min(low + 1, len(values) - 1)
-    values.partition((low, high))
-    below, above, t = float(values[low]), float(values[high]), position - low
-    return above - (above - below) * (1 - t) if t >= 0.5 else below + (above - below) * t  # numpy's own lerp
-
-
-def _median(values: np.ndarray) -> float:
-    """``np.median(values)``, to the last bit: the middle value, or the mean of the two middle ones."""
-    middle = len(values) // 2
-    if len(values) % 2:
-        values.partition(middle)
-        return float(values[middle])
-    values.partition((middle - 1, middle))
-    return float((values[middle - 1] + values[middle]) / 2)
 
 
 class EchoGuard:
@@ -229,7 +208,7 @@ class EchoGuard:
         """The energies of our frames pushed since they were last read, in one pass."""
         pushes, self._unmeasured = self._unmeasured, []
         codes = np.frombuffer(b"".join(frames for _, frames in pushes), dtype=np.uint8).reshape(-1, FRAME_BYTES)
-        energies = (mulaw.SQUARES[codes].sum(axis=1) / FRAME_BYTES).tolist()
+        energies = mulaw.frame_energies(codes).tolist()
         at = 0
         for first, frames in pushes:  # in the order pushed: a later push at the same slot overwrites
             count = len(frames) // FRAME_BYTES
@@ -297,7 +276,7 @@ class EchoGuard:
         if len(self._ratios) < self._min_history:
             return self._assumed_db
         if self._level_db is None or self._new_ratios >= _RELEARN_EVERY:
-            self._level_db = _percentile(np.fromiter(self._ratios, dtype=np.float64, count=len(self._ratios)), 90)
+            self._level_db = percentile(np.fromiter(self._ratios, dtype=np.float64, count=len(self._ratios)), 90)
             if self.found_level_db is not None:
                 self._level_db = max(self._level_db, min(self.found_level_db - _FOUND_SLACK_DB, self._assumed_db))
             self._new_ratios = 0
@@ -505,6 +484,6 @@ class EchoGuard:
         self._paired_at_best = int(paired.sum())
         if paired.any():
             ours_at, heard_at = ours[paired, best], heard[paired]
-            loudest = ours_at >= _percentile(ours_at.copy(), 75)
-            self._level_found = _median(heard_at[loudest] - ours_at[loudest])
+            loudest = ours_at >= percentile(ours_at.copy(), 75)
+            self._level_found = median(heard_at[loudest] - ours_at[loudest])
         return float(r[best])

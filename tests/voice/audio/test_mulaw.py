@@ -57,3 +57,11 @@ def test_encode_accepts_other_integer_arrays_and_empty_input():
     assert mulaw.encode(np.array([0, 0], dtype=np.int32)) == b"\xff\xff"
     assert mulaw.encode(np.zeros(0, dtype=np.int16)) == b""
     assert mulaw.decode(b"").size == 0
+
+
+def test_frame_energies_are_the_decoded_frames_mean_squares_to_the_last_bit():
+    rng = np.random.default_rng(7)
+    codes = rng.integers(0, 256, size=(6, 160), dtype=np.uint8)
+    decoded = mulaw.decode(codes.tobytes()).astype(np.float64).reshape(6, 160)
+    assert mulaw.frame_energies(codes).tolist() == np.mean(decoded**2, axis=1).tolist()
+    assert mulaw.frame_energies(np.full((1, 160), 0xFF, dtype=np.uint8)).tolist() == [0.0]  # mu-law's silence
