@@ -147,8 +147,10 @@ class AgentSession:
     def _playing_when_captured(self) -> int | None:
         """Our position that played as the caller's latest frame was captured (None: we were silent)."""
         assert self.lateness is not None  # only handed to the guard with it
-        pacer = self.pacer
-        return pacer.playing_ms(at=self.lateness.captured_at() - pacer.played_late.seconds)
+        # One reading of the clock for both: the capture time and the play-out are then taken at the same
+        # moment (read twice, a millisecond could tick between them), and a reading fewer on every frame.
+        pacer, now = self.pacer, self.clock.now()
+        return pacer.playing_ms(at=self.lateness.captured_at(now) - pacer.played_late.seconds, now=now)
 
     def _our_audio_queued(self, frames: bytes, position_ms: int) -> None:
         """The pacer queued our audio: the guard keeps it to compare the caller's line with."""

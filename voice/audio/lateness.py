@@ -26,10 +26,11 @@ class Lateness:
         self._clock = clock
         self._base = math.inf  # the least (clock time - media time) seen: the line's own delay
 
-    def captured_at(self) -> float:
-        """The clock time at which the latest inbound audio (up to ``media_clock.ms``) was captured."""
+    def captured_at(self, now: float | None = None) -> float:
+        """The clock time at which the latest inbound audio (up to ``media_clock.ms``) was captured, as
+        seen at clock time ``now`` (None: read the clock)."""
         media_s = self._media.ms / 1000
-        offset = self._clock.now() - media_s
+        offset = (self._clock.now() if now is None else now) - media_s
         if offset < self._base:
             self._base = offset
         return self._base + media_s

@@ -242,15 +242,17 @@ class Pacer:
                 return started_ms + round((min(at, ended_at) - started_at) * 1000)
         return 0
 
-    def playing_ms(self, at: float | None = None) -> int | None:
+    def playing_ms(self, at: float | None = None, now: float | None = None) -> int | None:
         """The position playing now, or None when nothing is (all sent has played, by the estimate or
         by Twilio's marks). ``at``: at that earlier clock time instead (up to ``_HISTORY_S`` back), by the
         estimate alone: the echo guard asks what played when the caller's frame was captured, which a busy
-        loop handles a few hundred ms later."""
+        loop handles a few hundred ms later. ``now``: the clock's reading ``at`` was taken from (None: read
+        it), so that one question reads the clock once."""
         if self.sent_ms == 0:
             return None
         # ``heard_ms`` inlined, on one reading of the clock: the echo guard asks on every inbound frame.
-        now = self._clock.now()
+        if now is None:
+            now = self._clock.now()
         if at is None or at >= now:
             buffered = self._play_end - now
             if buffered <= 0.0:

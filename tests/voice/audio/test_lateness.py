@@ -48,3 +48,15 @@ async def test_the_least_delay_is_the_lines_so_a_late_start_does_not_count_as_la
     await clock.advance(0.5)  # and now it falls behind
     media.advance(FRAME)
     assert round(lateness.captured_at(), 3) == round(clock.now() - 0.48, 3)
+
+
+async def test_the_capture_time_can_be_asked_as_of_a_clock_reading_already_taken():
+    clock, media = ManualClock(), MediaClock()
+    lateness = Lateness(media, clock)
+    await on_time(clock, media, lateness, 50)  # the line's own delay: none
+    await clock.advance(0.02)
+    media.advance(FRAME)
+    reading = clock.now()  # the frame handled on time, the clock read once for everything asked about it
+    await clock.advance(0.5)  # the clock read again later would count the frame 500 ms late
+    assert abs(lateness.captured_at(reading) - reading) < 1e-9
+    assert abs(lateness.captured_at() - reading) < 1e-9  # the least delay was seen at the reading

@@ -286,6 +286,21 @@ async def test_what_played_a_moment_ago_is_read_from_the_play_out_then(clock, tw
     await pacer.close()
 
 
+async def test_what_plays_is_read_as_of_a_clock_reading_already_taken(clock, twilio):
+    """The echo guard reads the clock once for its capture time and the play-out it asks about."""
+    pacer = Pacer(twilio, lead_ms=300, clock=clock)
+    await clock.advance(1.0)
+    pacer.push(audio(500))  # plays from 1.0 s to 1.5 s
+    await clock.advance(0.3)
+    reading = clock.now()
+    await clock.advance(0.1)  # the clock moves on; the answer is as of the reading
+    assert pacer.playing_ms(now=reading) == 300
+    assert pacer.playing_ms(at=reading, now=reading) == 300
+    assert pacer.playing_ms(at=1.1, now=reading) == 100
+    assert pacer.playing_ms() == 400
+    await pacer.close()
+
+
 async def test_what_played_before_a_pause_is_what_played_not_what_will_be_sent_again(clock, twilio):
     pacer = Pacer(twilio, lead_ms=300, clock=clock, resume_overlap_ms=100)
     pacer.push(audio(2000))
