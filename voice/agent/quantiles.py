@@ -1,4 +1,4 @@
-"""``np.percentile`` and ``np.median`` of a small array, to the last bit, by a partial sort.
+"""``np.percentile`` and ``np.median`` of a small float64 array with no NaN, to the last bit, by a partial sort.
 
 numpy's own functions go through machinery (argument checks, a copy, a general ``quantile`` path) that cost
 more than the arithmetic on the arrays the echo guard and canceller ask about (tens to a few hundred values):

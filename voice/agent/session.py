@@ -148,7 +148,7 @@ class AgentSession:
         """Our position that played as the caller's latest frame was captured (None: we were silent)."""
         assert self.lateness is not None  # only handed to the guard with it
         # One reading of the clock for both: the capture time and the play-out are then taken at the same
-        # moment (read twice, a millisecond could tick between them), and a reading fewer on every frame.
+        # moment (read twice, the clock can move between them), and a reading fewer on every frame.
         pacer, now = self.pacer, self.clock.now()
         return pacer.playing_ms(at=self.lateness.captured_at(now) - pacer.played_late.seconds, now=now)
 

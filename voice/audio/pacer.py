@@ -246,8 +246,8 @@ class Pacer:
         """The position playing now, or None when nothing is (all sent has played, by the estimate or
         by Twilio's marks). ``at``: at that earlier clock time instead (up to ``_HISTORY_S`` back), by the
         estimate alone: the echo guard asks what played when the caller's frame was captured, which a busy
-        loop handles a few hundred ms later. ``now``: the clock's reading ``at`` was taken from (None: read
-        it), so that one question reads the clock once."""
+        loop handles a few hundred ms later (an ``at`` not before now is now). ``now``: the clock's reading
+        ``at`` was taken from (None: read it), so that one question reads the clock once."""
         if self.sent_ms == 0:
             return None
         # ``heard_ms`` inlined, on one reading of the clock: the echo guard asks on every inbound frame.

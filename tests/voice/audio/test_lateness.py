@@ -53,10 +53,11 @@ async def test_the_least_delay_is_the_lines_so_a_late_start_does_not_count_as_la
 async def test_the_capture_time_can_be_asked_as_of_a_clock_reading_already_taken():
     clock, media = ManualClock(), MediaClock()
     lateness = Lateness(media, clock)
-    await on_time(clock, media, lateness, 50)  # the line's own delay: none
-    await clock.advance(0.02)
+    await clock.advance(0.1)
+    await on_time(clock, media, lateness, 50)  # handled 100 ms after the clock's start: the line's delay so far
     media.advance(FRAME)
-    reading = clock.now()  # the frame handled on time, the clock read once for everything asked about it
-    await clock.advance(0.5)  # the clock read again later would count the frame 500 ms late
+    media.advance(FRAME)  # two frames at once: the second came 40 ms sooner than the line's delay said
+    reading = clock.now()  # read once for everything asked about the frame
+    await clock.advance(0.5)  # read again now, the clock would not show the shorter delay
     assert abs(lateness.captured_at(reading) - reading) < 1e-9
-    assert abs(lateness.captured_at() - reading) < 1e-9  # the least delay was seen at the reading
+    assert abs(lateness.captured_at() - reading) < 1e-9  # and the shorter delay is the line's from now on
