@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.util
 import os
 import resource
 import secrets
@@ -28,7 +29,7 @@ from typing import Any
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
-from bench import metrics, report
+from bench import method_timing, metrics, report
 from bench.audio import CallerAudio, hebrew_speech
 from bench.caller import BenchCall, CallTrace, Script
 from bench.server import ServeServer, prepare_database, private_postgres, private_redis, sample_all, server_env
@@ -118,7 +119,23 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="Twilio plays the agent's audio this much after it arrives to an empty buffer (a slow network, a deep "
         "jitter buffer; 0 to 2000)",
     )
+    p.add_argument(
+        "--time-methods",
+        nargs="+",
+        default=[],
+        metavar="MODULE:CLASS.METHOD",
+        help="time these methods inside the server (wall time a call, bench.method_timing), e.g. "
+        "voice.agent.echo_guard:EchoGuard.hear",
+    )
     args = p.parse_args(argv)
+    for spec in args.time_methods:  # refused before anything starts
+        try:
+            module, _, _ = method_timing.parse(spec)
+            found = importlib.util.find_spec(module)
+        except (ValueError, ImportError) as exc:
+            p.error(f"--time-methods: {exc}")
+        if found is None:
+            p.error(f"--time-methods {spec}: no module {module}")
     if not 0 <= args.playout_delay_ms <= 2000:
         p.error(f"--playout-delay-ms {args.playout_delay_ms}: give 0 to 2000 ms")
     args.speakerphone = None  # every caller's, made here so that a bad one is refused before anything starts
@@ -486,6 +503,13 @@ def main(argv: list[str] | None = None) -> int:
         }
         if args.tts == "recorded":
             env["FAKE_TTS_WAV"] = str(recorded_voice(args.reply, tmp))
+        timing_out = tmp / "method_timing.json"
+        if args.time_methods:
+            # The site directory's sitecustomize wraps them as the server imports their modules.
+            paths = [str(method_timing.SITE), str(ROOT), env.get("PYTHONPATH", "")]
+            env["PYTHONPATH"] = os.pathsep.join(path for path in paths if path)
+            env[method_timing.ENV_METHODS] = " ".join(args.time_methods)
+            env[method_timing.ENV_OUT] = str(timing_out)
         with ExitStack() as stack:
             if args.postgres:
                 env["DATABASE_URL"] = stack.enter_context(private_postgres(tmp))
@@ -532,6 +556,8 @@ def main(argv: list[str] | None = None) -> int:
             }
             stored = metrics.read_database(env["DATABASE_URL"])
         results = analyse(raw, stored, args)
+        if args.time_methods:
+            results["method_timing"] = method_timing.read(timing_out)
         results["server"]["log_errors"] = log_errors(tmp / "daphne.log")
         shutil.copyfile(tmp / "daphne.log", args.out.with_suffix(".daphne.log"))
         report.write_json(results, args.out)

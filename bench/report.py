@@ -31,6 +31,22 @@ def write_json(results: dict[str, Any], path: Path) -> None:
     path.write_text(json.dumps(results, ensure_ascii=False, indent=2) + "\n")
 
 
+def _method_timing(methods: dict[str, dict[str, Any]]) -> list[str]:
+    """``--time-methods``: what each method took inside the server (``bench.method_timing``)."""
+    lines = ["  inside the server (wall time a call; calls over 200 µs apart: they lost the CPU, or are that long):"]
+    for spec, entry in methods.items():
+        if "error" in entry:
+            lines.append(f"    {spec}: not timed: {entry['error']}")
+            continue
+        parts = []
+        if entry["calls"]:
+            parts.append(f"{entry['us_per_call']:.2f} µs x {entry['calls']} calls = {entry['seconds']:.2f} s")
+        if entry["long"]:
+            parts.append(f"over 200 µs: {entry['us_per_long_call']:.0f} µs x {entry['long']}")
+        lines.append(f"    {spec}: {'; '.join(parts) or 'never called'}")
+    return lines
+
+
 def _row(name: str, s: dict[str, Any], unit: str = "ms") -> str:
     def f(v: Any) -> str:
         return "-" if v is None else f"{v:.1f}"
@@ -88,6 +104,8 @@ def table(results: dict[str, Any]) -> str:
         lines.append(f"  target {name:<32} < {t['target']:<5} measured {t['measured']}  {verdict}")
     if calls["errors"]:
         lines += ["", "  errors (first few):", *(f"    {e}" for e in calls["errors"][:5])]
+    if results.get("method_timing"):
+        lines += ["", *_method_timing(results["method_timing"])]
     if srv.get("log_errors"):
         lines += ["", "  daphne log (errors and warnings, first lines):", *(f"    {e}" for e in srv["log_errors"][:8])]
     return "\n".join(lines)

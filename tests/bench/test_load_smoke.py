@@ -87,11 +87,13 @@ def on_speakerphones(tmp_path_factory) -> dict:
     out = tmp_path_factory.mktemp("bench") / "speakerphones.json"
     # The recorded voice: espeak-ng's Hebrew, made once by the load generator and said by the server's fake voice.
     argv = ["--calls", "2", "--duration", "8", "--tts", "recorded", "--echo-db", "-20", "--out", str(out)]
+    argv += ["--time-methods", "voice.agent.echo_guard:EchoGuard.hear", "voice.agent.echo_guard:EchoGuard.nothing"]
     run = subprocess.run(
         [sys.executable, "-m", "bench.load", *argv], cwd=ROOT, capture_output=True, text=True, timeout=200
     )
     assert run.returncode == 0, run.stdout + run.stderr
     assert "callers on speakerphones (-20 dB, 120 ms)" in run.stdout and "TTS recorded" in run.stdout
+    assert "voice.agent.echo_guard:EchoGuard.hear: " in run.stdout  # the methods' table was printed
     return json.loads(out.read_text())
 
 
@@ -100,6 +102,14 @@ def test_callers_on_speakerphones_are_found_to_echo_and_the_agent_stops_only_for
     assert barge["lines_echoing"] == 2  # by the server's own count (/metrics)
     assert (barge["attempted"], barge["cleared"], barge["unexpected_clears"]) == (2, 2, 0)
     assert (barge["unexpected_on_their_own"], barge["unexpected_after_the_caller_talked_over_us"]) == (0, 0)
+
+
+def test_methods_named_are_timed_inside_the_server(on_speakerphones):
+    timing = on_speakerphones["method_timing"]
+    hear = timing["voice.agent.echo_guard:EchoGuard.hear"]
+    assert hear["calls"] > 100  # a frame each, from both calls (the last half second's may be missing)
+    assert 0 < hear["us_per_call"] < 200  # longer calls lost the CPU meanwhile: counted apart
+    assert timing["voice.agent.echo_guard:EchoGuard.nothing"] == {"error": "EchoGuard has no method nothing"}
 
 
 @pytest.mark.parametrize(
@@ -111,6 +121,8 @@ def test_callers_on_speakerphones_are_found_to_echo_and_the_agent_stops_only_for
         (["--tts", "espeak", "--echo-db", "-20", "--line-noise-dbfs", "3"], "below full scale"),
         (["--line-noise-dbfs", "-55"], "give --echo-db too"),
         (["--playout-delay-ms", "2500"], "0 to 2000 ms"),
+        (["--time-methods", "EchoGuard.hear"], "name a method as module:Class.method"),
+        (["--time-methods", "voice.agent.no_such_module:Guard.hear"], "no module voice.agent.no_such_module"),
     ],
 )
 def test_a_speakerphone_the_benchmark_cannot_run_is_refused_before_anything_starts(flags, says, capsys):
