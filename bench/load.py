@@ -132,8 +132,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         try:
             module, _, _ = method_timing.parse(spec)
             found = importlib.util.find_spec(module)
-        except (ValueError, ImportError) as exc:
+        except ValueError as exc:
             p.error(f"--time-methods: {exc}")
+        except ImportError as exc:
+            p.error(f"--time-methods {spec}: {exc}")
         if found is None:
             p.error(f"--time-methods {spec}: no module {module}")
     if not 0 <= args.playout_delay_ms <= 2000:
@@ -557,7 +559,7 @@ def main(argv: list[str] | None = None) -> int:
             stored = metrics.read_database(env["DATABASE_URL"])
         results = analyse(raw, stored, args)
         if args.time_methods:
-            results["method_timing"] = method_timing.read(timing_out)
+            results["method_timing"] = method_timing.read(timing_out, args.time_methods)
         results["server"]["log_errors"] = log_errors(tmp / "daphne.log")
         shutil.copyfile(tmp / "daphne.log", args.out.with_suffix(".daphne.log"))
         report.write_json(results, args.out)

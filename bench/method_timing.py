@@ -7,8 +7,8 @@ process, to add up the time its calls take. The clock is ``time.perf_counter`` (
 ``time.thread_time``: that one is a system call here (~1.2 µs), and half of each reading lands inside
 what it times. Wall time counts the moments the process lost its CPU: calls longer than ``LONG_S`` are
 added up apart (such a call lost its CPU, or the method is that long: an ONNX run). A method that calls
-another named one counts the other's time and wrapper too. Async methods are refused: a call returns at
-its first wait.
+another named one counts the other's time and wrapper too (~2 µs a wrapper in a busy server). Async
+methods are refused: a call returns at its first wait.
 
 The server loads this through ``bench/method_timing_site/sitecustomize.py``: the methods are wrapped as
 their modules are imported, and the totals are written as JSON to ``BENCH_TIME_OUT`` at most every half
@@ -18,6 +18,8 @@ second of the run may be missing).
 
 from __future__ import annotations
 
+import atexit
+import functools
 import importlib.abc
 import inspect
 import json
@@ -48,29 +50,36 @@ def parse(spec: str) -> tuple[str, str, str]:
 
 
 class Totals:
-    """The time each wrapped method took, written to ``out`` as JSON."""
+    """The time each wrapped method took in this process, written as JSON next to ``out`` (one file a
+    process: ``bench.load --processes`` runs several, and ``read`` adds them up)."""
 
     def __init__(self, out: Path) -> None:
-        self._out = out
+        self._out = out.with_name(f"{out.stem}.{os.getpid()}{out.suffix}")
         self._last_write = 0.0
         self.methods: dict[str, dict[str, Any]] = {}
 
     def wrap(self, spec: str, cls: type) -> None:
         """Wrap ``cls``'s method named in ``spec`` (``module:Class.method``) so that its calls are timed."""
         _, _, name = parse(spec)
-        method = getattr(cls, name, None)
-        if not callable(method):
+        found = inspect.getattr_static(cls, name, None)  # as defined: a static or class method stays one
+        kind = type(found) if isinstance(found, staticmethod | classmethod) else None
+        function = found.__func__ if kind is not None else found
+        if isinstance(found, property):
+            self.refuse(spec, f"{cls.__name__}.{name} is a property")
+            return
+        if not inspect.isfunction(function):
             self.refuse(spec, f"{cls.__name__} has no method {name}")
             return
-        if inspect.iscoroutinefunction(method):  # its calls return at its first wait, and its waits are not CPU
+        if inspect.iscoroutinefunction(function):  # its calls return at its first wait, and its waits are not CPU
             self.refuse(spec, f"{cls.__name__}.{name} is async: time the plain methods it calls")
             return
         entry = self.methods[spec] = {"calls": 0, "seconds": 0.0, "long": 0, "long_seconds": 0.0}
         clock = time.perf_counter
 
+        @functools.wraps(function)
         def timed(*args: Any, **kwargs: Any) -> Any:
             started = clock()
-            result = method(*args, **kwargs)
+            result = function(*args, **kwargs)
             ended = clock()
             if ended - started < LONG_S:
                 entry["calls"] += 1
@@ -83,8 +92,7 @@ class Totals:
                 self.write()
             return result
 
-        timed.__wrapped__ = method  # type: ignore[attr-defined]
-        setattr(cls, name, timed)
+        setattr(cls, name, timed if kind is None else kind(timed))
 
     def refuse(self, spec: str, why: str) -> None:
         """``spec`` is not timed, and the results say why."""
@@ -92,13 +100,18 @@ class Totals:
         self.write()
 
     def write(self) -> None:
+        """Never raises into the method it is called from: a file that cannot be written loses a reading."""
         temporary = self._out.with_suffix(".tmp")
-        temporary.write_text(json.dumps(self.methods))
-        temporary.replace(self._out)  # a reader never sees half a file
+        try:
+            temporary.write_text(json.dumps(self.methods))
+            temporary.replace(self._out)  # a reader never sees half a file
+        except OSError:
+            pass
 
 
 def install_from_environment() -> Totals | None:
-    """In the server: wrap each method named in ``BENCH_TIME_METHODS`` once its module is imported."""
+    """In the server: wrap each method named in ``BENCH_TIME_METHODS`` once its module is imported (at once,
+    for a module already imported), and write the totals once more as the process exits."""
     specs, out = os.environ.get(ENV_METHODS, "").split(), os.environ.get(ENV_OUT)
     if not specs or not out:
         return None
@@ -116,7 +129,10 @@ def install_from_environment() -> Totals | None:
             else:
                 totals.refuse(spec, f"{module.__name__} has no class {cls_name}")
 
+    for name in [name for name in waiting if name in sys.modules]:
+        wrap_module(sys.modules[name])
     sys.meta_path.insert(0, _AfterImport(set(waiting), wrap_module))
+    atexit.register(totals.write)
     return totals
 
 
@@ -151,16 +167,31 @@ class _ThenLoader(importlib.abc.Loader):
         self._loader.exec_module(module)
         self._then(module)
 
+    def __getattr__(self, name: str) -> Any:  # get_code, get_data, ...: the real loader's
+        return getattr(self._loader, name)
 
-def read(out: Path) -> dict[str, dict[str, Any]]:
-    """The totals the server wrote (empty if it wrote none), with µs a call (``us_per_call``, and
-    ``us_per_long_call`` for the calls over ``LONG_S``)."""
-    if not out.is_file():
-        return {}
-    methods: dict[str, dict[str, Any]] = json.loads(out.read_text())
+
+def read(out: Path, specs: list[str]) -> dict[str, dict[str, Any]]:
+    """The totals the server's processes wrote next to ``out``, added up, with µs a call (``us_per_call``,
+    and ``us_per_long_call`` for the calls over ``LONG_S``); a method of ``specs`` none of them wrote
+    says so."""
+    methods: dict[str, dict[str, Any]] = {}
+    for path in sorted(out.parent.glob(f"{out.stem}.*{out.suffix}")):
+        for spec, entry in json.loads(path.read_text()).items():
+            if "error" in entry:
+                methods.setdefault(spec, entry)
+                continue
+            total = methods.get(spec)
+            if total is None or "error" in total:
+                methods[spec] = dict(entry)
+            else:
+                for key in ("calls", "seconds", "long", "long_seconds"):
+                    total[key] += entry[key]
+    for spec in specs:
+        methods.setdefault(spec, {"error": "its module was never imported"})
     for entry in methods.values():
         if entry.get("calls"):
             entry["us_per_call"] = entry["seconds"] / entry["calls"] * 1e6
         if entry.get("long"):
             entry["us_per_long_call"] = entry["long_seconds"] / entry["long"] * 1e6
-    return methods
+    return {spec: methods[spec] for spec in [*specs, *sorted(set(methods) - set(specs))]}

@@ -104,6 +104,20 @@ def test_callers_on_speakerphones_are_found_to_echo_and_the_agent_stops_only_for
     assert (barge["unexpected_on_their_own"], barge["unexpected_after_the_caller_talked_over_us"]) == (0, 0)
 
 
+@pytest.mark.parametrize(
+    ("spec", "says"),
+    [
+        ("EchoGuard.hear", "name a method as module:Class.method"),
+        ("voice.agent.no_such_module:Guard.hear", "no module voice.agent.no_such_module"),
+        ("no_such_package.guard:Guard.hear", "no_such_package.guard:Guard.hear: No module named 'no_such_package'"),
+    ],
+)
+def test_a_method_the_benchmark_cannot_time_is_refused_before_anything_starts(spec, says, capsys):
+    with pytest.raises(SystemExit) as refused:
+        load.parse_args(["--time-methods", spec])
+    assert refused.value.code == 2 and says in capsys.readouterr().err
+
+
 def test_methods_named_are_timed_inside_the_server(on_speakerphones):
     timing = on_speakerphones["method_timing"]
     hear = timing["voice.agent.echo_guard:EchoGuard.hear"]
@@ -121,8 +135,6 @@ def test_methods_named_are_timed_inside_the_server(on_speakerphones):
         (["--tts", "espeak", "--echo-db", "-20", "--line-noise-dbfs", "3"], "below full scale"),
         (["--line-noise-dbfs", "-55"], "give --echo-db too"),
         (["--playout-delay-ms", "2500"], "0 to 2000 ms"),
-        (["--time-methods", "EchoGuard.hear"], "name a method as module:Class.method"),
-        (["--time-methods", "voice.agent.no_such_module:Guard.hear"], "no module voice.agent.no_such_module"),
     ],
 )
 def test_a_speakerphone_the_benchmark_cannot_run_is_refused_before_anything_starts(flags, says, capsys):
