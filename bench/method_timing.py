@@ -11,9 +11,9 @@ another named one counts the other's time and wrapper too (~2 µs a wrapper in a
 methods are refused: a call returns at its first wait.
 
 The server loads this through ``bench/method_timing_site/sitecustomize.py``: the methods are wrapped as
-their modules are imported, and the totals are written as JSON to ``BENCH_TIME_OUT`` at most every half
-second while calls come, read by ``bench.load`` once the server has stopped (calls made in the last half
-second of the run may be missing).
+their modules are imported, and each process writes its totals as JSON next to ``BENCH_TIME_OUT`` (a
+file a process) at most every half second while calls come and once more as it exits; ``bench.load``
+reads them, added up, once the server has stopped.
 """
 
 from __future__ import annotations
