@@ -18,7 +18,7 @@ come later than without the guard; bench/README.md has the figures, and how WebR
 compared on the same scenarios: more false barge-ins than this guard).
 
 Where our audio was playing is asked for the moment each inbound frame was captured, not the moment it is
-handled (the session's ``playing_ms`` reads the pacer at ``voice.audio.lateness``'s capture time): a busy
+handled (``voice.audio.playing_at_capture`` reads the pacer at ``voice.audio.lateness``'s capture time): a busy
 server handles the caller's frames a few hundred ms late, in bursts, and read as they were handled the
 estimate ran that far ahead of the echo in them. Each burst then moved where the guard counted our audio
 from, and the canceller, aligned again on every move, took out our voice at the wrong delay and left it for

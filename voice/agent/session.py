@@ -48,6 +48,7 @@ from voice.audio.clock import MediaClock
 from voice.audio.frames import FRAME_MS
 from voice.audio.lateness import Lateness
 from voice.audio.pacer import DEFAULT_LEAD_MS, Clock, LoopClock
+from voice.audio.playing_at_capture import PlayingAtCapture
 from voice.providers.base import Providers
 
 log = logging.getLogger(__name__)
@@ -120,7 +121,11 @@ class AgentSession:
         # harness feeds frames at its own pace, with no such timing, and they are taken as captured when handled.
         self.lateness = Lateness(media_clock, self.clock) if frames_in_real_time else None
         self._guard_learned_late = 0.0  # the play-out delay the guard's frames were lined up by as it last started over
-        playing = self._playing_when_captured if frames_in_real_time else self.pacer.playing_ms
+        playing = (
+            PlayingAtCapture(self.pacer, self.lateness, media_clock, self.clock)
+            if self.lateness is not None
+            else self.pacer.playing_ms
+        )
         self._echo = echo = EchoGuard(playing) if echo_guard else None
         transcriber = providers.asr.new_transcriber(config.language)
         self.listener = Listener(
@@ -143,14 +148,6 @@ class AgentSession:
         self.started = False
         self.stopped = False
         self.marks_in = 0
-
-    def _playing_when_captured(self) -> int | None:
-        """Our position that played as the caller's latest frame was captured (None: we were silent)."""
-        assert self.lateness is not None  # only handed to the guard with it
-        # One reading of the clock for both: the capture time and the play-out are then taken at the same
-        # moment (read twice, the clock can move between them), and a reading fewer on every frame.
-        pacer, now = self.pacer, self.clock.now()
-        return pacer.playing_ms(at=self.lateness.captured_at(now) - pacer.played_late.seconds, now=now)
 
     def _our_audio_queued(self, frames: bytes, position_ms: int) -> None:
         """The pacer queued our audio: the guard keeps it to compare the caller's line with."""

@@ -39,6 +39,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import math
 from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol, cast
@@ -168,6 +169,9 @@ class Pacer:
         self.pushed_ms = 0  # position after everything queued
         self.sent_ms = 0  # position after everything sent
         self.echoed_ms = 0  # position of the latest mark Twilio echoed as played
+        # Each change to what ``playing_span`` answers other than the clock moving on (audio sent, a play-out
+        # (re)started, a mark echoed): an answer carried forward holds only while this stands still.
+        self.changes = 0
         self.frames_sent = 0
         self.media_messages_sent = 0
         self.marks_sent = 0
@@ -211,6 +215,7 @@ class Pacer:
             if estimated_end is not None:
                 self.played_late.add(self._clock.now() if at is None else at, estimated_end)
         self.echoed_ms = max(self.echoed_ms, position)
+        self.changes += 1  # the floor under the estimate, or how late Twilio plays
         # Marks come back in order: anything earlier has played too.
         for other in [n for n, p in self._pending_marks.items() if p <= position]:
             del self._pending_marks[other]
@@ -248,23 +253,41 @@ class Pacer:
         estimate alone: the echo guard asks what played when the caller's frame was captured, which a busy
         loop handles a few hundred ms later (an ``at`` not before now is now). ``now``: the clock's reading
         ``at`` was taken from (None: read it), so that one question reads the clock once."""
+        return self.playing_span(at, now)[0]
+
+    def playing_span(self, at: float | None = None, now: float | None = None) -> tuple[int | None, float]:
+        """``playing_ms``'s answer, and for how many ms after ``at`` it holds carried forward: a position
+        moving on 1 ms a ms, or None staying None, until the pacer next changes (``changes``). 0: not at all
+        (a mark said more had played than the estimate, which then stands still until the estimate passes it).
+        Whole ms: a position carried fewer ms than that is, to the ms, the one asking again gives.
+        The echo guard asks on every inbound frame, and between changes carries the answer by media time
+        (``voice.audio.playing_at_capture``)."""
         if self.sent_ms == 0:
-            return None
+            return None, math.inf
         # ``heard_ms`` inlined, on one reading of the clock: the echo guard asks on every inbound frame.
         if now is None:
             now = self._clock.now()
         if at is None or at >= now:
             buffered = self._play_end - now
             if buffered <= 0.0:
-                return None
-            return max(self.echoed_ms, min(self.sent_ms - round(buffered * 1000), self.sent_ms), 0)
+                return None, math.inf
+            estimate = self.sent_ms - round(buffered * 1000)
+            position = max(self.echoed_ms, min(estimate, self.sent_ms), 0)
+            return position, (self.sent_ms - position if position == estimate else 0.0)
         if at >= self._started_at:  # the play-out under way: what was sent since is all behind it
             buffered = self._play_end - at
-            return None if buffered <= 0.0 else max(self.sent_ms - round(buffered * 1000), 0)
+            if buffered <= 0.0:
+                return None, math.inf
+            estimate = self.sent_ms - round(buffered * 1000)
+            return (estimate, self.sent_ms - estimate) if estimate >= 0 else (0, 0.0)
+        next_start = self._started_at  # the play-out after the one ``at`` falls in (or before)
         for started_at, started_ms, ended_at in reversed(self._history):
             if at >= started_at:
-                return started_ms + round((at - started_at) * 1000) if at < ended_at else None
-        return None
+                if at < ended_at:
+                    return started_ms + round((at - started_at) * 1000), round((ended_at - at) * 1000)
+                return None, round((next_start - at) * 1000)  # between two play-outs: until the next starts
+            next_start = started_at
+        return None, round((next_start - at) * 1000)
 
     def _played_at(self, position: int) -> float | None:
         """The clock time by which the estimate said audio up to ``position`` had played (None: it does not
@@ -285,6 +308,7 @@ class Pacer:
             history.popleft()
         self._started_at, self._started_ms, self._play_end = now, self.sent_ms, now
         self._fresh = True
+        self.changes += 1
 
     def buffered_ms(self) -> int:
         """Audio queued here or sent and not yet played."""
@@ -546,6 +570,7 @@ class Pacer:
             self._sent_log.append((self.sent_ms, payload))
             self._play_end += count * _FRAME_S
             self.sent_ms += count * FRAME_MS
+            self.changes += 1
             self.frames_sent += count
             self.media_messages_sent += 1
             self._mid_sentence = True

@@ -1,4 +1,5 @@
 import asyncio
+import math
 import time
 
 import pytest
@@ -298,6 +299,62 @@ async def test_what_plays_is_read_as_of_a_clock_reading_already_taken(clock, twi
     assert pacer.playing_ms(at=reading, now=reading) == 300
     assert pacer.playing_ms(at=1.1, now=reading) == 100
     assert pacer.playing_ms() == 400
+    await pacer.close()
+
+
+async def test_what_played_is_told_with_how_long_it_carries_forward_unchanged(clock, twilio):
+    """The echo guard carries the answer forward by media time until the pacer changes: each answer says for how
+    many ms of ``at`` it moves on 1 ms a ms (or stays None), and one carried no further than that is what asking
+    again gives."""
+    pacer = Pacer(twilio, lead_ms=300, clock=clock)
+    await clock.advance(1.0)
+    pacer.push(audio(500))  # plays from 1.0 s to 1.5 s
+    await clock.advance(0.7)  # 1.7 s: it ran out at 1.5 s
+    pacer.push(audio(500))  # plays again from 1.7 s, from position 500
+    await settle()
+    await clock.advance(0.1)  # 1.8 s
+    assert pacer.playing_span(at=0.9) == (None, pytest.approx(100))  # until the first play-out starts
+    assert pacer.playing_span(at=1.1) == (100, pytest.approx(400))  # until it ends, at 500
+    assert pacer.playing_span(at=1.6) == (None, pytest.approx(100))  # the gap: until the second starts
+    assert pacer.sent_ms == 800  # 300 ms ahead of the play-out
+    assert pacer.playing_span(at=1.75) == (550, 250)  # the one under way: until all sent has played
+    assert pacer.playing_span() == (600, 200)
+    assert pacer.playing_span(at=2.5) == (600, 200)  # an ``at`` not before now is now
+    changes = pacer.changes
+    for at_ms in range(800, 1800, 7):  # every answer, carried within its span, is the answer asked again
+        position, span = pacer.playing_span(at=at_ms / 1000)
+        last = 1800 - at_ms - 1 if span == math.inf else math.ceil(span) - 1
+        for ahead in (0, 1, 13, last):
+            if 0 <= ahead < span and at_ms + ahead < 1800:
+                again = pacer.playing_ms(at=(at_ms + ahead) / 1000)
+                assert again == (None if position is None else position + ahead), (at_ms, ahead)
+        if span < 1800 - at_ms - 1:  # where the span ends, the answer is no longer the one carried
+            carried = None if position is None else position + round(span)
+            assert pacer.playing_ms(at=(at_ms + round(span) + 1) / 1000) != carried, at_ms
+    assert pacer.changes == changes  # asking changes nothing
+    await pacer.close()
+
+
+async def test_the_pacer_counts_each_change_to_what_played_other_than_the_clock_moving_on(clock, twilio):
+    pacer = Pacer(twilio, lead_ms=300, clock=clock, batch_ms=100)
+    assert pacer.changes == 0
+    pacer.push(audio(1000))
+    await settle()
+    after_burst = pacer.changes
+    assert after_burst >= 1  # audio sent (and its play-out started)
+    await clock.advance(0.05)
+    assert pacer.changes == after_burst  # the clock alone changes nothing
+    await clock.advance(0.1)
+    assert pacer.changes > after_burst  # another batch sent
+    marked = pacer.changes
+    name = pacer.push_mark("end")
+    await clock.advance(1.0)
+    settled = pacer.changes
+    assert name == 1000 and settled >= marked
+    assert pacer.on_mark("end")
+    assert pacer.changes > settled  # a mark: a floor under the estimate, and how late Twilio plays
+    assert not pacer.on_mark("unknown")
+    assert pacer.changes == settled + 1  # a mark it never sent changes nothing
     await pacer.close()
 
 
