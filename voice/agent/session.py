@@ -115,7 +115,8 @@ class AgentSession:
         )
         self.pacer = self.speaker.pacer
         # Our own voice coming back on the line is not the caller: the guard hears what the speaker sends, and
-        # asks the pacer, on every inbound frame, what played when that frame was captured. The edge's frames
+        # asks, on every inbound frame, what played when that frame was captured (``PlayingAtCapture``: the
+        # pacer's answer, carried forward by media time while it holds). The edge's frames
         # come 20 ms apart as Twilio captures them, so how late one is handled can be told (``Lateness``), and
         # Twilio's marks tell how much later than the pacer's estimate it plays our audio (``PlayedLate``); a
         # harness feeds frames at its own pace, with no such timing, and they are taken as captured when handled.

@@ -24,13 +24,15 @@ class Lateness:
     def __init__(self, media_clock: MediaClock, clock: Clock) -> None:
         self._media = media_clock
         self._clock = clock
-        self._base = math.inf  # the least (clock time - media time) seen: the line's own delay
+        # The least (clock time - media time) seen: the line's own delay. Read by ``PlayingAtCapture`` to tell
+        # whether a frame would lower it; only ``captured_at`` sets it.
+        self.base = math.inf
 
     def captured_at(self, now: float | None = None) -> float:
         """The clock time at which the latest inbound audio (up to ``media_clock.ms``) was captured, as
         seen at clock time ``now`` (None: read the clock)."""
         media_s = self._media.ms / 1000
         offset = (self._clock.now() if now is None else now) - media_s
-        if offset < self._base:
-            self._base = offset
-        return self._base + media_s
+        if offset < self.base:
+            self.base = offset
+        return self.base + media_s

@@ -1,7 +1,7 @@
 """Which of our audio was playing as the caller's latest frame was captured, asked of the pacer only when the
-answer carried forward by media time may no longer hold."""
+answer carried forward by media time may no longer hold: on every frame, what asking in full gives."""
 
-import pytest
+import random
 
 from tests.support.agent_doubles import FakeTwilio, ManualClock, settle
 from voice.audio.clock import MediaClock
@@ -19,12 +19,10 @@ def audio(ms: int) -> bytes:
 class Line:
     """A call's clocks and pacer, the question carried forward, and the same question asked in full on every frame."""
 
-    def __init__(self, *, ask_every_ms: int = 200) -> None:
+    def __init__(self) -> None:
         self.clock, self.media = ManualClock(), MediaClock()
         self.pacer = Pacer(FakeTwilio(), lead_ms=300, clock=self.clock)
-        self.playing = PlayingAtCapture(
-            self.pacer, Lateness(self.media, self.clock), self.media, self.clock, ask_every_ms=ask_every_ms
-        )
+        self.playing = PlayingAtCapture(self.pacer, Lateness(self.media, self.clock), self.media, self.clock)
         self._asked_in_full = Lateness(self.media, self.clock)
 
     def in_full(self) -> int | None:
@@ -70,7 +68,7 @@ async def test_the_answer_carried_forward_is_the_answer_asked_in_full_on_every_f
 
 
 async def test_audio_sent_is_seen_on_the_next_frame_however_long_the_carry():
-    line = Line(ask_every_ms=60_000)
+    line = Line()
     assert {carried for carried, _ in await line.on_time(20)} == {None}
     asked = line.playing.asked
     line.pacer.push(audio(500))
@@ -82,7 +80,7 @@ async def test_audio_sent_is_seen_on_the_next_frame_however_long_the_carry():
 
 async def test_a_silence_between_two_play_outs_is_carried_only_until_the_next_one_started():
     """A frame handled late asks about a moment before a play-out that has since started: None until then."""
-    line = Line(ask_every_ms=60_000)
+    line = Line()
     await line.on_time(10)
     line.pacer.push(audio(200))  # plays for 200 ms
     await settle()
@@ -99,34 +97,48 @@ async def test_a_silence_between_two_play_outs_is_carried_only_until_the_next_on
     assert [carried is None for carried, _ in answers] == [True] * 5 + [False] * 5
 
 
-async def test_a_capture_time_that_moves_earlier_is_followed_within_the_time_between_questions():
-    line = Line(ask_every_ms=200)
+async def test_a_frame_handled_sooner_after_its_capture_than_any_before_is_asked_about_in_full():
+    """It lowers the line's delay, and so every capture time from then on: a carried answer would run ahead."""
+    line = Line()
     line.pacer.push(audio(3000))
     await settle()
     await line.clock.advance(0.2)  # the call's first frames are handled 200 ms after they were captured
-    await line.on_time(20)
-    answers = []
+    answers = await line.on_time(20)
+    asked = line.playing.asked
     for _ in range(10):  # then the loop catches up: each of ten frames handled at once was captured 20 ms later
         line.media.advance(FRAME)
         answers.append((line.playing(), line.in_full()))
+    assert line.playing.asked == asked + 10  # each lowered the line's delay
     answers += await line.on_time(20)
-    late = [i for i, (carried, in_full) in enumerate(answers) if carried != in_full]
-    assert late  # a carried answer does not see the frames that were handled sooner
-    assert max(late) < 10  # the next question, within 200 ms of media time, does
-    assert all(carried == in_full for carried, in_full in answers[10:])
-
-
-async def test_asked_on_every_frame_when_nothing_may_be_carried():
-    line = Line(ask_every_ms=0)
-    line.pacer.push(audio(1000))
-    await settle()
-    answers = await line.on_time(20)
     assert [carried for carried, _ in answers] == [in_full for _, in_full in answers]
-    assert line.playing.asked == 20
+    await line.pacer.close()
 
 
-def test_a_negative_time_between_questions_is_refused():
-    clock, media = ManualClock(), MediaClock()
-    pacer = Pacer(FakeTwilio(), clock=clock)
-    with pytest.raises(ValueError, match="ask_every_ms"):
-        PlayingAtCapture(pacer, Lateness(media, clock), media, clock, ask_every_ms=-1)
+async def test_bursts_of_any_length_from_the_call_s_start_give_the_answers_asked_in_full():
+    rng = random.Random(7)
+    line = Line()
+    line.pacer.push(audio(8000))
+    await settle()
+    answers = []
+    for _ in range(60):  # the loop falls behind by 1 to 15 frames, then handles them at once
+        answers += await line.burst(rng.randint(1, 15))
+    assert [carried for carried, _ in answers] == [in_full for _, in_full in answers]
+    assert line.playing.asked < len(answers) / 2
+    await line.pacer.close()
+
+
+async def test_a_pause_a_resume_and_a_clear_are_seen_on_the_next_frame():
+    line = Line()
+    answers = await line.on_time(5)
+    line.pacer.push(audio(3000))
+    await settle()
+    answers += await line.on_time(20)
+    await line.pacer.pause()
+    answers += await line.on_time(5)
+    line.pacer.resume()
+    await settle()
+    answers += await line.on_time(5)
+    await line.pacer.clear()
+    answers += await line.on_time(5)
+    assert [carried for carried, _ in answers] == [in_full for _, in_full in answers]
+    await line.pacer.close()
